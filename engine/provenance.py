@@ -1,0 +1,61 @@
+"""Provenance: every restored image and every result carries how it was made.
+
+A :class:`Provenance` says which method and backend produced an array, with which parameters and
+software versions, so a figure or table can always be traced back to its inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def software_versions(*extra: str) -> dict[str, str]:
+    """Versions of Python, DeconGAN and the numerical libraries (plus ``extra`` module names if imported)."""
+    import importlib
+
+    from engine import __version__
+
+    versions = {"python": platform.python_version(), "decongan": __version__, "numpy": np.__version__}
+    for name in ("scipy", "skimage", "tifffile", "torch", *extra):
+        module = sys.modules.get(name)
+        if module is None and name in extra:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "unknown"))
+    return versions
+
+
+class Provenance(BaseModel):
+    """How an array was produced.
+
+    ``method`` is what a person reads in a figure legend ("RL 10 it (engine)", "S1 GAN"),
+    ``backend`` what computed it ("engine/cpu", "engine/cuda", "fiji:Fiji.app", "imagej1:/usr/share/java/ij.jar",
+    "engine (Fiji unavailable)"), ``parameters`` the exact settings (for Fiji runs: the macro or config text).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    backend: str = "engine"
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=software_versions)
+    created: str = Field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    notes: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class Restored:
+    """A restored image and how it was made. ``image`` has the shape of the input it restores."""
+
+    image: np.ndarray
+    provenance: Provenance

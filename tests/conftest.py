@@ -1,0 +1,39 @@
+"""Shared fixtures: the real data in ../shared/data and the Fiji goldens in ../shared/golden/fiji.
+
+Set ``DECONGAN_SHARED`` to point elsewhere. Tests that need the shared folder skip with a reason
+when it is absent (CI always has it beside the checkout).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Qt must never try to open a real display in tests (and must not abort without one).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DECONGAN_SHARED", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = SHARED / "data"
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path} (set DECONGAN_SHARED to the folder holding data/ and golden/)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    path = SHARED / "golden" / "fiji"
+    if not path.is_dir():
+        pytest.skip(f"Fiji goldens not found at {path} (set DECONGAN_SHARED)")
+    return path
