@@ -1,0 +1,95 @@
+"""Small helpers shared by the metric modules: input checks, percentile scaling, apodisation,
+frequency grids and radial cumulative sums in Fourier space."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Percentiles of the ground truth (or of the image, for no-reference metrics) mapped to 0 and 1.
+#: These are the values CSBDeep's ``norm_minmse`` uses for the ground truth (CARE evaluation).
+LOW_PERCENTILE = 0.1
+HIGH_PERCENTILE = 99.9
+
+
+def as_float_image(image: np.ndarray, *, name: str = "image", ndims: tuple[int, ...] = (2, 3)) -> np.ndarray:
+    """Return ``image`` as float64, after checking its dimensionality, size and finiteness.
+
+    Raises
+    ------
+    ValueError
+        When the array has the wrong number of dimensions, is empty, or holds NaN/Inf.
+    """
+    array = np.asarray(image)
+    if array.dtype.kind == "c":
+        raise ValueError(f"{name} is complex; a real-valued intensity image is needed")
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} has dtype {array.dtype}; a numeric intensity image is needed")
+    if array.ndim not in ndims:
+        wanted = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"{name} is {array.ndim}-D with shape {array.shape}; a {wanted} array is needed "
+                         "(select one channel / time point first)")
+    if min(array.shape) < 2:
+        raise ValueError(f"{name} has shape {array.shape}; every axis needs at least 2 pixels")
+    array = array.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def percentile_scale(image: np.ndarray, *, low_percentile: float = LOW_PERCENTILE,
+                     high_percentile: float = HIGH_PERCENTILE) -> tuple[np.ndarray, float, float]:
+    """Map the ``low_percentile`` value of ``image`` to 0 and the ``high_percentile`` value to 1.
+
+    No clipping: values outside the percentiles land below 0 / above 1. When the two percentiles are
+    equal (a flat image) the image is only shifted (divisor 1).
+
+    Returns
+    -------
+    scaled : ndarray
+        ``(image - low) / (high - low)``, float64.
+    low, high : float
+        The two percentile values, in the input's units.
+    """
+    if not 0.0 <= low_percentile < high_percentile <= 100.0:
+        raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {low_percentile}, {high_percentile}")
+    low, high = (float(v) for v in np.percentile(image, [low_percentile, high_percentile]))
+    spread = high - low
+    if not spread > 0:
+        spread = 1.0
+    return (image - low) / spread, low, high
+
+
+def edge_taper(shape: tuple[int, int], width_px: int) -> np.ndarray:
+    """Separable raised-sine window that is 1 inside and falls to 0 over ``width_px`` pixels at each edge.
+
+    This is the edge apodisation of Descloux et al. (2019): a half sine period over the outer
+    ``width_px`` pixels. ``width_px`` is limited to a quarter of each axis.
+    """
+    window = np.ones(shape, dtype=np.float64)
+    for axis, n in enumerate(shape):
+        w = int(min(max(width_px, 0), n // 4))
+        if w == 0:
+            continue
+        ramp = 0.5 * (1.0 - np.cos(np.pi * (np.arange(w) + 0.5) / w))  # 0 -> 1, excluding the end points
+        profile = np.ones(n)
+        profile[:w] = ramp
+        profile[n - w:] = ramp[::-1]
+        window *= profile.reshape([-1 if a == axis else 1 for a in range(len(shape))])
+    return window
+
+
+def apodize(image: np.ndarray, width_px: int, *, towards: float | None = None) -> np.ndarray:
+    """Taper the edges of a 2-D image towards ``towards`` (default: the image mean) with :func:`edge_taper`."""
+    level = float(image.mean()) if towards is None else float(towards)
+    return (image - level) * edge_taper(image.shape, width_px) + level
+
+
+def frequency_radius(shape: tuple[int, int]) -> np.ndarray:
+    """Radial spatial frequency of every FFT bin (unshifted layout), in cycles per pixel.
+
+    ``sqrt(fy**2 + fx**2)`` with ``fy, fx`` from :func:`numpy.fft.fftfreq`; 0.5 is the Nyquist
+    frequency along an axis.
+    """
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.fftfreq(shape[1])[None, :]
+    return np.sqrt(fy * fy + fx * fx)
