@@ -13,6 +13,7 @@ from engine.metrics.noref import (
     bgstd,
     cuf,
     no_reference_metrics,
+    object_free_background,
     radial_energy_fraction,
     sharpest_plane,
     snr,
@@ -32,6 +33,6 @@ __all__ = [
     "REFERENCE_METRIC_KEYS", "SSIM_PARAMETERS", "BeadFWHMResult", "BeadFit", "DecorrelationResult",
     "FRCResult", "NormalizationInfo", "background_mask", "bead_fwhm", "bgstd", "cuf",
     "decorrelation_resolution", "fit_affine", "fit_gaussian_2d", "frc", "no_reference_metrics",
-    "normalize_pair", "radial_energy_fraction", "reference_metrics", "reference_metrics_with_info",
+    "normalize_pair", "object_free_background", "radial_energy_fraction", "reference_metrics", "reference_metrics_with_info",
     "sharpest_plane", "snr",
 ]

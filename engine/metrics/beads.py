@@ -145,7 +145,7 @@ def bead_fwhm(image: np.ndarray, *, pixel_size_nm: float | None = None, min_dist
     pixel_size_nm : float, optional
         Lateral pixel size; adds the nm values.
     min_distance_px : int, optional
-        Minimum distance between detected maxima (default: the window radius).
+        Minimum distance between detected maxima (default: half the estimated FWHM, at least 2).
     window_radius_px : int, optional
         Half-width of the fit window (default: 2x the estimated FWHM, at least 3).
     threshold_rel : float
@@ -173,12 +173,15 @@ def bead_fwhm(image: np.ndarray, *, pixel_size_nm: float | None = None, min_dist
     result = BeadFWHMResult(pixel_size_nm=pixel_size_nm)
     if top <= 0:
         return result
+    fwhm_estimate = _estimate_fwhm_px(smoothed, brightest, level)
     if window_radius_px is None:
-        window_radius_px = max(3, int(math.ceil(2.0 * _estimate_fwhm_px(smoothed, brightest, level))))
+        window_radius_px = max(3, int(math.ceil(2.0 * fwhm_estimate)))
+    if min_distance_px is None:
+        min_distance_px = max(2, int(round(fwhm_estimate / 2.0)))
     radius = int(window_radius_px)
     result.window_radius_px = radius
     threshold = level + max(threshold_rel * top, 5.0 * noise)
-    peaks = peak_local_max(smoothed, min_distance=int(min_distance_px or max(1, radius)),
+    peaks = peak_local_max(smoothed, min_distance=max(1, int(min_distance_px)),
                            threshold_abs=threshold, exclude_border=False)
     if peaks.size == 0:
         return result

@@ -16,7 +16,10 @@ Conventions (quoted by the comparison/report layer)
   each axis is divided by its own size), so 0.5 is the Nyquist frequency along an axis. Higher means
   more energy at high frequency: finer detail **or more noise**.
 - **SNR** = ``|s - b| / sigma_b`` (Huang et al. 2023, S2), ``b`` and ``sigma_b`` the mean and standard
-  deviation of the background pixels; ``s`` the peak signal, defined robustly as the mean of the
+  deviation of the *object-free* background: pixels below Otsu's threshold of the 1-px-smoothed
+  image that are more than 4 px (``margin_px``) from any pixel above it (the dim flanks of objects
+  would otherwise count as noise; if that leaves < 5 % of the image, the plain Otsu background is
+  used); ``s`` the peak signal, defined robustly as the mean of the
   brightest 0.1 % of pixels (at least 9) of the image smoothed with a Gaussian of sigma 1 px (so a
   single hot pixel or the noise itself does not set the peak). S2 used fitted bead peaks; for bead
   images :func:`engine.metrics.beads.bead_fwhm` reports fitted amplitudes.
@@ -111,7 +114,28 @@ def cuf(image: np.ndarray, *, energy_fraction: float = CUF_ENERGY_FRACTION) -> f
     return float(radius[min(index, radius.size - 1)])
 
 
-def snr(image: np.ndarray, *, peak_fraction: float = SNR_PEAK_FRACTION, smoothing_px: float = 1.0) -> float:
+def object_free_background(image: np.ndarray, *, margin_px: int = 4, smoothing_px: float = 1.0) -> np.ndarray:
+    """Background pixels at least ``margin_px`` from the Otsu foreground of the smoothed image.
+
+    Falls back to :func:`background_mask` of the smoothed image when fewer than 5 % of the pixels remain.
+    """
+    from scipy.ndimage import binary_dilation, gaussian_filter
+
+    image = as_float_image(image)
+    smoothed = gaussian_filter(image, smoothing_px) if smoothing_px > 0 else image
+    plain = background_mask(smoothed)
+    if margin_px <= 0:
+        return plain
+    radius = int(margin_px)
+    grid = np.ogrid[tuple(slice(-radius, radius + 1) for _ in range(2))]
+    disk = sum(g * g for g in grid) <= radius * radius
+    structure = disk if image.ndim == 2 else disk[None]
+    mask = ~binary_dilation(~plain, structure=structure)
+    return mask if mask.mean() >= 0.05 else plain
+
+
+def snr(image: np.ndarray, *, peak_fraction: float = SNR_PEAK_FRACTION, smoothing_px: float = 1.0,
+        margin_px: int = 4) -> float:
     """Signal-to-noise ratio ``|s - b| / sigma_b`` (S2's definition, robust peak; module docstring).
 
     Parameters
@@ -120,7 +144,9 @@ def snr(image: np.ndarray, *, peak_fraction: float = SNR_PEAK_FRACTION, smoothin
     peak_fraction : float
         Fraction of brightest smoothed pixels averaged as the signal ``s`` (at least 9 pixels).
     smoothing_px : float
-        Gaussian sigma (pixels) of the smoothing used only to find the peak signal.
+        Gaussian sigma (pixels) of the smoothing used to find the peak signal and the foreground.
+    margin_px : int
+        Distance (pixels) kept between the foreground and the background pixels.
 
     Returns
     -------
@@ -132,8 +158,7 @@ def snr(image: np.ndarray, *, peak_fraction: float = SNR_PEAK_FRACTION, smoothin
     image = as_float_image(image)
     if not 0 < peak_fraction <= 1:
         raise ValueError(f"peak_fraction must be in (0, 1], got {peak_fraction}")
-    mask = background_mask(image)
-    background = image[mask]
+    background = image[object_free_background(image, margin_px=margin_px, smoothing_px=smoothing_px)]
     b, sigma_b = float(background.mean()), float(background.std())
     smoothed = gaussian_filter(image, smoothing_px) if smoothing_px > 0 else image
     n_peak = max(9, int(round(peak_fraction * image.size)))
