@@ -31,7 +31,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.metrics._common import as_float_image, frequency_radius, percentile_scale
+from engine.metrics._common import (
+    as_float_image,
+    half_frequency_radius,
+    half_spectrum_weights,
+    percentile_scale,
+)
 
 #: Fraction of the (mean-free) spectral energy inside the CUF disc.
 CUF_ENERGY_FRACTION = 0.95
@@ -81,8 +86,8 @@ def radial_energy_fraction(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Energy inside each radius divided by the total (ends at 1).
     """
     image = as_float_image(image, ndims=(2,))
-    power = np.abs(np.fft.fft2(image - image.mean())) ** 2
-    rho = frequency_radius(image.shape).ravel()
+    power = np.abs(np.fft.rfft2(image - image.mean())) ** 2 * half_spectrum_weights(image.shape)
+    rho = half_frequency_radius(image.shape).ravel()
     order = np.argsort(rho, kind="stable")
     radius = rho[order]
     cumulative = np.cumsum(power.ravel()[order])

@@ -22,7 +22,10 @@ Implementation notes (our own code, following the published description and the 
 MATLAB defaults): edges apodised with a raised sine over 20 px towards the mean; frequencies are
 exact FFT frequencies (``fftfreq``), not ``linspace(-1, 1, N)``; the Gaussian high-pass is applied in
 Fourier space (periodic boundary) instead of MATLAB's ``imgaussfilt`` (replicated boundary); every
-d(r) curve is a cumulative sum over pixels sorted once by radius (no per-radius masks).
+d(r) curve is a cumulative sum over the half spectrum (``rfft2``, each bin weighted by its
+multiplicity in the full spectrum) sorted once by radius, instead of one mask per radius. Because
+``Re(F conj(F/|F|)) = |F|`` and the high-pass filters are real, each curve costs one pass over the
+magnitudes (tests check the curves against the literal masked-sum formula).
 
 Fourier ring correlation (FRC)
 ------------------------------
@@ -45,7 +48,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.metrics._common import apodize, as_float_image, edge_taper, frequency_radius
+from engine.metrics._common import (
+    apodize,
+    as_float_image,
+    edge_taper,
+    half_frequency_radius,
+    half_spectrum_weights,
+)
 
 #: Edge apodisation width (pixels), as in the authors' example script.
 APODIZATION_PX = 20
@@ -142,38 +151,44 @@ def _highest_local_max(d: np.ndarray) -> tuple[int, float]:
 
 
 class _SortedSpectrum:
-    """Spectra restricted to |k| < Nyquist and sorted by radius, for fast nested-disc sums."""
+    """Half spectra (rfft2) restricted to |k| < Nyquist and sorted by radius, for fast nested-disc sums.
+
+    Every sum is weighted by the bin's multiplicity in the full spectrum, so the results equal the
+    full-spectrum sums of the published method.
+    """
 
     def __init__(self, image: np.ndarray) -> None:
-        spectrum = np.fft.fft2(image)
-        radius = 2.0 * frequency_radius(image.shape)  # 1 = Nyquist
+        spectrum = np.fft.rfft2(image)
+        radius = 2.0 * half_frequency_radius(image.shape)  # 1 = Nyquist
         inside = radius < 1.0
         inside[0, 0] = False  # the mean is not part of the analysis
         order = np.argsort(radius[inside], kind="stable")
         self.radius = radius[inside][order]
-        phase = spectrum[inside][order]
-        magnitude = np.abs(phase)
-        self.phase = np.divide(phase, magnitude, out=np.zeros_like(phase), where=magnitude > 0)
-        self.phase_energy = np.cumsum(np.abs(self.phase) ** 2)
-        std = float(image.std())
-        self.normalized = spectrum[inside][order] / (std if std > 0 else 1.0)
+        self.weight = half_spectrum_weights(image.shape)[inside][order]
+        magnitude = np.abs(spectrum[inside][order])
+        # Re(F conj(F/|F|)) = |F| and |F/|F||^2 = 1 where F != 0: with real high-pass filters every curve
+        # reduces to weighted cumulative sums of |F| and |F|^2 (the std normalisation cancels in d(r)).
+        self.phase_energy = np.cumsum(self.weight * (magnitude > 0))
+        self.cross = self.weight * magnitude
+        self.energy = self.weight * magnitude ** 2
+        self.f2 = (math.pi * self.radius / 2.0) ** 2  # (pi f)^2, f in cycles per pixel
 
-    def curve(self, spectrum: np.ndarray, radii: np.ndarray) -> np.ndarray:
-        """d(r) of ``spectrum`` (sorted like ``self.radius``) against the phase-only spectrum."""
-        norm = math.sqrt(float(np.sum(np.abs(spectrum) ** 2)))
-        cross = np.cumsum((spectrum * np.conj(self.phase)).real)
-        count = np.searchsorted(self.radius, radii, side="left")  # pixels with radius < r
+    def curve(self, radii: np.ndarray, g_px: float | None = None) -> np.ndarray:
+        """d(r) at ``radii`` of the image, or of the image minus its Gaussian blur of sigma ``g_px`` px."""
+        if g_px is None:
+            cross, energy = self.cross, self.energy
+        else:
+            transfer = -np.expm1(-2.0 * g_px * g_px * self.f2)  # 1 - exp(-2 pi^2 g^2 f^2)
+            cross, energy = transfer * self.cross, transfer * transfer * self.energy
+        norm = math.sqrt(float(energy.sum()))
+        cumulative = np.cumsum(cross)
+        count = np.searchsorted(self.radius, radii, side="left")  # bins with radius < r
         out = np.zeros(radii.shape)
         valid = (count > 0) & (norm > 0)
         idx = count[valid] - 1
         denominator = norm * np.sqrt(self.phase_energy[idx])
-        out[valid] = np.divide(cross[idx], denominator, out=np.zeros(idx.shape), where=denominator > 0)
+        out[valid] = np.divide(cumulative[idx], denominator, out=np.zeros(idx.shape), where=denominator > 0)
         return out
-
-    def high_pass(self, g_px: float) -> np.ndarray:
-        """Spectrum of (image - Gaussian blur of sigma ``g_px`` pixels)."""
-        f = self.radius / 2.0  # cycles per pixel
-        return self.normalized * (1.0 - np.exp(-2.0 * (math.pi * g_px * f) ** 2))
 
 
 def decorrelation_resolution(image: np.ndarray, *, pixel_size_nm: float | None = None, n_r: int = 50,
@@ -205,7 +220,7 @@ def decorrelation_resolution(image: np.ndarray, *, pixel_size_nm: float | None =
     spec = _SortedSpectrum(image)
 
     radii0 = np.linspace(0.0, 1.0, n_r)
-    d0 = spec.curve(spec.normalized, radii0)
+    d0 = spec.curve(radii0)
     index0, a0 = _highest_local_max(d0)
     kc0 = float(radii0[index0])
 
@@ -218,7 +233,7 @@ def decorrelation_resolution(image: np.ndarray, *, pixel_size_nm: float | None =
     for step in (1, 2):
         step_kc, step_amp, step_gm = [], [], []
         for g in sigmas:
-            d = spec.curve(spec.high_pass(float(g)), radii)
+            d = spec.curve(radii, float(g))
             index, amplitude = _highest_local_max(d)
             kc = float(radii[index])
             curves.append((radii, d, float(g), index, amplitude))
@@ -297,17 +312,18 @@ def frc(image_a: np.ndarray, image_b: np.ndarray, *, pixel_size_nm: float | None
     if min(a.shape) < 16:
         raise ValueError(f"images of shape {a.shape} are too small for FRC (>= 16 px)")
     window = edge_taper(a.shape, apodization_px)
-    fa = np.fft.fft2((a - a.mean()) * window)
-    fb = np.fft.fft2((b - b.mean()) * window)
+    fa = np.fft.rfft2((a - a.mean()) * window)
+    fb = np.fft.rfft2((b - b.mean()) * window)
+    weight = half_spectrum_weights(a.shape).ravel()
     n = min(a.shape)
-    rings = np.rint(frequency_radius(a.shape) * n).astype(np.int64).ravel()
+    rings = np.rint(half_frequency_radius(a.shape) * n).astype(np.int64).ravel()
     n_rings = n // 2 + 1
     keep = rings < n_rings
-    rings = rings[keep]
-    cross = np.bincount(rings, weights=(fa * np.conj(fb)).real.ravel()[keep], minlength=n_rings)
-    power_a = np.bincount(rings, weights=(np.abs(fa) ** 2).ravel()[keep], minlength=n_rings)
-    power_b = np.bincount(rings, weights=(np.abs(fb) ** 2).ravel()[keep], minlength=n_rings)
-    counts = np.bincount(rings, minlength=n_rings).astype(np.float64)
+    rings, weight = rings[keep], weight[keep]
+    cross = np.bincount(rings, weights=weight * (fa * np.conj(fb)).real.ravel()[keep], minlength=n_rings)
+    power_a = np.bincount(rings, weights=weight * (np.abs(fa) ** 2).ravel()[keep], minlength=n_rings)
+    power_b = np.bincount(rings, weights=weight * (np.abs(fb) ** 2).ravel()[keep], minlength=n_rings)
+    counts = np.bincount(rings, weights=weight, minlength=n_rings)
     denominator = np.sqrt(power_a * power_b)
     raw = np.divide(cross, denominator, out=np.zeros(n_rings), where=denominator > 0)
     raw[0] = 1.0  # the mean was removed; ring 0 is perfect correlation by definition
