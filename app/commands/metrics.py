@@ -18,7 +18,7 @@ With --reference GT: mse, nrmse, psnr (dB) and ssim of IMAGE against GT, after D
 normalisation policy (GT percentile-normalised 0.1..99.9 -> 0..1; IMAGE least-squares fitted to it
 by a gain >= 0 and an offset; data range 1; SSIM with Wang et al.'s Gaussian window; Z stacks: SSIM
 averaged over planes). Always: no-reference metrics of IMAGE: bgstd (background std on the image's
-own 0.1..99.9 percentile scale), cuf (radius holding 95%% of the spectral energy, cycles/pixel), snr,
+own 0.1..99.9 percentile scale), cuf (radius holding 95% of the spectral energy, cycles/pixel), snr,
 decorrelation_px / decorrelation_nm (Descloux 2019 resolution; nm needs a pixel size). Z stacks use
 their sharpest plane for these (z_plane). --frc OTHER adds the Fourier ring correlation resolution
 against a second, independent acquisition; --beads adds the median bead FWHM by 2-D Gaussian fits.
@@ -33,12 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", "-r", type=Path, metavar="GT",
                         help="ground-truth image of the same shape: adds mse, nrmse, psnr, ssim")
     parser.add_argument("--pixel-nm", type=float, metavar="NM",
-                        help="lateral pixel size in nanometres (default: from the file's metadata, if any)")
+                        help="lateral pixel size in nanometres; when omitted, the file's calibration is used if it has one")
     parser.add_argument("--channel", "-c", metavar="N|all",
                         help="channel index (0-based) of a multichannel image, or 'all' for each channel")
     parser.add_argument("--t", type=int, metavar="N", help="time point (0-based) of a time series")
     parser.add_argument("--z", type=int, metavar="N",
-                        help="measure only this z plane (0-based) of a stack (default: the whole stack)")
+                        help="measure only this z plane (0-based) of a stack; when omitted, the whole stack")
     parser.add_argument("--frc", type=Path, metavar="OTHER",
                         help="second independent acquisition of the same field: adds frc_px / frc_nm (1/7 threshold)")
     parser.add_argument("--beads", action="store_true",

@@ -14,7 +14,9 @@ Conventions (quoted by the comparison/report layer)
   holds most of the energy of any fluorescence image) and no apodisation. The radius is expressed
   in cycles per pixel: radius in frequency pixels divided by the image size (for a non-square image
   each axis is divided by its own size), so 0.5 is the Nyquist frequency along an axis. Higher means
-  more energy at high frequency: finer detail **or more noise**.
+  more energy at high frequency: finer detail **or more noise**. (S3 states "radius normalised by
+  image size"; whether it also removed the mean could not be checked here, so compare CUF values
+  only within DeconGAN, not with the paper's 0.22.)
 - **SNR** = ``|s - b| / sigma_b`` (Huang et al. 2023, S2), ``b`` and ``sigma_b`` the mean and standard
   deviation of the *object-free* background: pixels below Otsu's threshold of the 1-px-smoothed
   image that are more than 4 px (``margin_px``) from any pixel above it (the dim flanks of objects
