@@ -39,6 +39,15 @@ def _load(module: str) -> ModuleType | None:
         raise
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, but not the noise of "(default: None)" or "(default: False)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine import __version__
 
@@ -55,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         if module is None:
             continue
         cmd = sub.add_parser(command, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                             formatter_class=_HelpFormatter)
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
     return parser
