@@ -1,0 +1,55 @@
+"""Entry point of the window: ``decongan gui`` calls :func:`main`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def create_application(argv: Sequence[str] | None = None):
+    """The QApplication (created once), with DeconGAN's names and pyqtgraph's options."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    from app.gui.settings import APPLICATION, ORGANIZATION
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("DeconGAN")
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    return app
+
+
+def main(argv: Sequence[str] | None = None, *, paths: Sequence[str | Path] = (), settings_file: str | None = None) -> int:
+    """Open the window (blocks until it closes) and return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Extra Qt arguments (e.g. ``-platform offscreen``).
+    paths : files or folders to open at start.
+    settings_file : str, optional
+        Use this ini file for the settings instead of the user's store.
+
+    Without a display (and no ``QT_QPA_PLATFORM``) a clear message is printed and 2 is returned,
+    instead of Qt aborting the process.
+    """
+    from app.display import display_available
+
+    ok, reason = display_available()
+    if not ok:
+        print(f"decongan gui: {reason}", file=sys.stderr)
+        return 2
+    app = create_application(argv)
+    from app.gui.main_window import MainWindow
+    from app.gui.settings import Settings
+
+    window = MainWindow(Settings(settings_file) if settings_file else None)
+    window.show()
+    if paths:
+        window.open_paths([Path(p) for p in paths])
+    return int(app.exec())

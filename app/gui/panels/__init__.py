@@ -1,0 +1,1 @@
+"""Workflow panels of the window; each mirrors one ``decongan`` command and runs the same engine code."""

@@ -1,0 +1,385 @@
+"""PSF + Richardson-Lucy panel (mirrors ``decongan psf`` and ``decongan deconvolve``).
+
+Born & Wolf (or Gaussian, or a PSF file) with units and a live preview; RL / RL-TV with the
+engine or with Fiji's DeconvolutionLab2 through the bridge; the Fiji status comes from the doctor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, double_spin, int_spin
+from app.gui.session import Layer
+
+PSF_MODELS = {"Born & Wolf": "born-wolf", "Gaussian": "gaussian", "From file": "file"}
+METHODS = {"RL": "rl", "RL-TV": "rltv"}
+EDGES = ("circular", "padded", "zero")
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("engine", "fiji")
+
+
+class DeconvolvePanel(WorkflowPanel):
+    """Build a PSF and deconvolve the current LQ image; the result becomes a viewer layer.
+
+    Signals
+    -------
+    psf_changed(object)  the new PSF (ndarray) after a preview was computed
+    """
+
+    command = "deconvolve"
+    title = "Deconvolve"
+    psf_changed = Signal(object)
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.psf: np.ndarray | None = None
+        self.psf_error: str = ""
+        self.job = None
+        self.fiji_status: Any = None
+
+        form = self.add_group("Point spread function (LQ system)")
+        self.model_combo = combo(list(PSF_MODELS), "Born & Wolf", tooltip="Born & Wolf scalar model (PSF Generator)")
+        self.na_spin = double_spin(0.05, 1.7, 1.4, decimals=3, step=0.05, tooltip="Numerical aperture of the objective")
+        self.ni_spin = double_spin(1.0, 1.8, 1.515, decimals=3, step=0.01,
+                                   tooltip="Immersion refractive index: air 1.0, water 1.33, oil 1.515")
+        self.wavelength_spin = double_spin(200.0, 1500.0, 520.0, decimals=1, step=5.0, suffix=" nm",
+                                           tooltip="Emission wavelength")
+        self.pixel_spin = double_spin(1.0, 100000.0, 100.0, decimals=2, step=1.0, suffix=" nm",
+                                      tooltip="Lateral pixel size of the image (linked to the Data panel)")
+        self.size_spin = int_spin(3, 1025, 65, step=2, suffix=" px", tooltip="PSF side length (odd)")
+        self.nz_spin = int_spin(1, 513, 1, suffix=" planes", tooltip="1 = 2-D PSF; more for z-stacks")
+        self.zstep_spin = double_spin(1.0, 100000.0, 200.0, decimals=1, step=10.0, suffix=" nm", tooltip="Axial step")
+        self.fwhm_spin = double_spin(1.0, 100000.0, 250.0, decimals=1, step=10.0, suffix=" nm",
+                                     tooltip="Lateral FWHM of the Gaussian PSF")
+        self.psf_file = PathEdit(folder=False, caption="PSF file", filter="TIFF (*.tif *.tiff)")
+        form.addRow("Model", self.model_combo)
+        form.addRow("NA", self.na_spin)
+        form.addRow("Immersion n", self.ni_spin)
+        form.addRow("Emission λ", self.wavelength_spin)
+        form.addRow("Pixel size", self.pixel_spin)
+        form.addRow("Size", self.size_spin)
+        form.addRow("Z planes", self.nz_spin)
+        form.addRow("Z step", self.zstep_spin)
+        form.addRow("Gaussian FWHM", self.fwhm_spin)
+        form.addRow("PSF file", self.psf_file)
+        self._psf_form = form
+
+        preview_row = QHBoxLayout()
+        self.preview = pg.GraphicsLayoutWidget()
+        self.preview.setFixedSize(150, 150)
+        self.preview.setBackground("#202020")
+        view = self.preview.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.preview_item = pg.ImageItem(axisOrder="row-major")
+        self.preview_item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256, alpha=False))
+        view.addItem(self.preview_item)
+        self.preview_view = view
+        self.psf_info = QLabel("")
+        self.psf_info.setWordWrap(True)
+        preview_row.addWidget(self.preview)
+        preview_row.addWidget(self.psf_info, 1)
+        self.outer.addLayout(preview_row)
+
+        form2 = self.add_group("Deconvolution")
+        self.method_combo = combo(list(METHODS), "RL")
+        self.iterations_spin = int_spin(0, 10000, 10, tooltip="Richardson-Lucy iterations")
+        self.tv_spin = double_spin(0.0, 1.0, 0.002, decimals=5, step=0.0005, tooltip="TV regularisation weight")
+        self.edges_combo = combo(EDGES, "padded", tooltip="circular: DeconvolutionLab2's convention; "
+                                 "padded: extended borders for real images; zero: scikit-image's")
+        self.device_combo = combo(DEVICES, ctx.settings.get("device"))
+        self.backend_combo = combo(BACKENDS, "engine", tooltip="engine: DeconGAN's RL; fiji: DeconvolutionLab2 "
+                                   "through the Fiji bridge (falls back to the engine when Fiji is unavailable)")
+        form2.addRow("Method", self.method_combo)
+        form2.addRow("Iterations", self.iterations_spin)
+        form2.addRow("TV λ", self.tv_spin)
+        form2.addRow("Edges", self.edges_combo)
+        form2.addRow("Device", self.device_combo)
+        form2.addRow("Backend", self.backend_combo)
+
+        form3 = self.add_group("Fiji")
+        self.fiji_location = PathEdit(folder=True, caption="Fiji.app or ImageJ folder",
+                                      placeholder="Fiji.app or ImageJ 1.x folder (optional)")
+        self.fiji_location.setText(ctx.settings.get("fiji/location"))
+        self.fiji_location.textChanged.connect(lambda t: ctx.settings.set("fiji/location", t.strip()))
+        self.fiji_status_label = QLabel("Fiji status: not checked")
+        self.fiji_status_label.setWordWrap(True)
+        check = QPushButton("Check Fiji")
+        check.setToolTip("Run the Fiji doctor (decongan fiji doctor)")
+        check.clicked.connect(self.check_fiji)
+        form3.addRow("Location", self.fiji_location)
+        form3.addRow(check, self.fiji_status_label)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Deconvolve")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.run)
+        self.save_psf_button = QPushButton("Save PSF...")
+        self.save_psf_button.clicked.connect(self._ask_save_psf)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.save_psf_button)
+        buttons.addStretch(1)
+        self.outer.addLayout(buttons)
+        self.add_command_row()
+        self.outer.addStretch(1)
+
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(250)
+        self._preview_timer.timeout.connect(self.update_psf)
+        params = (self.model_combo, self.na_spin, self.ni_spin, self.wavelength_spin, self.pixel_spin, self.size_spin,
+                  self.nz_spin, self.zstep_spin, self.fwhm_spin, self.psf_file)
+        for w in params:
+            sig = getattr(w, "valueChanged", None) or getattr(w, "currentTextChanged", None) or w.textChanged
+            sig.connect(lambda *a: self._preview_timer.start())
+        self.connect_refresh(*params, self.method_combo, self.iterations_spin, self.tv_spin, self.edges_combo,
+                             self.device_combo, self.backend_combo)
+        self.model_combo.currentTextChanged.connect(self._update_enabled)
+        self.method_combo.currentTextChanged.connect(self._update_enabled)
+        self.pixel_spin.valueChanged.connect(self._pixel_edited)
+        ctx.session.pixel_size_changed.connect(self._pixel_from_session)
+        ctx.session.layers_changed.connect(self._update_enabled)
+        self._update_enabled()
+        self.refresh_command()
+        self._preview_timer.start()
+
+    # -- state -------------------------------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        return PSF_MODELS[self.model_combo.currentText()]
+
+    @property
+    def method(self) -> str:
+        return METHODS[self.method_combo.currentText()]
+
+    def _update_enabled(self, *args: Any) -> None:
+        model = self.model
+        has_z = bool(self.ctx.session.lq and "Z" in self.ctx.session.lq.image.axes)
+        for w in (self.na_spin, self.ni_spin, self.wavelength_spin):
+            w.setEnabled(model == "born-wolf")
+        self.fwhm_spin.setEnabled(model == "gaussian")
+        self.pixel_spin.setEnabled(model != "file")
+        self.size_spin.setEnabled(model != "file")
+        self.psf_file.setEnabled(model == "file")
+        self.nz_spin.setEnabled(model != "file" and has_z)
+        self.zstep_spin.setEnabled(model != "file" and has_z)
+        self.tv_spin.setEnabled(self.method == "rltv")
+        self.run_button.setEnabled(self.ctx.session.lq is not None)
+
+    def _pixel_from_session(self, um: float | None) -> None:
+        if um:
+            self.pixel_spin.blockSignals(True)
+            self.pixel_spin.setValue(um * 1000.0)
+            self.pixel_spin.blockSignals(False)
+            self.refresh_command()
+            self._preview_timer.start()
+        lq = self.ctx.session.lq
+        if lq is not None and lq.image.z_step_um:
+            self.zstep_spin.setValue(lq.image.z_step_um * 1000.0)
+
+    def _pixel_edited(self, nm: float) -> None:
+        if self.ctx.session.lq is not None and abs((self.ctx.session.pixel_size_um or 0) * 1000 - nm) > 1e-6:
+            self.ctx.session.set_pixel_size(nm / 1000.0)
+
+    def psf_parameters(self) -> dict[str, Any]:
+        model = self.model
+        p: dict[str, Any] = {"model": model}
+        if model == "file":
+            p["path"] = self.psf_file.text()
+            return p
+        p.update(pixel_nm=self.pixel_spin.value(), size=self.size_spin.value())
+        if model == "born-wolf":
+            p.update(na=self.na_spin.value(), ni=self.ni_spin.value(), wavelength_nm=self.wavelength_spin.value())
+        else:
+            p.update(fwhm_nm=self.fwhm_spin.value())
+        if self.nz_spin.isEnabled() and self.nz_spin.value() > 1:
+            p.update(nz=self.nz_spin.value(), z_step_nm=self.zstep_spin.value())
+        return p
+
+    def parameters(self) -> dict[str, Any]:
+        p = {"psf": self.psf_parameters(), "iterations": self.iterations_spin.value(), "method": self.method,
+             "edges": self.edges_combo.currentText(), "device": self.device_combo.currentText(),
+             "backend": self.backend_combo.currentText()}
+        if self.method == "rltv":
+            p["tv_lambda"] = self.tv_spin.value()
+        return p
+
+    # -- PSF -----------------------------------------------------------------------------------------
+    def build_psf(self, *, pixel_nm: float | None = None, normalize: str = "sum") -> np.ndarray:
+        """The PSF described by the form (engine functions; sum-normalised for deconvolution)."""
+        from engine.psf import born_wolf_psf, gaussian_psf, read_psf
+
+        p = self.psf_parameters()
+        if p["model"] == "file":
+            if not p["path"]:
+                raise ValueError("choose a PSF file (or another PSF model)")
+            return np.asarray(read_psf(p["path"]).data, dtype=np.float32)
+        pixel = pixel_nm if pixel_nm is not None else p["pixel_nm"]
+        kw = {"nz": p.get("nz"), "z_step_nm": p.get("z_step_nm")}
+        if p["model"] == "born-wolf":
+            return born_wolf_psf(na=p["na"], ni=p["ni"], wavelength_nm=p["wavelength_nm"], pixel_nm=pixel,
+                                 size=p["size"], normalize=normalize, **kw)
+        fwhm_z = 3.0 * p["fwhm_nm"] if kw["nz"] else None
+        return gaussian_psf(fwhm_nm=p["fwhm_nm"], pixel_nm=pixel, size=p["size"], normalize=normalize,
+                            nz=kw["nz"], fwhm_z_nm=fwhm_z, z_step_nm=kw["z_step_nm"])
+
+    def update_psf(self) -> None:
+        """Recompute the PSF preview (fast; on the GUI thread, debounced)."""
+        try:
+            psf = self.build_psf()
+        except (ValueError, OSError) as err:
+            self.psf = None
+            self.psf_error = str(err)
+            self.psf_info.setText(f"<span style='color:#d55e00'>PSF: {err}</span>")
+            return
+        self.psf = psf
+        self.psf_error = ""
+        focal = psf if psf.ndim == 2 else psf[psf.shape[0] // 2]
+        self.preview_item.setImage(focal, autoLevels=False, levels=(0.0, float(focal.max()) or 1.0))
+        self.preview_view.autoRange(padding=0)
+        text = f"{' x '.join(str(s) for s in psf.shape)} px, sum 1"
+        if self.model == "born-wolf":
+            from engine.psf import airy_fwhm_nm
+
+            fwhm = airy_fwhm_nm(na=self.na_spin.value(), wavelength_nm=self.wavelength_spin.value())
+            text += f"<br>Airy FWHM {fwhm:.0f} nm = {fwhm / self.pixel_spin.value():.2f} px"
+            nyquist = self.wavelength_spin.value() / (4 * self.na_spin.value())
+            if self.pixel_spin.value() > nyquist:
+                text += f"<br><span style='color:#e69f00'>pixels coarser than Nyquist ({nyquist:.0f} nm)</span>"
+        self.psf_info.setText(text)
+        self.psf_changed.emit(psf)
+
+    def psf_for_grid(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """2-D PSF of the LQ system on the grid of a layer of ``shape`` (finer grids for SR outputs)."""
+        lq = self.ctx.session.lq
+        if lq is None:
+            return None
+        factor = shape[-1] / lq.image.yx_shape[-1]
+        psf = self.build_psf(pixel_nm=self.pixel_spin.value() / factor if self.model != "file" else None)
+        return psf if psf.ndim == 2 else psf[psf.shape[0] // 2]
+
+    def _ask_save_psf(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self, "Save PSF", "psf.tif", "TIFF (*.tif)")
+        if path:
+            self.save_psf(path)
+
+    def save_psf(self, path: str | Path) -> Path:
+        """Write the PSF as a calibrated float32 TIFF (what ``decongan psf --normalize sum`` writes)."""
+        from engine.io import write_tiff
+
+        psf = self.build_psf()
+        p = self.psf_parameters()
+        return write_tiff(path, psf, pixel_size_um=p.get("pixel_nm", 0) / 1000.0 or None,
+                          z_step_um=(p["z_step_nm"] / 1000.0) if p.get("nz") else None)
+
+    # -- CLI -----------------------------------------------------------------------------------------
+    def cli_commands(self) -> list[list[str]]:
+        p = self.psf_parameters()
+        lq = self.ctx.session.lq
+        src = str(lq.image.path) if lq is not None and lq.image.path else "INPUT.tif"
+        cmds: list[list[str]] = []
+        if p["model"] == "file":
+            psf_path = p["path"] or "PSF.tif"
+        else:
+            psf_path = "psf.tif"
+            psf_cmd = ["psf", "--model", p["model"], "--pixel-nm", f"{p['pixel_nm']:g}", "--size", str(p["size"])]
+            if p["model"] == "born-wolf":
+                psf_cmd += ["--na", f"{p['na']:g}", "--ni", f"{p['ni']:g}", "--wavelength-nm", f"{p['wavelength_nm']:g}"]
+            else:
+                psf_cmd += ["--fwhm-nm", f"{p['fwhm_nm']:g}"]
+            if p.get("nz"):
+                psf_cmd += ["--nz", str(p["nz"]), "--z-step-nm", f"{p['z_step_nm']:g}"]
+            psf_cmd += ["--normalize", "sum", "--out", psf_path]
+            cmds.append(psf_cmd)
+        cmd = ["deconvolve", src, "--psf", psf_path, "--iterations", str(self.iterations_spin.value()),
+               "--method", self.method, "--edges", self.edges_combo.currentText(),
+               "--device", self.device_combo.currentText()]
+        if self.method == "rltv":
+            cmd += ["--tv-lambda", f"{self.tv_spin.value():g}"]
+        if self.backend_combo.currentText() == "fiji":
+            cmd += ["--backend", "fiji"]
+        cmd += ["--out", "deconvolved.tif"]
+        cmds.append(cmd)
+        return cmds
+
+    def cli_args(self) -> list[str]:
+        return self.cli_commands()[-1]
+
+    def refresh_command(self, *args: Any) -> None:
+        import shlex
+
+        try:
+            self.command_edit.setText(" && ".join("decongan " + " ".join(shlex.quote(a) for a in c)
+                                                  for c in self.cli_commands()))
+        except Exception as err:  # noqa: BLE001
+            self.command_edit.setText(f"(incomplete: {err})")
+
+    # -- run -----------------------------------------------------------------------------------------
+    def layer_name(self, backend_label: str) -> str:
+        name = "RL-TV" if self.method == "rltv" else "RL"
+        return f"{name} {self.iterations_spin.value()} it ({backend_label})"
+
+    def run(self) -> None:
+        """Deconvolve the current LQ image in a worker thread; the result is added as a layer."""
+        lq = self.ctx.session.lq
+        if lq is None:
+            self.ctx.errors.present(ValueError("open an image first"), context="Deconvolve")
+            return
+        try:
+            psf = self.build_psf()
+        except (ValueError, OSError) as err:
+            self.ctx.errors.present(err, context="PSF")
+            return
+        image = lq.image
+        options = {"iterations": self.iterations_spin.value(), "method": self.method,
+                   "edges": self.edges_combo.currentText(), "device": self.device_combo.currentText()}
+        if self.method == "rltv":
+            options["tv_lambda"] = self.tv_spin.value()
+        backend = self.backend_combo.currentText()
+        fiji_dir = self.fiji_location.text() or None
+
+        def work(ctx):
+            if backend == "fiji":
+                from app.fiji_backend import iter_fiji_deconvolve
+
+                result = yield from iter_fiji_deconvolve(image, psf, fiji_dir=fiji_dir, cancel=ctx.cancel, **options)
+            else:
+                from engine.deconvolution import iter_deconvolve_image
+
+                result = yield from iter_deconvolve_image(image, psf, psf_source="GUI: " + self.model, **options)
+            return result
+
+        label = "engine" if backend == "engine" else "Fiji"
+        self.job = self.ctx.jobs.start("Deconvolution", work, on_success=lambda r: self._done(r, label))
+
+    def _done(self, result: Any, label: str) -> None:
+        provenance = result.provenance
+        if label == "Fiji" and "unavailable" in (provenance.backend or "").lower():
+            label = "engine, Fiji unavailable"
+        layer = Layer(self.layer_name(label), result.image, "restored", provenance)
+        self.ctx.session.set_layer(layer)
+
+    # -- Fiji ----------------------------------------------------------------------------------------
+    def check_fiji(self) -> None:
+        """Run the Fiji doctor in a worker thread and show which backend is active and why."""
+        fiji_dir = self.fiji_location.text() or None
+        self.fiji_status_label.setText("Fiji status: checking...")
+
+        def work(ctx):
+            from app.fiji_backend import doctor
+
+            return doctor(fiji_dir=fiji_dir)
+
+        self.ctx.jobs.start("Fiji doctor", work, on_success=self._show_fiji_status)
+
+    def _show_fiji_status(self, report: Any) -> None:
+        self.fiji_status = report
+        summary = getattr(report, "summary", None)
+        text = summary() if callable(summary) else str(summary or report)
+        self.fiji_status_label.setText(f"Fiji status: {text}")

@@ -1,0 +1,143 @@
+"""Prediction panel (mirrors ``decongan predict``): apply a trained generator to the current image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
+from app.gui.session import Layer
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def bundled_models() -> list[Path]:
+    """Run directories shipped in resources/models (each holds a run config)."""
+    from engine.checkpoint import is_run_dir
+    from resources import resource_path
+
+    root = Path(resource_path("models"))
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and is_run_dir(p))
+
+
+class PredictPanel(WorkflowPanel):
+    """Choose a run directory (trained or bundled), tiling and device; predict the current LQ image."""
+
+    command = "predict"
+    title = "Predict"
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.job = None
+        form = self.add_group("Model")
+        self.bundled_combo = QComboBox()
+        self.bundled_combo.addItem("(choose a run folder)", None)
+        for path in bundled_models():
+            self.bundled_combo.addItem(f"bundled: {path.name}", str(path))
+        self.bundled_combo.currentIndexChanged.connect(self._bundled_chosen)
+        self.run_edit = PathEdit(folder=True, caption="Training run folder", placeholder="RUN_DIR of decongan train")
+        self.which_combo = combo(("best", "last"), "best", tooltip="best: the checkpoint with the best validation "
+                                 "score; last: the latest")
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
+        form.addRow("Bundled", self.bundled_combo)
+        form.addRow("Run folder", self.run_edit)
+        form.addRow("Checkpoint", self.which_combo)
+        form.addRow(self.model_info)
+
+        form2 = self.add_group("Inference")
+        self.tile_spin = int_spin(0, 8192, ctx.settings.get("predict/tile"), step=64, suffix=" px",
+                                  tooltip="Tile side (0 = whole image at once)")
+        self.overlap_spin = int_spin(0, 1024, ctx.settings.get("predict/overlap"), step=8, suffix=" px",
+                                     tooltip="Overlap between tiles, blended with a taper")
+        self.device_combo = combo(DEVICES, ctx.settings.get("device"))
+        form2.addRow("Tile", self.tile_spin)
+        form2.addRow("Overlap", self.overlap_spin)
+        form2.addRow("Device", self.device_combo)
+        self.tile_spin.valueChanged.connect(lambda v: ctx.settings.set("predict/tile", v))
+        self.overlap_spin.valueChanged.connect(lambda v: ctx.settings.set("predict/overlap", v))
+        self.device_combo.currentTextChanged.connect(lambda v: ctx.settings.set("device", v))
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Predict")
+        self.run_button.clicked.connect(self.run)
+        buttons.addWidget(self.run_button)
+        buttons.addStretch(1)
+        self.outer.addLayout(buttons)
+        self.add_command_row()
+        self.outer.addStretch(1)
+        self.run_edit.textChanged.connect(self._describe_model)
+        self.connect_refresh(self.run_edit, self.which_combo, self.tile_spin, self.overlap_spin, self.device_combo)
+        ctx.session.layers_changed.connect(self.refresh_command)
+        self.refresh_command()
+
+    def _bundled_chosen(self, index: int) -> None:
+        path = self.bundled_combo.itemData(index)
+        if path:
+            self.run_edit.setText(path)
+
+    def set_run_dir(self, path: str | Path) -> None:
+        self.run_edit.setText(str(path))
+
+    def _describe_model(self, *args: Any) -> None:
+        run = self.run_edit.path()
+        if run is None:
+            self.model_info.setText("")
+            return
+        try:
+            from engine.checkpoint import load_run_config
+
+            config = load_run_config(run)
+        except Exception as err:  # noqa: BLE001 - shown inline while typing
+            self.model_info.setText(f"<span style='color:#d55e00'>{err}</span>")
+            return
+        preset = getattr(config, "preset_name", "?")
+        px = getattr(config, "pixel_size_um", None)
+        scale = getattr(config, "scale", 1)
+        self.model_info.setText(f"preset {preset}, scale x{scale}"
+                                + (f", trained at {px:.4g} µm/px" if px else "") + f" - {run.name}")
+
+    def parameters(self) -> dict[str, Any]:
+        return {"run_dir": self.run_edit.text(), "which": self.which_combo.currentText(),
+                "tile": self.tile_spin.value(), "overlap": self.overlap_spin.value(),
+                "device": self.device_combo.currentText()}
+
+    def cli_args(self) -> list[str]:
+        lq = self.ctx.session.lq
+        src = str(lq.image.path) if lq is not None and lq.image.path else "INPUT.tif"
+        return ["predict", self.run_edit.text() or "RUN_DIR", src, "--out", "predictions",
+                "--tile", str(self.tile_spin.value()), "--overlap", str(self.overlap_spin.value()),
+                "--device", self.device_combo.currentText()]
+
+    @staticmethod
+    def layer_name(provenance: Any, run: Path) -> str:
+        """Panel title: the engine's label ("S1 GAN") and the run folder's name."""
+        return f"{provenance.method} ({run.name})"
+
+    def run(self) -> None:
+        """Predict the current LQ image in a worker thread; the output becomes a layer."""
+        lq = self.ctx.session.lq
+        run = self.run_edit.path()
+        if lq is None or run is None:
+            self.ctx.errors.present(ValueError("open an image and choose a trained run folder first"),
+                                    context="Predict")
+            return
+        image = lq.image
+        options = {"tile": self.tile_spin.value(), "overlap": self.overlap_spin.value(),
+                   "device": self.device_combo.currentText(), "which": self.which_combo.currentText()}
+
+        def work(ctx):
+            from engine.inference import iter_predict_image
+
+            restored, provenance = yield from iter_predict_image(run, image, cancel=ctx.cancel, **options)
+            return restored, provenance
+
+        self.job = self.ctx.jobs.start("Prediction", work, on_success=lambda r: self._done(r, run))
+
+    def _done(self, result: Any, run: Path) -> None:
+        restored, provenance = result
+        self.ctx.session.set_layer(Layer(self.layer_name(provenance, run), restored, "restored", provenance))

@@ -1,0 +1,336 @@
+"""Training panel (mirrors ``decongan train``): runs the CLI in a child process and monitors it live.
+
+Loss curves and validation metrics come from the JSON lines the CLI prints; validation previews
+are the images the run writes into its folder. Stop sends SIGINT (the CLI checkpoints and exits),
+Resume starts the same command with ``--resume``. A crash of the child never closes the window.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QWidget,
+)
+
+from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
+from app.gui.process_job import ProcessJob, decongan_command
+
+PRESETS = ("s1", "s2", "s3", "s4", "s5")
+DEVICES = ("auto", "cpu", "cuda")
+#: record keys that are bookkeeping, not curves
+NON_CURVE_KEYS = {"step", "total", "eta_s", "iteration", "epoch", "lr", "elapsed_s", "seconds", "it_per_s"}
+VALIDATION_PREFIXES = ("val_", "val/", "validation_")
+VALIDATION_KEYS = {"ssim", "psnr", "nrmse", "mse", "bgstd", "cuf", "snr"}
+CURVE_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#DDDDDD"]
+PREVIEW_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def split_record(record: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """(loss values, validation values) of one JSON record; non-numeric and bookkeeping keys are skipped."""
+    losses: dict[str, float] = {}
+    validation: dict[str, float] = {}
+    for key, value in record.items():
+        if key in NON_CURVE_KEYS or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(float(value)):
+            continue
+        if key.startswith(VALIDATION_PREFIXES) or key in VALIDATION_KEYS:
+            validation[key] = float(value)
+        else:
+            losses[key] = float(value)
+    if "validation" in record and isinstance(record["validation"], dict):
+        validation.update({k: float(v) for k, v in record["validation"].items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return losses, validation
+
+
+class CurvePlot(pg.PlotWidget):
+    """Curves keyed by name, appended point by point."""
+
+    def __init__(self, title: str, y_label: str) -> None:
+        super().__init__(background="#202020")
+        self.setTitle(title, color="#DDDDDD", size="10pt")
+        self.setLabel("bottom", "iteration")
+        self.setLabel("left", y_label)
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.legend = self.addLegend(offset=(-10, 10), labelTextColor="#DDDDDD")
+        self.series: dict[str, tuple[list[float], list[float]]] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+
+    def clear_curves(self) -> None:
+        self.clear()
+        self.legend.clear()
+        self.series.clear()
+        self.curves.clear()
+
+    def add_point(self, name: str, x: float, y: float) -> None:
+        xs, ys = self.series.setdefault(name, ([], []))
+        xs.append(x)
+        ys.append(y)
+        curve = self.curves.get(name)
+        if curve is None:
+            colour = CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)]
+            curve = self.plot(xs, ys, pen=pg.mkPen(colour, width=2), name=name,
+                              symbol="o" if self is not None and name.startswith(VALIDATION_PREFIXES) else None,
+                              symbolSize=5, symbolBrush=colour)
+            self.curves[name] = curve
+        else:
+            curve.setData(xs, ys)
+
+
+class TrainPanel(WorkflowPanel):
+    """Train a preset on LQ/HQ folders with live monitoring; stop and resume.
+
+    Signals
+    -------
+    finished(str)  outcome: "succeeded", "failed", "crashed" or "stopped"
+    """
+
+    command = "train"
+    title = "Train"
+    finished = Signal(str)
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.process: ProcessJob | None = None
+        form = self.add_group("Run")
+        self.preset_combo = combo(PRESETS, "s1", tooltip="S1 residual U-Net, S2 TCAN, S3 cycleGAN, S4 c2GAN, "
+                                  "S5 Real-ESRGAN (docs: SEEDS.md)")
+        self.lq_edit = PathEdit(folder=True, caption="LQ folder", placeholder="folder of LQ images")
+        self.hq_edit = PathEdit(folder=True, caption="HQ folder", placeholder="folder of HQ images (paired by name)")
+        self.out_edit = PathEdit(folder=True, caption="Run folder", placeholder="RUN_DIR (created)")
+        self.iterations_spin = int_spin(1, 10_000_000, 2000, step=100, tooltip="Training budget in iterations")
+        self.device_combo = combo(DEVICES, ctx.settings.get("device"))
+        form.addRow("Preset", self.preset_combo)
+        form.addRow("LQ", self.lq_edit)
+        form.addRow("HQ", self.hq_edit)
+        form.addRow("Run folder", self.out_edit)
+        form.addRow("Iterations", self.iterations_spin)
+        form.addRow("Device", self.device_combo)
+        self.use_dataset = QPushButton("Use the open dataset")
+        self.use_dataset.clicked.connect(self.fill_from_dataset)
+        form.addRow(self.use_dataset)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(lambda: self.start(resume=False))
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after saving a checkpoint (resume later)")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the run in the run folder (--resume)")
+        self.resume_button.clicked.connect(lambda: self.start(resume=True))
+        self.use_button = QPushButton("Use model for prediction")
+        self.use_button.clicked.connect(self._use_model)
+        for b in (self.start_button, self.stop_button, self.resume_button, self.use_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        self.outer.addLayout(buttons)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m")
+        self.status = QLabel("Not running")
+        self.status.setWordWrap(True)
+        self.outer.addWidget(self.progress)
+        self.outer.addWidget(self.status)
+
+        monitor = QSplitter(Qt.Orientation.Vertical)
+        self.loss_plot = CurvePlot("Losses", "loss")
+        self.val_plot = CurvePlot("Validation", "metric")
+        self.loss_plot.setMinimumHeight(170)
+        self.val_plot.setMinimumHeight(150)
+        previews = QWidget()
+        row = QHBoxLayout(previews)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.preview_widget = pg.GraphicsLayoutWidget()
+        self.preview_widget.setBackground("#202020")
+        self.preview_widget.setMinimumHeight(150)
+        self.preview_label = QLabel("Validation previews appear here")
+        self.preview_label.setWordWrap(True)
+        self.follow_check = QCheckBox("Log scale (losses)")
+        self.follow_check.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
+        row.addWidget(self.preview_widget, 1)
+        monitor.addWidget(self.loss_plot)
+        monitor.addWidget(self.val_plot)
+        monitor.addWidget(previews)
+        self.outer.addWidget(self.follow_check)
+        self.outer.addWidget(monitor, 1)
+        self.outer.addWidget(self.preview_label)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setMaximumHeight(110)
+        self.outer.addWidget(self.log)
+        self.add_command_row()
+        self.preview_items: list[pg.ImageItem] = []
+        self.preview_files: list[Path] = []
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setInterval(2000)
+        self._preview_timer.timeout.connect(self.refresh_previews)
+        self.connect_refresh(self.preset_combo, self.lq_edit, self.hq_edit, self.out_edit, self.iterations_spin,
+                             self.device_combo)
+        self.refresh_command()
+
+    # -- form ----------------------------------------------------------------------------------------
+    def fill_from_dataset(self) -> None:
+        ds = self.ctx.session.dataset
+        if ds is None:
+            return
+        if ds.lq_dir:
+            self.lq_edit.setText(ds.lq_dir)
+        if ds.hq_dir:
+            self.hq_edit.setText(ds.hq_dir)
+
+    def parameters(self) -> dict[str, Any]:
+        return {"preset": self.preset_combo.currentText(), "lq": self.lq_edit.text(), "hq": self.hq_edit.text(),
+                "out": self.out_edit.text(), "iterations": self.iterations_spin.value(),
+                "device": self.device_combo.currentText()}
+
+    def cli_args(self, *, resume: bool = False) -> list[str]:
+        args = ["train", "--preset", self.preset_combo.currentText(), "--lq", self.lq_edit.text() or "LQ_DIR"]
+        if self.hq_edit.text():
+            args += ["--hq", self.hq_edit.text()]
+        args += ["--out", self.out_edit.text() or "RUN_DIR", "--iterations", str(self.iterations_spin.value()),
+                 "--device", self.device_combo.currentText()]
+        if resume:
+            args.append("--resume")
+        return args
+
+    # -- process -------------------------------------------------------------------------------------
+    @property
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.is_running
+
+    def start(self, *, resume: bool = False, argv: list[str] | None = None) -> ProcessJob | None:
+        """Start ``decongan train`` (or ``argv``, for tests) in a child process."""
+        if self.is_running:
+            return self.process
+        if argv is None:
+            missing = [n for n, w in (("LQ folder", self.lq_edit), ("run folder", self.out_edit)) if not w.text()]
+            if missing:
+                self.ctx.errors.present(ValueError(f"choose the {' and the '.join(missing)}"), context="Train")
+                return None
+            argv = decongan_command(*self.cli_args(resume=resume))
+        if not resume:
+            self.loss_plot.clear_curves()
+            self.val_plot.clear_curves()
+        self.process = ProcessJob(f"Training {self.preset_combo.currentText()}", argv, parent=self)
+        self.process.record.connect(self._on_record)
+        self.process.line.connect(self.log.appendPlainText)
+        self.process.failed.connect(lambda err: self.ctx.errors.present(err, context="Training"))
+        self.process.finished.connect(self._on_finished)
+        self.log.appendPlainText(f"$ {self.process.command_line}")
+        self.status.setText("Starting...")
+        self.progress.setRange(0, 0)
+        self.process.start()
+        self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self._preview_timer.start()
+        return self.process
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.status.setText("Stopping (saving a checkpoint)...")
+            self.process.stop()
+
+    def shutdown(self) -> None:
+        """Window closing: stop the child and wait briefly."""
+        if self.is_running:
+            self.process.stop(grace_ms=5000)
+            self.process.wait(8000)
+
+    def _on_record(self, record: dict[str, Any]) -> None:
+        step = record.get("step", record.get("iteration"))
+        total = record.get("total")
+        if total:
+            self.progress.setRange(0, int(total))
+            self.progress.setValue(int(min(step or 0, total)))
+        losses, validation = split_record(record)
+        x = float(step or 0)
+        for name, value in losses.items():
+            self.loss_plot.add_point(name, x, value)
+        for name, value in validation.items():
+            self.val_plot.add_point(name, x, value)
+        eta = record.get("eta_s")
+        eta_text = f", ETA {int(eta) // 60:d}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else ""
+        self.status.setText(f"{record.get('message') or ''} (step {step}{' / ' + str(total) if total else ''}{eta_text})")
+        if validation:
+            self.refresh_previews()
+
+    def _on_finished(self, code: int, outcome: str) -> None:
+        self._preview_timer.stop()
+        self.refresh_previews()
+        self.start_button.setEnabled(True)
+        self.resume_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        self.status.setText(f"Training {outcome} (exit status {code})"
+                            + (" - press Resume to continue" if outcome == "stopped" else ""))
+        self.finished.emit(outcome)
+
+    def _use_model(self) -> None:
+        window = self.ctx.window
+        if window is not None and self.out_edit.text():
+            window.predict_panel.set_run_dir(self.out_edit.text())
+            window.show_workflow(window.predict_panel)
+
+    # -- previews ------------------------------------------------------------------------------------
+    def preview_folder(self) -> Path | None:
+        run = self.out_edit.path()
+        if run is None:
+            return None
+        for name in ("validation", "previews", "val"):
+            if (run / name).is_dir():
+                return run / name
+        return None
+
+    def refresh_previews(self) -> None:
+        """Show the newest validation preview images written by the run (if any)."""
+        folder = self.preview_folder()
+        if folder is None:
+            return
+        files = sorted((p for p in folder.rglob("*") if p.suffix.lower() in PREVIEW_SUFFIXES),
+                       key=lambda p: p.stat().st_mtime)
+        if not files:
+            return
+        newest = files[-1]
+        group = sorted(p for p in newest.parent.iterdir() if p.suffix.lower() in PREVIEW_SUFFIXES)[:4]
+        if group == self.preview_files:
+            return
+        from engine.io import ImageReadError, read_image
+
+        self.preview_widget.clear()
+        self.preview_items = []
+        for i, path in enumerate(group):
+            try:
+                data = read_image(path).data
+            except ImageReadError:
+                continue
+            if data.ndim == 3 and data.shape[-1] in (3, 4):
+                data = data[..., :3]
+            elif data.ndim > 2:
+                data = data.reshape((-1,) + data.shape[-2:])[0]
+            view = self.preview_widget.addViewBox(row=0, col=i, lockAspect=True, invertY=True)
+            item = pg.ImageItem(axisOrder="row-major")
+            lo, hi = np.percentile(data, [0.5, 99.5]) if data.ndim == 2 else (0, 255)
+            item.setImage(data, autoLevels=False, levels=(float(lo), float(hi) if hi > lo else float(lo) + 1))
+            view.addItem(item)
+            self.preview_items.append(item)
+        self.preview_files = group
+        self.preview_label.setText(f"Validation previews: {newest.parent.name} ({', '.join(p.stem for p in group)})")

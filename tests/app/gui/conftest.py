@@ -1,0 +1,56 @@
+"""Fixtures for the window tests: a temporary settings file and a real MainWindow (offscreen Qt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6", reason="the GUI needs PySide6 (pip install 'decongan[gui]')")
+pytest.importorskip("pyqtgraph", reason="the GUI needs pyqtgraph (pip install 'decongan[gui]')")
+pytest.importorskip("pytestqt", reason="GUI tests need pytest-qt")
+
+PAIR = "synprot_bassoon-homer_train_ch640.tif"
+
+
+@pytest.fixture(autouse=True)
+def temporary_settings(tmp_path, monkeypatch) -> Path:
+    """Every GUI test uses its own settings file, never the user's."""
+    path = tmp_path / "settings.ini"
+    monkeypatch.setenv("DECONGAN_SETTINGS", str(path))
+    return path
+
+
+@pytest.fixture
+def tagan(shared_data) -> Path:
+    """The TA-GAN confocal (lq/) vs STED (hq/) folder of the shared data."""
+    return shared_data / "tagan_confocal_vs_sted"
+
+
+@pytest.fixture
+def window(qtbot, temporary_settings):
+    from app.gui.main import create_application
+    from app.gui.main_window import MainWindow
+    from app.gui.settings import Settings
+
+    create_application()
+    win = MainWindow(Settings(temporary_settings))
+    qtbot.addWidget(win)
+    win.resize(1500, 950)
+    win.show()
+    yield win
+    if win.errors.last_dialog is not None:
+        win.errors.last_dialog.close()
+    win.close()  # closeEvent: stop timers, refuse new jobs, cancel and wait for running ones
+
+
+def wait_idle(qtbot, win, timeout: int = 60_000) -> None:
+    """Wait until no job of the window is running."""
+    qtbot.waitUntil(lambda: not win.jobs.jobs, timeout=timeout)
+
+
+def open_field(qtbot, win, lq: Path, hq: Path | None = None):
+    """Open a dataset folder pair and wait until the first field is shown."""
+    win.open_dataset(lq, hq, True)
+    qtbot.waitUntil(lambda: win.session.lq is not None, timeout=20_000)
+    wait_idle(qtbot, win)
