@@ -116,9 +116,11 @@ class Job(QObject):
     cancelled = Signal()
     finished = Signal(object)
 
-    def __init__(self, name: str, work: Callable[[JobContext], Any], parent: QObject | None = None) -> None:
+    def __init__(self, name: str, work: Callable[[JobContext], Any], parent: QObject | None = None, *,
+                 background: bool = False) -> None:
         super().__init__(parent)
         self.name = name
+        self.background = background
         self.state = JobState.PENDING
         self.result: Any = None
         self.error: BaseException | None = None
@@ -195,9 +197,13 @@ class JobManager(QObject):
 
     def start(self, name: str, work: Callable[[JobContext], Any], *,
               on_success: Callable[[Any], None] | None = None,
-              on_progress: Callable[[Progress], None] | None = None) -> Job:
-        """Create and start a :class:`Job`; ``on_success(result)`` runs on the GUI thread."""
-        job = Job(name, work, self)
+              on_progress: Callable[[Progress], None] | None = None, background: bool = False) -> Job:
+        """Create and start a :class:`Job`; ``on_success(result)`` runs on the GUI thread.
+
+        ``background`` jobs (metrics, maps: restarted whenever the view changes) are not shown in
+        the status bar, so its Cancel button always stops the work the user started.
+        """
+        job = Job(name, work, self, background=background)
         if self.closed:  # the window is closing: never start a thread that could outlive it
             job.state = JobState.CANCELLED
             return job
@@ -271,6 +277,8 @@ class JobStatusWidget(QWidget):
         self.bar.setVisible(False)
 
     def _track(self, job: Job) -> None:
+        if job.background:
+            return
         self.current = job
         self.label.setText(f"{job.name}...")
         self.bar.setRange(0, 0)
@@ -289,7 +297,7 @@ class JobStatusWidget(QWidget):
     def _untrack(self, job: Job) -> None:
         if job is not self.current:
             return
-        running = self.manager.running
+        running = [j for j in self.manager.running if not j.background]
         if running:
             self._track(running[-1])
             return

@@ -397,7 +397,7 @@ class MainWindow(QMainWindow):
         old = self._analysis_jobs.get(key)
         if old is not None and old.is_running:
             old.cancel()
-        job = self.jobs.start(name, work, on_success=on_success)
+        job = self.jobs.start(name, work, on_success=on_success, background=True)
         self._analysis_jobs[key] = job
         return job
 

@@ -88,15 +88,18 @@ class DeconvolvePanel(WorkflowPanel):
         form2 = self.add_group("Deconvolution")
         self.method_combo = combo(list(METHODS), "RL")
         self.iterations_spin = int_spin(0, 10000, 10, tooltip="Richardson-Lucy iterations")
-        self.tv_spin = double_spin(0.0, 1.0, 0.002, decimals=5, step=0.0005, tooltip="TV regularisation weight")
-        self.edges_combo = combo(EDGES, "padded", tooltip="circular: DeconvolutionLab2's convention; "
-                                 "padded: extended borders for real images; zero: scikit-image's")
+        self.tv_spin = double_spin(0.0, 1.0, 0.01, decimals=5, step=0.001, tooltip="TV regularisation weight")
+        self.tv_variant_combo = combo(("dey", "dl2"), "dey", tooltip="dey: the published RL-TV (Dey et al. 2006); "
+                                      "dl2: DeconvolutionLab2 2.1.2's implementation (circular edges only)")
+        self.edges_combo = combo(EDGES, "circular", tooltip="circular: DeconvolutionLab2's convention (periodic); "
+                                 "padded: Bertero-Boccacci borders for real images; zero: scikit-image's")
         self.device_combo = combo(DEVICES, ctx.settings.get("device"))
         self.backend_combo = combo(BACKENDS, "engine", tooltip="engine: DeconGAN's RL; fiji: DeconvolutionLab2 "
                                    "through the Fiji bridge (falls back to the engine when Fiji is unavailable)")
         form2.addRow("Method", self.method_combo)
         form2.addRow("Iterations", self.iterations_spin)
         form2.addRow("TV λ", self.tv_spin)
+        form2.addRow("TV variant", self.tv_variant_combo)
         form2.addRow("Edges", self.edges_combo)
         form2.addRow("Device", self.device_combo)
         form2.addRow("Backend", self.backend_combo)
@@ -136,8 +139,8 @@ class DeconvolvePanel(WorkflowPanel):
         for w in params:
             sig = getattr(w, "valueChanged", None) or getattr(w, "currentTextChanged", None) or w.textChanged
             sig.connect(lambda *a: self._preview_timer.start())
-        self.connect_refresh(*params, self.method_combo, self.iterations_spin, self.tv_spin, self.edges_combo,
-                             self.device_combo, self.backend_combo)
+        self.connect_refresh(*params, self.method_combo, self.iterations_spin, self.tv_spin, self.tv_variant_combo,
+                             self.edges_combo, self.device_combo, self.backend_combo)
         self.model_combo.currentTextChanged.connect(self._update_enabled)
         self.method_combo.currentTextChanged.connect(self._update_enabled)
         self.pixel_spin.valueChanged.connect(self._pixel_edited)
@@ -168,6 +171,7 @@ class DeconvolvePanel(WorkflowPanel):
         self.nz_spin.setEnabled(model != "file" and has_z)
         self.zstep_spin.setEnabled(model != "file" and has_z)
         self.tv_spin.setEnabled(self.method == "rltv")
+        self.tv_variant_combo.setEnabled(self.method == "rltv")
         self.run_button.setEnabled(self.ctx.session.lq is not None)
 
     def _pixel_from_session(self, um: float | None) -> None:
@@ -205,7 +209,7 @@ class DeconvolvePanel(WorkflowPanel):
              "edges": self.edges_combo.currentText(), "device": self.device_combo.currentText(),
              "backend": self.backend_combo.currentText()}
         if self.method == "rltv":
-            p["tv_lambda"] = self.tv_spin.value()
+            p.update(tv_lambda=self.tv_spin.value(), tv_variant=self.tv_variant_combo.currentText())
         return p
 
     # -- PSF -----------------------------------------------------------------------------------------
@@ -301,9 +305,11 @@ class DeconvolvePanel(WorkflowPanel):
                "--method", self.method, "--edges", self.edges_combo.currentText(),
                "--device", self.device_combo.currentText()]
         if self.method == "rltv":
-            cmd += ["--tv-lambda", f"{self.tv_spin.value():g}"]
+            cmd += ["--tv-lambda", f"{self.tv_spin.value():g}", "--tv-variant", self.tv_variant_combo.currentText()]
         if self.backend_combo.currentText() == "fiji":
             cmd += ["--backend", "fiji"]
+        if self.ctx.session.pixel_size_override and p["model"] != "file":
+            cmd += ["--pixel-nm", f"{p['pixel_nm']:g}"]
         cmd += ["--out", "deconvolved.tif"]
         cmds.append(cmd)
         return cmds
@@ -340,20 +346,23 @@ class DeconvolvePanel(WorkflowPanel):
         options = {"iterations": self.iterations_spin.value(), "method": self.method,
                    "edges": self.edges_combo.currentText(), "device": self.device_combo.currentText()}
         if self.method == "rltv":
-            options["tv_lambda"] = self.tv_spin.value()
+            options.update(tv_lambda=self.tv_spin.value(), tv_variant=self.tv_variant_combo.currentText())
         backend = self.backend_combo.currentText()
-        fiji_dir = self.fiji_location.text() or None
+        psf_source = f"{self.model} PSF {self.psf_parameters()}"
 
         def work(ctx):
-            if backend == "fiji":
-                from app.fiji_backend import iter_fiji_deconvolve
-
-                result = yield from iter_fiji_deconvolve(image, psf, fiji_dir=fiji_dir, cancel=ctx.cancel, **options)
-            else:
+            if backend == "engine":  # generator form: cancellable at every iteration
                 from engine.deconvolution import iter_deconvolve_image
 
-                result = yield from iter_deconvolve_image(image, psf, psf_source="GUI: " + self.model, **options)
-            return result
+                result = yield from iter_deconvolve_image(image, psf, psf_source=psf_source, **options)
+                return result
+            # other backends: the CLI's own dispatch (Fiji through the bridge), progress by callback
+            from app.commands.deconvolve import deconvolve
+            from engine.io import MicroscopyImage
+
+            psf_image = MicroscopyImage(psf, "ZYX" if psf.ndim == 3 else "YX", pixel_size_um=image.pixel_size_um)
+            return deconvolve(backend, image, psf_image, options=options, psf_source=psf_source,
+                              progress=ctx.progress)
 
         label = "engine" if backend == "engine" else "Fiji"
         self.job = self.ctx.jobs.start("Deconvolution", work, on_success=lambda r: self._done(r, label))

@@ -1,0 +1,89 @@
+"""Deconvolution through the window (same numbers as the engine), cancelling a job, errors from jobs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QTimer
+
+from app.gui.jobs import JobState
+from tests.app.gui.conftest import PAIR, open_field, wait_idle
+
+
+def test_deconvolve_panel_adds_the_engine_result_as_a_layer(qtbot, window, tagan):
+    from engine.deconvolution import deconvolve_image
+    from engine.psf import born_wolf_psf
+
+    open_field(qtbot, window, tagan / "lq", tagan / "hq")
+    window.data_panel.pixel_spin.setValue(0.06)  # 60 nm
+    panel = window.deconvolve_panel
+    panel.na_spin.setValue(1.4)
+    panel.wavelength_spin.setValue(640.0)
+    panel.size_spin.setValue(33)
+    panel.iterations_spin.setValue(8)
+    panel.edges_combo.setCurrentText("padded")
+    panel.device_combo.setCurrentText("cpu")
+    assert panel.pixel_spin.value() == pytest.approx(60.0)
+    qtbot.mouseClick(panel.run_button, _left())
+    qtbot.waitUntil(lambda: window.session.layer("RL 8 it (engine)") is not None, timeout=60_000)
+    wait_idle(qtbot, window)
+
+    layer = window.session.layer("RL 8 it (engine)")
+    psf = born_wolf_psf(na=1.4, ni=1.515, wavelength_nm=640.0, pixel_nm=60.0, size=33, normalize="sum")
+    expected = deconvolve_image(window.session.lq.image, psf, iterations=8, edges="padded", device="cpu")
+    np.testing.assert_array_equal(layer.image.data, expected.image.data)
+    assert layer.provenance.parameters["iterations"] == 8
+    assert [p.layer.name for p in window.viewer.panels] == ["LQ", "RL 8 it (engine)", "GT"]
+    # the metrics table gets a row per method, with reference metrics against GT
+    qtbot.waitUntil(lambda: any(r["method"] == "RL 8 it (engine)" for r in window.metrics.rows["Current field"]),
+                    timeout=60_000)
+    row = next(r for r in window.metrics.rows["Current field"] if r["method"] == "RL 8 it (engine)")
+    assert {"ssim", "psnr", "nrmse", "bgstd"} <= set(row)
+    # the panel's command line is the CLI that does the same
+    command = panel.command_edit.text()
+    assert "decongan psf --model born-wolf" in command and "--pixel-nm 60" in command
+    assert "decongan deconvolve" in command and "--iterations 8" in command and "--edges padded" in command
+
+
+def _left():
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
+
+
+def test_cancel_stops_a_long_deconvolution_and_the_window_stays_responsive(qtbot, window, tagan):
+    window.open_paths([tagan / "lq" / PAIR])
+    qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)
+    wait_idle(qtbot, window)
+    panel = window.deconvolve_panel
+    panel.iterations_spin.setValue(100_000)  # hours of work: only a cancel ends it
+    panel.device_combo.setCurrentText("cpu")
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    panel.run()
+    job = panel.job
+    qtbot.waitUntil(lambda: job.last_progress is not None and job.last_progress.step >= 3, timeout=30_000)
+    assert len(ticks) >= 3, "the GUI thread kept running its timers while the job worked"
+    assert window.job_status.cancel_button.isEnabled()
+    qtbot.mouseClick(window.job_status.cancel_button, _left())
+    qtbot.waitUntil(lambda: job.state is JobState.CANCELLED, timeout=30_000)
+    timer.stop()
+    assert job.last_progress.step < 100_000
+    assert [lay.name for lay in window.session.layers] == ["LQ"]  # nothing half-done was added
+    assert window.errors.history == []
+    assert "cancelled" in window.job_status.label.text()
+
+
+def test_a_failing_job_reports_through_the_one_error_dialog(qtbot, window):
+    def work(ctx):
+        raise ValueError("tv_lambda 0.5 is too large for 2-D RL-TV")
+
+    job = window.jobs.start("Deconvolution", work)
+    qtbot.waitUntil(lambda: job.state is JobState.FAILED, timeout=10_000)
+    assert len(window.errors.history) == 1
+    report = window.errors.history[0]
+    assert report.context == "Deconvolution" and "too large" in report.message
+    assert window.errors.last_dialog.isVisible()
+    assert "too large" in window.errors.last_dialog.message_label.text()
