@@ -17,7 +17,8 @@ PlaneMap = dict[str, np.ndarray]
 
 
 def field_metrics(planes: PlaneMap, *, reference: str | None, image_name: str,
-                  pixel_size_um: float | None = None) -> Generator[Progress, None, list[dict[str, Any]]]:
+                  pixel_size_um: float | None = None, only: set[str] | None = None
+                  ) -> Generator[Progress, None, list[dict[str, Any]]]:
     """Metric rows (one per method) for the planes of one field.
 
     Parameters
@@ -30,11 +31,13 @@ def field_metrics(planes: PlaneMap, *, reference: str | None, image_name: str,
         Field name written in the ``image`` column.
     pixel_size_um : float, optional
         Lateral pixel size, for the resolution metrics in nm.
+    only : set of str, optional
+        Compute rows for these layers only (the others serve as reference).
     """
     from engine.metrics import no_reference_metrics, reference_metrics
 
     rows: list[dict[str, Any]] = []
-    names = list(planes)
+    names = [n for n in planes if only is None or n in only]
     pixel_nm = pixel_size_um * 1000.0 if pixel_size_um else None
     for i, name in enumerate(names):
         yield Progress(i, len(names), f"metrics of {name}")
@@ -43,6 +46,7 @@ def field_metrics(planes: PlaneMap, *, reference: str | None, image_name: str,
         if reference is not None and name != reference and reference in planes \
                 and planes[reference].shape == plane.shape:
             row.update(reference_metrics(plane, planes[reference]))
+            yield Progress(i, len(names), f"metrics of {name}")  # a cancel point between the two halves
         row.update(no_reference_metrics(plane, pixel_size_nm=pixel_nm))
         rows.append(row)
     yield Progress(len(names), len(names), "metrics done")

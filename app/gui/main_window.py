@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.session = Session(self)
         self.ctx = Context(self.session, self.jobs, self.errors, self.settings, self)
         self._analysis_jobs: dict[str, Job] = {}
+        self._metrics_cache: dict[str, tuple[tuple, dict[str, Any]]] = {}
         self.map_scores: dict[str, dict[str, float]] = {}
 
         self.viewer = MultiPanelViewer(lut=self.settings.get("viewer/lut"),
@@ -370,6 +371,7 @@ class MainWindow(QMainWindow):
         name = self.session.field.name if self.session.field else ""
         self.setWindowTitle(f"DeconGAN - {name}" if name else "DeconGAN")
         self.map_scores = {}
+        self._metrics_cache = {}
 
     def _layers_changed(self) -> None:
         self.viewer.set_layers(self.session.layers)
@@ -401,27 +403,61 @@ class MainWindow(QMainWindow):
         self._analysis_jobs[key] = job
         return job
 
+    def _metrics_key(self, layer: Layer) -> tuple:
+        gt = self.session.gt
+        return (layer.image.data, gt.image.data if gt is not None and gt is not layer else None,
+                tuple(self.viewer.position.values()), self.session.pixel_size_um)
+
+    def _cached_row(self, layer: Layer) -> dict[str, Any] | None:
+        entry = self._metrics_cache.get(layer.name)
+        if entry is None:
+            return None
+        key, row = entry
+        new = self._metrics_key(layer)
+        same = all((a is b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else a == b
+                   for a, b in zip(key, new, strict=True))
+        return row if same else None
+
     def compute_metrics(self) -> Job | None:
-        """Metrics of every layer of the current plane (reference metrics against GT when there is one)."""
+        """Metrics of every layer of the current plane (reference metrics against GT when there is one).
+
+        Rows already computed for the same pixels, plane and reference are reused (no work twice).
+        """
         if not self.session.layers or self.session.field is None:
             self.metrics.set_rows([], "Current field")
             return None
-        planes = self.current_planes()
         gt = self.session.gt
         image_name = self.session.field.name
         pixel = self.session.pixel_size_um
         position = dict(self.viewer.position)
+        where = ", ".join(f"{a}={i}" for a, i in position.items() if i)
+        note = f"{image_name} {where}".strip()
+        layers = list(self.session.layers)
+        cached = {lay.name: self._cached_row(lay) for lay in layers}
+        todo = [lay for lay in layers if cached[lay.name] is None]
+        keys = {lay.name: self._metrics_key(lay) for lay in layers}
+
+        def publish(new_rows: list[dict[str, Any]]) -> None:
+            by_name = {r["method"]: r for r in new_rows}
+            for lay in todo:
+                if lay.name in by_name:
+                    self._metrics_cache[lay.name] = (keys[lay.name], by_name[lay.name])
+            rows = [cached[lay.name] or by_name.get(lay.name) for lay in layers]
+            rows = [r for r in rows if r is not None]
+            self.metrics.set_rows(rows, "Current field", note=note)
+            self.metrics.merge_rows(rows, "Dataset")
+
+        if not todo:
+            publish([])
+            return None
+        planes = {lay.name: self.viewer.plane_of(lay) for lay in layers}
+        wanted = {lay.name for lay in todo}
 
         def work(ctx):
             return analysis.field_metrics(planes, reference=gt.name if gt else None, image_name=image_name,
-                                          pixel_size_um=pixel)
+                                          pixel_size_um=pixel, only=wanted)
 
-        def done(rows: list[dict[str, Any]]) -> None:
-            where = ", ".join(f"{a}={i}" for a, i in position.items() if i)
-            self.metrics.set_rows(rows, "Current field", note=f"{image_name} {where}".strip())
-            self.metrics.merge_rows(rows, "Dataset")
-
-        return self._run_analysis("metrics", "Metrics", work, done)
+        return self._run_analysis("metrics", "Metrics", work, publish)
 
     def _update_profiles_from_viewer(self) -> None:
         line = self.viewer.line()

@@ -44,9 +44,9 @@ def window(qtbot, temporary_settings):
     win.close()  # closeEvent: stop timers, refuse new jobs, cancel and wait for running ones
 
 
-def wait_idle(qtbot, win, timeout: int = 60_000) -> None:
-    """Wait until no job of the window is running."""
-    qtbot.waitUntil(lambda: not win.jobs.jobs, timeout=timeout)
+def wait_idle(qtbot, win, timeout: int = 60_000, *, background: bool = False) -> None:
+    """Wait until no job the user started is running (and no background analysis when asked)."""
+    qtbot.waitUntil(lambda: not [j for j in win.jobs.jobs if background or not j.background], timeout=timeout)
 
 
 def open_field(qtbot, win, lq: Path, hq: Path | None = None):

@@ -1,0 +1,98 @@
+"""Training runs as a child process: live JSON-lines monitoring, stop, crash isolation."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+from tests.app.gui.conftest import wait_idle
+
+# A child that behaves like `decongan train` on stdout: one JSON object per line.
+FAKE_TRAINER = textwrap.dedent("""
+    import json, sys, time
+    total = int(sys.argv[1])
+    for step in range(1, total + 1):
+        record = {"step": step, "total": total, "message": f"iteration {step}/{total}", "eta_s": total - step,
+                  "loss_g": 1.0 / step, "loss_d": 0.5}
+        if step % 5 == 0:
+            record["val_ssim"] = 0.5 + step / (4 * total)
+        print(json.dumps(record), flush=True)
+        time.sleep(float(sys.argv[2]))
+    print("done: wrote the run", flush=True)
+""")
+
+
+def fake_trainer(tmp_path, total: int, delay: float) -> list[str]:
+    script = tmp_path / "fake_train.py"
+    script.write_text(FAKE_TRAINER)
+    return [sys.executable, str(script), str(total), str(delay)]
+
+
+def test_json_lines_drive_the_loss_and_validation_curves(qtbot, window, tmp_path):
+    panel = window.train_panel
+    process = panel.start(argv=fake_trainer(tmp_path, 20, 0.0))
+    with qtbot.waitSignal(panel.finished, timeout=30_000) as blocker:
+        pass
+    assert blocker.args == ["succeeded"]
+    assert len(process.records) == 20
+    xs, ys = panel.loss_plot.series["loss_g"]
+    assert xs == [float(s) for s in range(1, 21)] and ys[-1] == 1.0 / 20
+    vx, vy = panel.val_plot.series["val_ssim"]
+    assert vx == [5.0, 10.0, 15.0, 20.0] and vy[-1] == 0.75
+    assert panel.progress.maximum() == 20 and panel.progress.value() == 20
+    assert "done: wrote the run" in panel.log.toPlainText()
+    assert window.errors.history == []
+
+
+def test_stop_interrupts_the_child_and_resume_is_offered(qtbot, window, tmp_path):
+    panel = window.train_panel
+    process = panel.start(argv=fake_trainer(tmp_path, 10_000, 0.01))
+    qtbot.waitUntil(lambda: len(process.records) >= 3, timeout=30_000)
+    qtbot.mouseClick(panel.stop_button, _left())
+    with qtbot.waitSignal(panel.finished, timeout=30_000) as blocker:
+        pass
+    assert blocker.args == ["stopped"]
+    assert len(process.records) < 10_000
+    assert panel.resume_button.isEnabled() and panel.start_button.isEnabled()
+    assert "Resume" in panel.status.text()
+
+
+def test_a_crashing_trainer_is_reported_and_the_window_survives(qtbot, window, tmp_path):
+    script = tmp_path / "crash.py"
+    script.write_text("import json, os, sys\n"
+                      "print(json.dumps({'step': 1, 'total': 10, 'loss_g': 0.3}), flush=True)\n"
+                      "print('CUDA out of memory while training', file=sys.stderr, flush=True)\n"
+                      "os.abort()\n")
+    panel = window.train_panel
+    panel.start(argv=[sys.executable, str(script)])
+    with qtbot.waitSignal(panel.finished, timeout=30_000) as blocker:
+        pass
+    assert blocker.args == ["crashed"]
+    assert len(window.errors.history) == 1
+    report = window.errors.history[0]
+    assert "crashed" in report.message and "out of memory" in report.message
+    assert "CUDA out of memory" in report.details
+    assert window.isVisible()
+    # the window still works after the child died
+    job = window.jobs.start("after the crash", lambda ctx: 42)
+    qtbot.waitUntil(lambda: job.result == 42, timeout=10_000)
+    wait_idle(qtbot, window)
+
+
+def test_train_panel_builds_the_cli_command(window, tmp_path):
+    panel = window.train_panel
+    panel.preset_combo.setCurrentText("s3")
+    panel.lq_edit.setText(str(tmp_path / "lq"))
+    panel.hq_edit.setText(str(tmp_path / "hq"))
+    panel.out_edit.setText(str(tmp_path / "run"))
+    panel.iterations_spin.setValue(500)
+    args = panel.cli_args(resume=True)
+    assert args == ["train", "--preset", "s3", "--lq", str(tmp_path / "lq"), "--hq", str(tmp_path / "hq"),
+                    "--out", str(tmp_path / "run"), "--iterations", "500", "--device", "auto", "--resume"]
+    assert panel.command_edit.text().startswith("decongan train --preset s3")
+
+
+def _left():
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
