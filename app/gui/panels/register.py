@@ -81,19 +81,22 @@ class RegisterPanel(WorkflowPanel):
         self.outer.addWidget(self.preview, 1)
         self.add_command_row()
 
+        self._chosen: dict[str, str] = {}  # combos the user set by hand keep their choice
+        self.moving_combo.activated.connect(lambda _i: self._chosen.update(moving=self.moving_combo.currentText()))
+        self.fixed_combo.activated.connect(lambda _i: self._chosen.update(fixed=self.fixed_combo.currentText()))
         self.connect_refresh(self.moving_combo, self.fixed_combo, self.transform_combo, self.backend_combo)
         ctx.session.layers_changed.connect(self._layers_changed)
         self._layers_changed()
 
     def _layers_changed(self) -> None:
         names = [lay.name for lay in self.ctx.session.layers]
-        for box, role in ((self.moving_combo, GT_ROLE), (self.fixed_combo, LQ_ROLE)):
-            current = box.currentText()
+        for key, box, role in (("moving", self.moving_combo, GT_ROLE), ("fixed", self.fixed_combo, LQ_ROLE)):
+            chosen = self._chosen.get(key)
             box.blockSignals(True)
             box.clear()
             box.addItems(names)
             default = next((lay.name for lay in self.ctx.session.layers if lay.role == role), None)
-            box.setCurrentText(current if current in names else (default or (names[0] if names else "")))
+            box.setCurrentText(chosen if chosen in names else (default or (names[0] if names else "")))
             box.blockSignals(False)
         self.run_button.setEnabled(len(names) >= 2)
         self.refresh_command()
