@@ -1,0 +1,130 @@
+"""``decongan deconvolve``: Richardson-Lucy / RL-TV deconvolution of a 2-D or 3-D TIFF."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from app.commands import CommandError
+
+HELP = "Richardson-Lucy (RL) or RL-TV deconvolution of a 2-D/3-D image with a PSF file (engine on CPU/CUDA)"
+DESCRIPTION = """\
+Deconvolve INPUT with the PSF in --psf (a 2-D or 3-D TIFF, e.g. from `decongan psf`; normalised to
+sum 1 here) and write a float32 TIFF with the same axes and calibration; the provenance (method,
+parameters, versions) is stored as JSON in the TIFF description.
+
+Z stacks are deconvolved in 3-D with a 3-D PSF, or plane by plane with a 2-D PSF; a 2-D image uses
+the in-focus plane of a 3-D PSF. Channels and time points are processed one by one. The PSF must
+be sampled at the image's pixel size (and z step).
+
+--edges circular: DeconvolutionLab2's convention (periodic, no padding; reproduces DL2 2.1.2;
+structures wrap around the borders; an odd PSF in an even-sized image shifts the result by 1 px,
+as DL2 does). padded: Bertero-Boccacci boundary handling for real images (object estimated beyond
+the field of view, nothing wraps). zero: scikit-image's convention (zero outside the image).
+--method rltv: total-variation regularised RL (Dey et al. 2006); --tv-variant dl2 reproduces
+DeconvolutionLab2 2.1.2's RLTV including its 2-D buffer quirk (circular edges only).
+"""
+
+BACKENDS = ("engine", "fiji")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="image to deconvolve (TIFF: 2-D, Z stack, channels, time)")
+    parser.add_argument("--psf", type=Path, required=True, help="PSF image (TIFF, 2-D or 3-D, peak at the centre, same pixel size)")
+    parser.add_argument("--iterations", "-n", type=int, default=10, metavar="N", help="number of RL iterations (>= 1)")
+    parser.add_argument("--method", choices=["rl", "rltv"], default="rl", help="plain RL or RL with total-variation regularisation")
+    parser.add_argument("--tv-lambda", type=float, default=0.01, metavar="L",
+                        help="RL-TV weight (dimensionless; typical 1e-4 .. 1e-2; must be < 0.25 in 2-D, < 0.167 in 3-D)")
+    parser.add_argument("--tv-variant", choices=["dey", "dl2"], default="dey",
+                        help="dey: the published RL-TV; dl2: DeconvolutionLab2 2.1.2's implementation with its quirks")
+    parser.add_argument("--edges", choices=["circular", "padded", "zero"], default="circular",
+                        help="boundary model: circular (DeconvolutionLab2), padded (for real images), zero (scikit-image)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="torch device (auto: CUDA when available)")
+    parser.add_argument("--backend", choices=list(BACKENDS), default="engine",
+                        help="engine: DeconGAN's PyTorch RL; fiji: DeconvolutionLab2 in Fiji")
+    parser.add_argument("--pixel-nm", type=float, metavar="NM", help="override the input's lateral pixel size, nanometres")
+    parser.add_argument("--z-step-nm", type=float, metavar="NM", help="override the input's z step, nanometres")
+    parser.add_argument("--json-progress", action="store_true", help="print one JSON line per iteration on stdout")
+    parser.add_argument("--out", "-o", type=Path, required=True, help="output TIFF (float32)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _calibration_warnings(image: Any, psf: Any) -> list[str]:
+    """Messages when the PSF's calibration clearly differs from the image's (both known)."""
+    messages = []
+    for label, a, b in (("pixel size", image.pixel_size_um, psf.pixel_size_um), ("z step", image.z_step_um, psf.z_step_um)):
+        if a and b and abs(a - b) > 0.02 * max(a, b):
+            messages.append(f"the PSF's {label} ({b * 1000:g} nm) differs from the image's ({a * 1000:g} nm); "
+                            "the PSF must be sampled on the image's grid")
+    return messages
+
+
+def deconvolve(backend: str, image: Any, psf: Any, *, options: dict[str, Any], psf_source: str, progress: Any):
+    """Dispatch to a backend; returns ``engine.deconvolution.DeconvolvedImage``."""
+    from engine.progress import run_with_callbacks
+
+    if backend == "engine":
+        from engine.deconvolution import iter_deconvolve_image
+
+        events = iter_deconvolve_image(image, psf.data, psf_source=psf_source, **options)
+        return run_with_callbacks(events, progress=progress)
+    if backend == "fiji":
+        raise CommandError("--backend fiji is not wired yet; use --backend engine (same RL, DeconvolutionLab2's "
+                           "conventions with --edges circular)")
+    raise CommandError(f"unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.console import ConsoleProgress
+    from engine.io import ImageReadError, read_image, write_tiff
+    from engine.psf import read_psf
+
+    if args.iterations < 1:
+        raise CommandError(f"--iterations must be at least 1, got {args.iterations}")
+    for flag, value in (("--pixel-nm", args.pixel_nm), ("--z-step-nm", args.z_step_nm)):
+        if value is not None and not value > 0:
+            raise CommandError(f"{flag} must be a positive number of nanometres, got {value}")
+    if _same_file(args.out, args.input):
+        raise CommandError(f"--out {args.out} is the input file; choose another output path (inputs are never overwritten)")
+    if _same_file(args.out, args.psf):
+        raise CommandError(f"--out {args.out} is the PSF file; choose another output path")
+
+    image = read_image(args.input, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None,
+                       z_step_um=args.z_step_nm / 1000.0 if args.z_step_nm else None)
+    if image.metadata.get("rgb"):
+        image.require_single_channel()
+    psf = read_psf(args.psf)
+    if "Z" not in image.axes and psf.data.ndim == 3:
+        print(f"decongan deconvolve: note: {args.input} is 2-D; using the in-focus plane of the 3-D PSF", file=sys.stderr)
+    for message in _calibration_warnings(image, psf):
+        print(f"decongan deconvolve: warning: {message}", file=sys.stderr)
+
+    options = {"iterations": args.iterations, "method": args.method, "edges": args.edges, "device": args.device}
+    if args.method == "rltv":
+        options.update(tv_lambda=args.tv_lambda, tv_variant=args.tv_variant)
+    progress = ConsoleProgress("deconvolve", json_lines=args.json_progress)
+    start = time.monotonic()
+    try:
+        result = deconvolve(args.backend, image, psf, options=options, psf_source=str(args.psf), progress=progress)
+    except ImageReadError:
+        raise
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    seconds = time.monotonic() - start
+    write_tiff(args.out, result.image, dtype="float32", description=result.provenance.model_dump_json())
+    shape = " x ".join(str(n) for n in result.image.data.shape)
+    print(f"wrote {args.out}: {result.provenance.method}, {shape} ({result.image.axes}), "
+          f"{result.provenance.backend}, {seconds:.1f} s")
+    return 0
