@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
             scroll.setFrameShape(QScrollArea.Shape.NoFrame)
             self.workflow_tabs.addTab(scroll, panel.title)
         self.workflow_dock = self._dock("Workflows", self.workflow_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.workflow_dock.setMinimumWidth(430)
+        self.workflow_dock.setMinimumWidth(400)
         self.deconvolve_panel.psf_changed.connect(lambda _psf: self._invalidate_maps("consistency"))
         self.batch_panel.rows_ready.connect(lambda rows: self.metrics.merge_rows(rows, "Dataset"))
 

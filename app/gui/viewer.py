@@ -225,30 +225,52 @@ class MultiPanelViewer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
 
-        # row 1: panels + map modes + line tool
-        row1 = QHBoxLayout()
-        row1.addWidget(QLabel("Panels:"))
+        # row 0: which panels, and channel / z / t navigation
+        row0 = QHBoxLayout()
+        row0.addWidget(QLabel("Panels:"))
         self.panel_buttons_box = QHBoxLayout()
         self.panel_buttons: dict[str, QToolButton] = {}
-        row1.addLayout(self.panel_buttons_box)
-        row1.addStretch(1)
+        row0.addLayout(self.panel_buttons_box)
+        row0.addStretch(1)
+        self.nav_spins: dict[str, QSpinBox] = {}
+        self.nav_labels: dict[str, QLabel] = {}
+        for axis in ("c", "z", "t"):
+            label = QLabel({"c": "Channel", "z": "Z", "t": "T"}[axis])
+            spin = QSpinBox()
+            spin.setMinimum(0)
+            spin.valueChanged.connect(lambda v, a=axis: self.set_position(**{a: v}))
+            self.nav_spins[axis] = spin
+            self.nav_labels[axis] = label
+            row0.addWidget(label)
+            row0.addWidget(spin)
+        layout.addLayout(row0)
+
+        # row 1: tools (line profile, maps), LUT
+        row1 = QHBoxLayout()
         self.line_button = QToolButton(text="Line profile", checkable=True)
         self.line_button.setToolTip("Draw the same line in every panel and plot its profiles")
         self.line_button.toggled.connect(self.set_line_enabled)
         self.error_button = QToolButton(text="Error map", checkable=True)
         self.error_button.setToolTip("|method - GT| after the metrics' normalisation, one common scale")
         self.consistency_button = QToolButton(text="Consistency map", checkable=True)
-        self.consistency_button.setToolTip("Restored image re-blurred with the LQ PSF vs the LQ input")
+        self.consistency_button.setToolTip("Restored image re-blurred with the LQ PSF vs the LQ input\n"
+                                           "(red: structure the input does not support; blue: signal it lacks)")
         self.error_button.toggled.connect(lambda on: self.set_map_mode("error" if on else "image"))
         self.consistency_button.toggled.connect(lambda on: self.set_map_mode("consistency" if on else "image"))
         reset = QToolButton(text="Fit")
         reset.setToolTip("Show the whole image")
         reset.clicked.connect(self.reset_view)
+        self.lut_combo = QComboBox()
+        self.lut_combo.addItems(list(LUTS))
+        self.lut_combo.setCurrentText(self.lut_name if self.lut_name in LUTS else "grey")
         for w in (self.line_button, self.error_button, self.consistency_button, reset):
             row1.addWidget(w)
+        row1.addStretch(1)
+        row1.addWidget(QLabel("LUT:"))
+        row1.addWidget(self.lut_combo)
         layout.addLayout(row1)
 
-        # row 2: contrast, LUT, navigation
+        # row 2: contrast
         row2 = QHBoxLayout()
         self.auto_radio = QRadioButton("Auto %")
         self.manual_radio = QRadioButton("Min/max")
@@ -261,32 +283,20 @@ class MultiPanelViewer(QWidget):
         self.min_spin = _double_spin(-1e9, 1e9, 0.0, 3, 1.0)
         self.max_spin = _double_spin(-1e9, 1e9, 1.0, 3, 1.0)
         for w in (self.low_spin, self.high_spin, self.min_spin, self.max_spin):
-            w.setMaximumWidth(95)
+            w.setMaximumWidth(90)
+        self.low_spin.setToolTip("Lower percentile mapped to black")
+        self.high_spin.setToolTip("Upper percentile mapped to white")
         self.min_spin.setToolTip("Display minimum (intensity units)")
         self.max_spin.setToolTip("Display maximum (intensity units)")
         self.shared_check = QCheckBox("Same for all panels")
         self.shared_check.setChecked(self.shared_contrast)
         self.target_combo = QComboBox()
         self.target_combo.setToolTip("Panel whose contrast the controls change (when not shared)")
-        self.target_combo.setMinimumWidth(110)
-        self.lut_combo = QComboBox()
-        self.lut_combo.addItems(list(LUTS))
-        self.lut_combo.setCurrentText(self.lut_name if self.lut_name in LUTS else "grey")
+        self.target_combo.setMinimumWidth(100)
         for w in (QLabel("Contrast:"), self.auto_radio, self.low_spin, self.high_spin, self.manual_radio,
-                  self.min_spin, self.max_spin, self.shared_check, self.target_combo, QLabel("LUT:"), self.lut_combo):
+                  self.min_spin, self.max_spin, self.shared_check, self.target_combo):
             row2.addWidget(w)
         row2.addStretch(1)
-        self.nav_spins: dict[str, QSpinBox] = {}
-        self.nav_labels: dict[str, QLabel] = {}
-        for axis in ("c", "z", "t"):
-            label = QLabel({"c": "Channel", "z": "Z", "t": "T"}[axis])
-            spin = QSpinBox()
-            spin.setMinimum(0)
-            spin.valueChanged.connect(lambda v, a=axis: self.set_position(**{a: v}))
-            self.nav_spins[axis] = spin
-            self.nav_labels[axis] = label
-            row2.addWidget(label)
-            row2.addWidget(spin)
         layout.addLayout(row2)
 
         for w in (self.low_spin, self.high_spin):
@@ -369,6 +379,7 @@ class MultiPanelViewer(QWidget):
     def _rebuild_panel_buttons(self) -> None:
         for button in self.panel_buttons.values():
             self.panel_buttons_box.removeWidget(button)
+            button.hide()  # deleteLater waits for the event loop; never leave it painted meanwhile
             button.deleteLater()
         self.panel_buttons = {}
         for lay in self.layers:

@@ -134,7 +134,8 @@ class TrainPanel(WorkflowPanel):
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue the run in the run folder (--resume)")
         self.resume_button.clicked.connect(lambda: self.start(resume=True))
-        self.use_button = QPushButton("Use model for prediction")
+        self.use_button = QPushButton("Predict with it")
+        self.use_button.setToolTip("Use this run in the Predict panel")
         self.use_button.clicked.connect(self._use_model)
         for b in (self.start_button, self.stop_button, self.resume_button, self.use_button):
             buttons.addWidget(b)

@@ -1,0 +1,191 @@
+"""Capture screenshots of the main views of the DeconGAN window (for review, not for tests).
+
+Run under a virtual X server, e.g.::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb \\
+        .venv/bin/python scripts/screenshots.py --out /tmp/screens
+
+It opens a real confocal/STED pair from ../shared/data, deconvolves it with the engine, predicts it
+with a model (``--model RUN_DIR``, else the bundled one, else a tiny run trained here with the real
+``decongan train``), and saves: the viewer with four panels and the line profile, the training
+monitor, a batch in progress or finished, and the export preview. Each view is driven through the
+window's own widgets, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+FIELD = "synprot_bassoon-homer_train_ch640"
+
+
+def pump(app, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def wait_for(app, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def idle(window) -> bool:
+    return not window.jobs.jobs
+
+
+def save(window, out: Path, name: str) -> Path:
+    path = out / f"{name}.png"
+    window.grab().save(str(path))
+    print(f"wrote {path}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    parser.add_argument("--model", type=Path, default=None, help="a trained run folder for the GAN panel")
+    parser.add_argument("--train-iterations", type=int, default=60,
+                        help="iterations of the tiny training run shown in the monitor")
+    parser.add_argument("--size", default="1600x1000", help="window size WxH")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="decongan-screens-"))
+    os.environ["DECONGAN_SETTINGS"] = str(work / "settings.ini")
+
+    from app.gui.main import create_application
+    from app.gui.main_window import MainWindow
+
+    app = create_application()
+    window = MainWindow()
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
+    window.show()
+    pump(app, 0.5)
+
+    tagan = args.data / "tagan_confocal_vs_sted"
+    window.open_dataset(tagan / "lq", tagan / "hq", True)
+    wait_for(app, lambda: window.session.lq is not None, 30, "the dataset")
+    fov = next(f for f in window.session.dataset.fields if f.name == FIELD)
+    window.load_field(fov)
+    wait_for(app, lambda: window.session.field is fov and idle(window), 60, "the field")
+    window.data_panel.pixel_spin.setValue(0.015)
+
+    # -- viewer with four panels: LQ | RL | GAN | GT --------------------------------------------------
+    decon = window.deconvolve_panel
+    window.show_workflow(decon)
+    decon.wavelength_spin.setValue(640.0)
+    decon.size_spin.setValue(33)
+    decon.iterations_spin.setValue(20)
+    decon.edges_combo.setCurrentText("padded")
+    decon.run()
+    wait_for(app, lambda: any(lay.name.startswith("RL") for lay in window.session.layers), 300, "deconvolution")
+    run_dir = args.model or _model_for_screens(window, app, tagan, work, args.train_iterations)
+    if run_dir is not None:
+        predict = window.predict_panel
+        predict.set_run_dir(run_dir)
+        predict.tile_spin.setValue(256)
+        predict.run()
+        wait_for(app, lambda: any(lay.name.startswith(("S", "GAN")) and lay.role == "restored"
+                                  and not lay.name.startswith("RL") for lay in window.session.layers),
+                 300, "prediction")
+    wait_for(app, lambda: idle(window), 300, "metrics")
+    viewer = window.viewer
+    viewer.panels[0].view.setRange(xRange=(120, 376), yRange=(120, 376), padding=0)
+    viewer.set_line((250.0, 150.0), (250.0, 340.0))
+    pump(app, 1.0)
+    save(window, args.out, "1_viewer_four_panels")
+    window.bottom_tabs.setCurrentWidget(window.metrics)
+    pump(app, 0.5)
+    save(window, args.out, "2_metrics_table")
+    viewer.consistency_button.click()
+    wait_for(app, lambda: bool(viewer.maps["consistency"]) and idle(window), 300, "consistency maps")
+    pump(app, 0.5)
+    save(window, args.out, "3_consistency_map")
+    viewer.consistency_button.click()
+
+    # -- training monitor ------------------------------------------------------------------------------
+    train = window.train_panel
+    window.show_workflow(train)
+    if train.process is not None and train.process.records:
+        pump(app, 0.5)
+        save(window, args.out, "4_training_monitor")
+
+    # -- batch -------------------------------------------------------------------------------------------
+    batch = window.batch_panel
+    window.show_workflow(batch)
+    if hasattr(batch, "start_batch"):
+        batch.in_edit.setText(str(tagan / "lq"))
+        batch.gt_edit.setText(str(tagan / "hq"))
+        batch.out_edit.setText(str(work / "batch"))
+        if run_dir is not None:
+            batch.model_edit.setText(str(run_dir))
+        batch.start_batch()
+        wait_for(app, lambda: not batch.is_running, 900, "the batch")
+        pump(app, 0.5)
+    save(window, args.out, "5_batch")
+
+    # -- export preview ------------------------------------------------------------------------------
+    export = window.export_panel
+    window.show_workflow(export)
+    if hasattr(export, "preview"):
+        export.out_edit.setText(str(work / "export"))
+        export.preview()
+        wait_for(app, lambda: export.preview_ready and idle(window), 300, "the export preview")
+        pump(app, 0.5)
+    save(window, args.out, "6_export_preview")
+
+    window.close()
+    pump(app, 0.5)
+    return 0
+
+
+def _model_for_screens(window, app, tagan: Path, work: Path, iterations: int) -> Path | None:
+    """The bundled model, else a tiny real training run started from the Train panel (the monitor view)."""
+    from app.gui.panels.predict import bundled_models
+
+    train = window.train_panel
+    window.show_workflow(train)
+    train.preset_combo.setCurrentText("s1")
+    train.lq_edit.setText(str(tagan / "lq"))
+    train.hq_edit.setText(str(tagan / "hq"))
+    train.out_edit.setText(str(work / "run_s1"))
+    train.iterations_spin.setValue(iterations)
+    train.device_combo.setCurrentText("auto")
+    process = train.start()
+    if process is None:
+        return None
+    try:
+        wait_for(app, lambda: not train.is_running, 1800, "the training run")
+    except TimeoutError:
+        train.stop()
+        wait_for(app, lambda: not train.is_running, 60, "the training run to stop")
+    pump(app, 0.5)
+    if process.records:
+        save(window, Path(os.environ.get("DECONGAN_SCREENS_OUT", work)), "_training_probe")
+    bundled = bundled_models()
+    from engine.checkpoint import is_run_dir
+
+    if is_run_dir(work / "run_s1"):
+        return work / "run_s1"
+    return bundled[0] if bundled else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
