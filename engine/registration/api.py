@@ -3,7 +3,8 @@
 Method (coarse to fine)
 -----------------------
 1. Checks: 2-D, finite, not constant, at least 16 px a side.
-2. Gaussian pyramids of both images (factor 2, coarsest level >= 48 px on the smallest side).
+2. Gaussian pyramids of both images (factor 2; the fixed image's coarsest level >= 48 px on its
+   smaller side, the moving image's >= 24 px).
 3. Initial estimate on a coarse level (<= 128 px): the scale starts from the pixel-size ratio
    when both pixel sizes are given, otherwise 1 and, for similarity/affine when the shapes differ,
    also the shape ratio (same field of view); rotation/scale corrections from Fourier-Mellin
@@ -189,12 +190,12 @@ def iter_register(
     notes: list[str] = []
     candidates = _scale_candidates(transform, fix.shape, mov.shape, moving_pixel_size_um, fixed_pixel_size_um, notes)
 
-    n_levels = number_of_levels(fix.shape, mov.shape)
+    n_levels = number_of_levels(fix.shape)
     stages = ["similarity", "affine"] if transform == "affine" else [transform]
     total = 1 + n_levels * len(stages) + 1
     step = 0
     yield Progress(step, total, f"{transform}: building {n_levels}-level pyramids")
-    levels = build_pyramid(fix, mov, n_levels)
+    levels = build_pyramid(fix, mov)
 
     details: dict[str, Any] = {"levels": n_levels, "scale_candidates": candidates, "notes": notes, "fits": []}
     if initial is None:

@@ -48,30 +48,40 @@ def resize_matrix(full_shape: tuple[int, int], level_shape: tuple[int, int]) -> 
     return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
 
 
-def number_of_levels(fixed_shape: tuple[int, int], moving_shape: tuple[int, int], *, min_size: int = 48,
-                     max_levels: int = 6) -> int:
-    """Levels so that the smallest image side at the coarsest level stays >= ``min_size`` px."""
-    smallest = min(*fixed_shape, *moving_shape)
+def number_of_levels(shape: tuple[int, int], *, min_size: int = 48, max_levels: int = 6) -> int:
+    """Levels (including full resolution) so that the smaller side stays >= ``min_size`` px."""
+    smallest = min(shape)
     levels = 1
     while levels < max_levels and smallest / 2**levels >= min_size:
         levels += 1
     return levels
 
 
-def build_pyramid(fixed: np.ndarray, moving: np.ndarray, n_levels: int) -> list[Level]:
-    """Gaussian pyramids (``skimage.transform.pyramid_gaussian``, factor 2) of both images, finest first."""
+def build_pyramid(fixed: np.ndarray, moving: np.ndarray, *, min_fixed_size: int = 48,
+                  min_moving_size: int = 24) -> list[Level]:
+    """Gaussian pyramids (``skimage.transform.pyramid_gaussian``, factor 2) of both images, finest first.
+
+    The number of levels follows the fixed image (coarsest smaller side >= ``min_fixed_size``).
+    The moving image is halved alongside it while its smaller side stays >= ``min_moving_size``;
+    beyond that its coarsest layer is reused, so a small low-resolution scan (e.g. 64 px for a x8
+    scan of a 512 px field) is not shrunk to nothing while the fixed image still is.
+    """
     from scipy import ndimage
     from skimage.transform import pyramid_gaussian
 
+    n_levels = number_of_levels(fixed.shape, min_size=min_fixed_size)
+    n_moving = min(n_levels, number_of_levels(moving.shape, min_size=min_moving_size))
     fixed_layers = list(pyramid_gaussian(fixed, max_layer=n_levels - 1, downscale=2, preserve_range=True))
-    moving_layers = list(pyramid_gaussian(moving, max_layer=n_levels - 1, downscale=2, preserve_range=True))
+    moving_layers = list(pyramid_gaussian(moving, max_layer=n_moving - 1, downscale=2, preserve_range=True))
+    coeffs = [ndimage.spline_filter(np.asarray(m, dtype=np.float64), order=3, mode="reflect") for m in moving_layers]
     levels = []
-    for i, (f, m) in enumerate(zip(fixed_layers, moving_layers, strict=True)):
+    for i, f in enumerate(fixed_layers):
+        j = min(i, n_moving - 1)
         levels.append(Level(
             index=i,
             fixed=np.asarray(f, dtype=np.float64),
-            moving_coeffs=ndimage.spline_filter(np.asarray(m, dtype=np.float64), order=3, mode="reflect"),
+            moving_coeffs=coeffs[j],
             fixed_from_full=resize_matrix(fixed.shape, f.shape),
-            moving_from_full=resize_matrix(moving.shape, m.shape),
+            moving_from_full=resize_matrix(moving.shape, moving_layers[j].shape),
         ))
     return levels

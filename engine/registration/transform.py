@@ -333,12 +333,23 @@ def apply_transform(
     arr = np.asarray(moving)
     if arr.ndim < 2:
         raise ValueError(f"moving must have at least 2 dimensions (Y, X), got shape {arr.shape}")
-    x, y = sample_coordinates(matrix, tuple(output_shape))
-    mask = valid_mask_for(x, y, arr.shape[-2:])
-    planes = arr.reshape(-1, *arr.shape[-2:])
+    output_shape = (int(output_shape[0]), int(output_shape[1]))
+    moving_shape = arr.shape[-2:]
+    planes = arr.reshape(-1, *moving_shape)
     out = np.empty((planes.shape[0], *output_shape), dtype=np.float32)
+    mask = np.empty(output_shape, dtype=bool)
+    # rows in blocks of ~1 M output pixels, one plane at a time: memory stays bounded for big stacks
+    block = max(1, (1 << 20) // max(1, output_shape[1]))
     for i, plane in enumerate(planes):
-        sampled = ndimage.map_coordinates(plane.astype(np.float64, copy=False), [y, x], order=order,
-                                          mode="reflect", prefilter=order > 1)
-        out[i] = np.where(mask, sampled, cval)
+        plane64 = plane.astype(np.float64, copy=False)
+        coeffs = ndimage.spline_filter(plane64, order=order, mode="reflect") if order > 1 else plane64
+        for r0 in range(0, output_shape[0], block):
+            r1 = min(output_shape[0], r0 + block)
+            shifted = matrix @ np.array([[1.0, 0.0, 0.0], [0.0, 1.0, r0], [0.0, 0.0, 1.0]])
+            x, y = sample_coordinates(shifted, (r1 - r0, output_shape[1]))
+            inside = valid_mask_for(x, y, moving_shape)
+            if i == 0:
+                mask[r0:r1] = inside
+            sampled = ndimage.map_coordinates(coeffs, [y, x], order=order, mode="reflect", prefilter=False)
+            out[i, r0:r1] = np.where(inside, sampled, cval)
     return out.reshape(*arr.shape[:-2], *output_shape), mask
