@@ -142,22 +142,24 @@ def _tv_factor_dey(x, lam: float, eps: float):  # torch tensors in and out
         g = torch.zeros_like(x)
         n = x.shape[axis]
         if n > 1:
-            g.narrow(axis, 0, n - 1).copy_(x.narrow(axis, 1, n - 1) - x.narrow(axis, 0, n - 1))
+            torch.sub(x.narrow(axis, 1, n - 1), x.narrow(axis, 0, n - 1), out=g.narrow(axis, 0, n - 1))
         grads.append(g)
     norm = torch.zeros_like(x)
     for g in grads:
         norm.addcmul_(g, g)
     norm.sqrt_()
-    inv = torch.where(norm >= eps, norm.reciprocal(), torch.zeros_like(norm))
-    del norm
-    div = torch.zeros_like(x)
-    for axis, g in enumerate(grads):
+    flat = norm < eps  # unit vectors are 0 where the gradient vanishes
+    inv = norm.clamp_(min=eps).reciprocal_().masked_fill_(flat, 0.0)
+    del flat
+    for g in grads:
         g.mul_(inv)
+    div = inv.zero_()  # reuse the buffer
+    for axis, g in enumerate(grads):
         n = x.shape[axis]
         div.add_(g)  # n_a(i)
         if n > 1:
             div.narrow(axis, 1, n - 1).sub_(g.narrow(axis, 0, n - 1))  # - n_a(i - 1)
-    del grads, inv
+    del grads
     return div.mul_(-lam).add_(1.0).reciprocal_()
 
 
@@ -334,22 +336,34 @@ def _check_image(image: Any) -> np.ndarray:
 
 def _iter_rl_checked(y_np: np.ndarray, kernel: np.ndarray, *, iterations: int, method: str, tv_lambda: float,
                      tv_variant: str, edges: str, device: str, epsilon: float, initial: Any, normalize_psf: bool,
-                     label: str) -> Generator[Progress, None, np.ndarray]:
-    """The RL loop on validated inputs (float32 image, checked PSF of the same dimension)."""
+                     label: str, otf_cache: dict[Any, Any] | None = None) -> Generator[Progress, None, np.ndarray]:
+    """The RL loop on validated inputs (float32 image, checked PSF of the same dimension).
+
+    ``otf_cache`` lets a caller that deconvolves many planes/volumes with the same PSF object and
+    shape compute the OTF once (key: the PSF object's id, the FFT grid, the device).
+    """
     import torch
 
     from engine.device import resolve_device
 
     geo = _geometry(y_np.shape, kernel, edges)
-    kernel = _normalise_kernel(geo.kernel) if normalize_psf else geo.kernel
     x0_np = _initial_estimate(y_np, initial)
     dev = resolve_device(device)
+    key = (id(kernel), geo.canvas, geo.centre, normalize_psf, str(dev))
+    otf = otf_cache.get(key) if otf_cache is not None else None
+    if otf is None:
+        kernel = _normalise_kernel(geo.kernel) if normalize_psf else geo.kernel
     name = "RL-TV" if method == "rltv" else "RL"
     prefix = f"{label} " if label else ""
     # inference mode is entered per block, never across a yield (it is thread-local state that would
     # otherwise leak into the caller's code between iterations)
     with torch.inference_mode():
-        solver = _RichardsonLucySolver(y_np, x0_np, kernel, geo, device=dev, epsilon=epsilon,
+        if otf is None:
+            otf = torch.fft.rfftn(torch.from_numpy(kernel_at_origin(kernel, geo.canvas, geo.centre)).to(dev),
+                                  dim=tuple(range(y_np.ndim)))
+            if otf_cache is not None:
+                otf_cache[key] = otf
+        solver = _RichardsonLucySolver(y_np, x0_np, otf, geo, device=dev, epsilon=epsilon,
                                        tv_lambda=tv_lambda if method == "rltv" else 0.0, tv_variant=tv_variant)
     for k in range(1, iterations + 1):
         with torch.inference_mode():
@@ -362,7 +376,7 @@ def _iter_rl_checked(y_np: np.ndarray, kernel: np.ndarray, *, iterations: int, m
 class _RichardsonLucySolver:
     """State of one RL / RL-TV run on the FFT grid: buffers allocated once, OTF computed once."""
 
-    def __init__(self, y_np: np.ndarray, x0_np: np.ndarray, kernel: np.ndarray, geo: _Geometry, *, device: Any,
+    def __init__(self, y_np: np.ndarray, x0_np: np.ndarray, otf: Any, geo: _Geometry, *, device: Any,
                  epsilon: float, tv_lambda: float, tv_variant: str) -> None:
         import torch
 
@@ -370,9 +384,8 @@ class _RichardsonLucySolver:
         self.epsilon = epsilon
         self.tv_lambda = tv_lambda
         self.dims = tuple(range(y_np.ndim))
-        self.otf = torch.fft.rfftn(torch.from_numpy(kernel_at_origin(kernel, geo.canvas, geo.centre)).to(device),
-                                   dim=self.dims)
-        self.otf_conj = self.otf.conj().resolve_conj()
+        self.otf = otf  # rfftn of the PSF placed on the FFT grid
+        self.otf_conj = otf.conj()  # a lazy view: multiplying by it allocates nothing
         self.y = torch.from_numpy(y_np).to(device)
         self.circular = geo.canvas == y_np.shape and geo.data == geo.obj
         if self.circular:
@@ -533,11 +546,13 @@ def iter_deconvolve_image(
     total = iterations * len(blocks)
     done = 0
     dev = resolve_device(device)
+    otf_cache: dict[Any, Any] = {}
     for b, (index, kernel) in enumerate(blocks):
         where = f"block {b + 1}/{len(blocks)}" if len(blocks) > 1 else ""
         gen = _iter_rl_checked(_check_image(data[index]), kernel, iterations=iterations, method=method,
                                tv_lambda=tv_lambda, tv_variant=tv_variant, edges=edges, device=str(dev),
-                               epsilon=epsilon, initial=initial, normalize_psf=True, label=where)
+                               epsilon=epsilon, initial=initial, normalize_psf=True, label=where,
+                               otf_cache=otf_cache)
         try:
             while True:
                 event = next(gen)
