@@ -54,3 +54,26 @@ def open_field(qtbot, win, lq: Path, hq: Path | None = None):
     win.open_dataset(lq, hq, True)
     qtbot.waitUntil(lambda: win.session.lq is not None, timeout=20_000)
     wait_idle(qtbot, win)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, shared_data) -> Path:
+    """A real training run (engine training loop and checkpoint code), as small as it gets: S1 with a
+    narrow generator, 32-pixel patches, 2 iterations on three real confocal/STED pairs."""
+    import shutil
+
+    from engine.training.config import TrainConfig
+    from engine.training.loop import train
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    tagan = shared_data / "tagan_confocal_vs_sted"
+    for sub in ("lq", "hq"):
+        (root / sub).mkdir()
+        for name in ("axonal_rings_test0", "axonal_rings_train0", "dendritic_factin_train804"):
+            shutil.copy(tagan / sub / f"{name}.tif", root / sub / f"{name}.tif")
+    config = TrainConfig(preset="s1", lq_dir=root / "lq", hq_dir=root / "hq", out=root / "run", iterations=2,
+                         patch_size=32, batch_size=1, val_every=2, log_every=1, device="cpu", val_tile=0,
+                         model_args={"base_channels": 4, "depth": 2},
+                         disc_args={"base_channels": 4, "num_blocks": 2, "fc_features": 8, "max_channels": 8})
+    train(config)
+    return root / "run"
