@@ -1,0 +1,144 @@
+"""``decongan predict``: apply a trained generator to images (tiled, every plane and channel)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from app.commands import CommandError
+
+HELP = "restore images with a trained GAN (run folder of 'decongan train'); tiled, calibrated float32 TIFFs"
+DESCRIPTION = """\
+Apply the generator of RUN_DIR (the --out folder of `decongan train`, or a shipped model folder)
+to each INPUT and write OUT_DIR/<name>_<preset>.tif: float32, same axes as the input (2-D,
+z-stacks and time-lapses plane by plane, every channel independently), in the intensity units
+given by the run's normalisation (16-bit inputs stay in their range), pixel size divided by the
+model's scale, provenance JSON in the TIFF description.
+
+Large images are processed in overlapping tiles (--tile, --overlap, in input pixels) blended with
+raised-cosine weights; --tile 0 processes each plane whole. On CUDA out-of-memory the tile halves
+and the run continues. Inputs whose pixel size differs from the training pixel size are resampled
+to it and back (S2's pixel-size matching).
+
+Files that cannot be read or restored are reported by name and skipped; the exit status is 1
+when any failed. Inputs are never overwritten.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run folder of 'decongan train' (or a model folder)")
+    parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="images to restore (files or folders)")
+    parser.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--tile", type=int, default=512, metavar="PX", help="tile side in pixels; 0 = whole image")
+    parser.add_argument("--overlap", type=int, default=64, metavar="PX", help="overlap between tiles in pixels")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--which", choices=["best", "last"], default="best", help="best validated model or last checkpoint")
+    parser.add_argument("--batch-tiles", type=int, default=1, metavar="N", help="tiles per forward pass (GPU)")
+    parser.add_argument("--amp", action="store_true", help="float16 autocast on CUDA")
+    parser.add_argument("--no-resample", action="store_true", help="do not resample to the training pixel size")
+    parser.add_argument("--resample-order", type=int, choices=[1, 3], default=3, help="spline order of that resampling")
+    parser.add_argument("--pixel-nm", type=float, metavar="NM", help="override the inputs' lateral pixel size, nanometres")
+    parser.add_argument("--suffix", default=None, help="output name suffix (default: _<preset>, e.g. _s1)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--json-progress", action="store_true", help="print one JSON line per event on stdout")
+
+
+def _expand(inputs: list[Path]) -> list[Path]:
+    from engine.io import list_images
+
+    files: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            files.extend(list_images(path))
+        else:
+            files.append(path)
+    return files
+
+
+def _stem(path: Path) -> str:
+    from engine.io import IMAGE_SUFFIXES
+
+    name = path.name
+    for ending in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(ending):
+            return name[: -len(ending)]
+    return path.stem
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tile < 0 or args.overlap < 0:
+        raise CommandError("--tile and --overlap must be >= 0")
+    if args.pixel_nm is not None and args.pixel_nm <= 0:
+        raise CommandError(f"--pixel-nm must be positive, got {args.pixel_nm}")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+
+    from app.console import ConsoleProgress
+    from engine.checkpoint import RunError
+    from engine.device import resolve_device
+    from engine.inference import load_model, predict_image
+    from engine.io import ImageReadError, ImageWriteError, read_image, safe_stem, write_tiff
+
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        raise CommandError(str(err)) from err
+    try:
+        model = load_model(args.run_dir, which=args.which, device=device)
+    except RunError as err:
+        raise CommandError(str(err)) from err
+    files = _expand(args.inputs)
+    if not files:
+        raise CommandError("no input images found")
+    args.out.mkdir(parents=True, exist_ok=True)
+    suffix = args.suffix if args.suffix is not None else f"_{model.config.preset_name}" if model.config else "_gan"
+    failures: list[str] = []
+    written: list[Path] = []
+    for path in files:
+        dest = args.out / f"{safe_stem(_stem(path))}{suffix}.tif"
+        try:
+            if any(_same_file(dest, f) for f in files):
+                raise CommandError(f"output {dest} would overwrite an input; choose another --out or --suffix")
+            if dest.exists() and not args.overwrite:
+                raise CommandError(f"output {dest} exists (use --overwrite to replace it)")
+            image = read_image(path, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None)
+            console = ConsoleProgress(path.name, json_lines=args.json_progress, file=str(path))
+            restored, provenance = predict_image(
+                model, image, tile=args.tile, overlap=args.overlap, device=device, batch=args.batch_tiles,
+                amp=args.amp, match_pixel_size=not args.no_resample, resample_order=args.resample_order,
+                progress=console,
+            )
+            write_tiff(dest, restored, dtype="float32", description=provenance.model_dump_json())
+            written.append(dest)
+            for note in provenance.notes:
+                print(f"decongan predict: {path.name}: note: {note}", file=sys.stderr)
+            if args.json_progress:
+                print(json.dumps({"event": "written", "input": str(path), "output": str(dest)}), flush=True)
+            else:
+                print(dest)
+        except KeyboardInterrupt:
+            raise
+        except (CommandError, ImageReadError, ImageWriteError, ValueError, MemoryError, RuntimeError, OSError) as err:
+            failures.append(f"{path}: {err}")
+            print(f"decongan predict: {path.name}: error: {err}", file=sys.stderr)
+    if failures:
+        print(f"decongan predict: {len(failures)} of {len(files)} input(s) failed; {len(written)} written to {args.out}",
+              file=sys.stderr)
+        return 1
+    return 0
+
