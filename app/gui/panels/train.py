@@ -31,29 +31,36 @@ from app.gui.process_job import ProcessJob, decongan_command
 PRESETS = ("s1", "s2", "s3", "s4", "s5")
 DEVICES = ("auto", "cpu", "cuda")
 #: record keys that are bookkeeping, not curves
-NON_CURVE_KEYS = {"step", "total", "eta_s", "iteration", "epoch", "lr", "elapsed_s", "seconds", "it_per_s"}
-VALIDATION_PREFIXES = ("val_", "val/", "validation_")
-VALIDATION_KEYS = {"ssim", "psnr", "nrmse", "mse", "bgstd", "cuf", "snr"}
+NON_CURVE_KEYS = {"step", "total", "eta_s", "iteration", "epoch", "lr", "lr_g", "lr_d", "elapsed_s", "seconds",
+                  "it_per_s", "best_iteration", "best_metric"}
+#: validation keys (``val_*``: the model on held-out images; ``lq_*``: the LQ input itself, the baseline)
+VALIDATION_PREFIXES = ("val_", "lq_")
+PSNR_SUFFIX = "psnr"
+SKIPPED_VALIDATION = ("mse", "nrmse")  # redundant with PSNR; kept in the table, not plotted
 CURVE_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#DDDDDD"]
 PREVIEW_SUFFIXES = (".png", ".tif", ".tiff")
+PREVIEW_TITLES = {"1_lq": "LQ", "2_gan": "GAN", "3_gt": "GT"}
 
 
 def split_record(record: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
-    """(loss values, validation values) of one JSON record; non-numeric and bookkeeping keys are skipped."""
+    """(loss values, validation values) of one JSON record of ``decongan train``.
+
+    Losses are the numeric keys that are neither bookkeeping nor validation; validation values are the
+    ``val_*`` (model) and ``lq_*`` (LQ baseline) metrics, without MSE/NRMSE. Non-finite values are skipped.
+    """
     losses: dict[str, float] = {}
     validation: dict[str, float] = {}
+    if record.get("event") == "done":
+        return losses, validation
     for key, value in record.items():
-        if key in NON_CURVE_KEYS or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if key in NON_CURVE_KEYS or key.startswith("best_") or isinstance(value, bool) \
+                or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
             continue
-        if not math.isfinite(float(value)):
-            continue
-        if key.startswith(VALIDATION_PREFIXES) or key in VALIDATION_KEYS:
-            validation[key] = float(value)
+        if key.startswith(VALIDATION_PREFIXES):
+            if not key.endswith(SKIPPED_VALIDATION):
+                validation[key] = float(value)
         else:
             losses[key] = float(value)
-    if "validation" in record and isinstance(record["validation"], dict):
-        validation.update({k: float(v) for k, v in record["validation"].items()
-                           if isinstance(v, (int, float)) and not isinstance(v, bool)})
     return losses, validation
 
 
@@ -83,9 +90,10 @@ class CurvePlot(pg.PlotWidget):
         curve = self.curves.get(name)
         if curve is None:
             colour = CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)]
-            curve = self.plot(xs, ys, pen=pg.mkPen(colour, width=2), name=name,
-                              symbol="o" if self is not None and name.startswith(VALIDATION_PREFIXES) else None,
-                              symbolSize=5, symbolBrush=colour)
+            baseline = name.startswith("lq_")
+            pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if baseline else Qt.PenStyle.SolidLine)
+            curve = self.plot(xs, ys, pen=pen, name=name, symbol=None if baseline else "o", symbolSize=5,
+                              symbolBrush=colour)
             self.curves[name] = curve
         else:
             curve.setData(xs, ys)
@@ -114,12 +122,22 @@ class TrainPanel(WorkflowPanel):
         self.out_edit = PathEdit(folder=True, caption="Run folder", placeholder="RUN_DIR (created)")
         self.iterations_spin = int_spin(1, 10_000_000, 2000, step=100, tooltip="Training budget in iterations")
         self.device_combo = combo(DEVICES, ctx.settings.get("device"))
+        self.val_every_spin = int_spin(0, 1_000_000, 0, step=50, tooltip="Iterations between validations "
+                                       "(0 = the preset's)")
+        self.patch_spin = int_spin(0, 2048, 0, step=16, suffix=" px", tooltip="LQ patch side (0 = the preset's)")
+        self.batch_spin = int_spin(0, 256, 0, tooltip="Patches per iteration (0 = the preset's)")
+        self.width_spin = int_spin(0, 256, 0, tooltip="Network base width for a small CPU model "
+                                   "(0 = the preset's; e.g. 8 for a quick CPU run)")
         form.addRow("Preset", self.preset_combo)
         form.addRow("LQ", self.lq_edit)
         form.addRow("HQ", self.hq_edit)
         form.addRow("Run folder", self.out_edit)
         form.addRow("Iterations", self.iterations_spin)
         form.addRow("Device", self.device_combo)
+        form.addRow("Validate every", self.val_every_spin)
+        form.addRow("Patch size", self.patch_spin)
+        form.addRow("Batch size", self.batch_spin)
+        form.addRow("Width", self.width_spin)
         self.use_dataset = QPushButton("Use the open dataset")
         self.use_dataset.clicked.connect(self.fill_from_dataset)
         form.addRow(self.use_dataset)
@@ -151,9 +169,11 @@ class TrainPanel(WorkflowPanel):
 
         monitor = QSplitter(Qt.Orientation.Vertical)
         self.loss_plot = CurvePlot("Losses", "loss")
-        self.val_plot = CurvePlot("Validation", "metric")
+        self.val_plot = CurvePlot("Validation (dashed: LQ input)", "SSIM / score")
+        self.psnr_plot = CurvePlot("Validation PSNR (dashed: LQ input)", "PSNR (dB)")
         self.loss_plot.setMinimumHeight(170)
-        self.val_plot.setMinimumHeight(150)
+        self.val_plot.setMinimumHeight(140)
+        self.psnr_plot.setMinimumHeight(140)
         previews = QWidget()
         row = QHBoxLayout(previews)
         row.setContentsMargins(0, 0, 0, 0)
@@ -167,6 +187,7 @@ class TrainPanel(WorkflowPanel):
         row.addWidget(self.preview_widget, 1)
         monitor.addWidget(self.loss_plot)
         monitor.addWidget(self.val_plot)
+        monitor.addWidget(self.psnr_plot)
         monitor.addWidget(previews)
         self.outer.addWidget(self.follow_check)
         self.outer.addWidget(monitor, 1)
@@ -183,7 +204,7 @@ class TrainPanel(WorkflowPanel):
         self._preview_timer.setInterval(2000)
         self._preview_timer.timeout.connect(self.refresh_previews)
         self.connect_refresh(self.preset_combo, self.lq_edit, self.hq_edit, self.out_edit, self.iterations_spin,
-                             self.device_combo)
+                             self.device_combo, self.val_every_spin, self.patch_spin, self.batch_spin, self.width_spin)
         self.refresh_command()
 
     # -- form ----------------------------------------------------------------------------------------
@@ -199,7 +220,9 @@ class TrainPanel(WorkflowPanel):
     def parameters(self) -> dict[str, Any]:
         return {"preset": self.preset_combo.currentText(), "lq": self.lq_edit.text(), "hq": self.hq_edit.text(),
                 "out": self.out_edit.text(), "iterations": self.iterations_spin.value(),
-                "device": self.device_combo.currentText()}
+                "device": self.device_combo.currentText(), "val_every": self.val_every_spin.value() or None,
+                "patch_size": self.patch_spin.value() or None, "batch_size": self.batch_spin.value() or None,
+                "width": self.width_spin.value() or None}
 
     def cli_args(self, *, resume: bool = False) -> list[str]:
         args = ["train", "--preset", self.preset_combo.currentText(), "--lq", self.lq_edit.text() or "LQ_DIR"]
@@ -207,6 +230,10 @@ class TrainPanel(WorkflowPanel):
             args += ["--hq", self.hq_edit.text()]
         args += ["--out", self.out_edit.text() or "RUN_DIR", "--iterations", str(self.iterations_spin.value()),
                  "--device", self.device_combo.currentText()]
+        for flag, spin in (("--val-every", self.val_every_spin), ("--patch-size", self.patch_spin),
+                           ("--batch-size", self.batch_spin), ("--width", self.width_spin)):
+            if spin.value():
+                args += [flag, str(spin.value())]
         if resume:
             args.append("--resume")
         return args
@@ -227,8 +254,8 @@ class TrainPanel(WorkflowPanel):
                 return None
             argv = decongan_command(*self.cli_args(resume=resume))
         if not resume:
-            self.loss_plot.clear_curves()
-            self.val_plot.clear_curves()
+            for plot in (self.loss_plot, self.val_plot, self.psnr_plot):
+                plot.clear_curves()
         self.process = ProcessJob(f"Training {self.preset_combo.currentText()}", argv, parent=self)
         self.process.record.connect(self._on_record)
         self.process.line.connect(self.log.appendPlainText)
@@ -266,7 +293,7 @@ class TrainPanel(WorkflowPanel):
         for name, value in losses.items():
             self.loss_plot.add_point(name, x, value)
         for name, value in validation.items():
-            self.val_plot.add_point(name, x, value)
+            (self.psnr_plot if name.endswith(PSNR_SUFFIX) else self.val_plot).add_point(name, x, value)
         eta = record.get("eta_s")
         eta_text = f", ETA {int(eta) // 60:d}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else ""
         self.status.setText(f"{record.get('message') or ''} (step {step}{' / ' + str(total) if total else ''}{eta_text})")
@@ -311,7 +338,7 @@ class TrainPanel(WorkflowPanel):
         if not files:
             return
         newest = files[-1]
-        group = sorted(p for p in newest.parent.iterdir() if p.suffix.lower() in PREVIEW_SUFFIXES)[:4]
+        group = sorted(p for p in newest.parent.iterdir() if p.suffix.lower() in PREVIEW_SUFFIXES)[:3]
         if group == self.preview_files:
             return
         from engine.io import ImageReadError, read_image
@@ -327,11 +354,13 @@ class TrainPanel(WorkflowPanel):
                 data = data[..., :3]
             elif data.ndim > 2:
                 data = data.reshape((-1,) + data.shape[-2:])[0]
-            view = self.preview_widget.addViewBox(row=0, col=i, lockAspect=True, invertY=True)
+            role = next((t for key, t in PREVIEW_TITLES.items() if path.stem.endswith(key)), path.stem)
+            self.preview_widget.addLabel(role, row=0, col=i, color="#DDDDDD")
+            view = self.preview_widget.addViewBox(row=1, col=i, lockAspect=True, invertY=True)
             item = pg.ImageItem(axisOrder="row-major")
             lo, hi = np.percentile(data, [0.5, 99.5]) if data.ndim == 2 else (0, 255)
             item.setImage(data, autoLevels=False, levels=(float(lo), float(hi) if hi > lo else float(lo) + 1))
             view.addItem(item)
             self.preview_items.append(item)
         self.preview_files = group
-        self.preview_label.setText(f"Validation previews: {newest.parent.name} ({', '.join(p.stem for p in group)})")
+        self.preview_label.setText(f"Validation previews: {newest.parent.name} ({group[0].stem.rsplit('_', 2)[0]})")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import textwrap
 
+import pytest
+
 from tests.app.gui.conftest import wait_idle
 
 # A child that behaves like `decongan train` on stdout: one JSON object per line.
@@ -96,3 +98,35 @@ def _left():
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+@pytest.mark.slow
+def test_real_decongan_train_run_from_the_panel(qtbot, window, tiny_run, tmp_path):
+    """The panel starts the real CLI in a child process: curves, validation previews, a usable run folder."""
+    from engine.checkpoint import is_run_dir, read_progress
+
+    data = tiny_run.parent
+    panel = window.train_panel
+    panel.preset_combo.setCurrentText("s1")
+    panel.lq_edit.setText(str(data / "lq"))
+    panel.hq_edit.setText(str(data / "hq"))
+    panel.out_edit.setText(str(tmp_path / "run"))
+    panel.iterations_spin.setValue(4)
+    panel.val_every_spin.setValue(2)
+    panel.patch_spin.setValue(32)
+    panel.batch_spin.setValue(1)
+    panel.width_spin.setValue(4)
+    panel.device_combo.setCurrentText("cpu")
+    qtbot.mouseClick(panel.start_button, _left())
+    with qtbot.waitSignal(panel.finished, timeout=240_000) as blocker:
+        pass
+    assert blocker.args == ["succeeded"], panel.log.toPlainText()
+    assert is_run_dir(tmp_path / "run")
+    logged = [r for r in read_progress(tmp_path / "run") if "val_ssim" in r]
+    assert [r["iteration"] for r in logged] == [2, 4]
+    vx, vy = panel.val_plot.series["val_ssim"]
+    assert vx == [2.0, 4.0] and vy == pytest.approx([r["val_ssim"] for r in logged])
+    assert "loss_g" in panel.loss_plot.series and "val_psnr" in panel.psnr_plot.series
+    assert len(panel.preview_items) == 3 and "iter_0000004" in panel.preview_label.text()
+    panel.use_button.click()
+    assert window.predict_panel.run_edit.text() == str(tmp_path / "run")
