@@ -152,6 +152,21 @@ def test_dey_tv_factor_damps_maxima_and_lifts_minima():
     assert float(factor[0, 0]) == pytest.approx(1.0)  # flat region
 
 
+def test_tv_factors_around_a_1d_peak_dey_versus_dl2():
+    """Documented in engine.deconvolution: DL2's factor is Dey's with the sign flipped, one pixel earlier."""
+    import torch
+
+    from engine.deconvolution import _Dl2TvState
+
+    lam = 0.05
+    profile = torch.tensor([1, 1, 1, 1, 1, 3, 1, 1, 1, 1, 1], dtype=torch.float32)  # peak at i0 = 5
+    dey = _tv_factor_dey(profile.expand(6, -1).clone(), lam, 1e-6)[2]
+    np.testing.assert_allclose(dey[4:7].numpy(), [1 / (1 - lam), 1 / (1 + 2 * lam), 1 / (1 - lam)], rtol=1e-5)
+    volume = profile.expand(4, 6, -1).clone()
+    dl2 = _Dl2TvState(torch.zeros_like(volume)).factor(volume, lam, 1e-6)[1, 2]
+    np.testing.assert_allclose(dl2[3:7].numpy(), [1 / (1 + lam), 1 / (1 - 2 * lam), 1 / (1 + lam), 1.0], rtol=1e-5)
+
+
 def bead_fwhm(volume: np.ndarray, z: int, y: int, x: int) -> tuple[float, float]:
     """Half-maximum widths (pixels, linear interpolation) along X and Z through a bead."""
     def width(profile: np.ndarray, centre: int) -> float:
