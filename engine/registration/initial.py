@@ -59,9 +59,9 @@ def _windowed(image: np.ndarray) -> np.ndarray:
 def fourier_mellin(fixed: np.ndarray, moving: np.ndarray, *, angle_rows: int = 720) -> tuple[float, float]:
     """Rotation and scale between two same-size images from their log-polar magnitude spectra.
 
-    Band-pass (``skimage.filters.difference_of_gaussians``, sigma 2), Hann window, ``|FFT|``,
-    ``skimage.transform.warp_polar`` with log radius over the lowest quarter of frequencies, then
-    ``skimage.registration.phase_cross_correlation``. The spectrum is centro-symmetric, so the
+    Band-pass (``skimage.filters.difference_of_gaussians``, sigma 2), Hann window, ``|FFT|``
+    zero-padded to a square, ``skimage.transform.warp_polar`` with log radius over the lowest
+    quarter of frequencies, then ``skimage.registration.phase_cross_correlation``. The spectrum is centro-symmetric, so the
     angle is only known modulo 180 degrees.
 
     Returns
@@ -75,12 +75,16 @@ def fourier_mellin(fixed: np.ndarray, moving: np.ndarray, *, angle_rows: int = 7
     from skimage.registration import phase_cross_correlation
     from skimage.transform import warp_polar
 
+    size = max(fixed.shape)
+
     def log_polar(image: np.ndarray) -> np.ndarray:
         band = difference_of_gaussians(image, 2.0, None)
-        spectrum = np.abs(np.fft.fftshift(np.fft.fft2(_windowed(band))))
-        radius = max(8, min(image.shape) // 4)
+        # zero-padded to a square so both frequency axes have the same spacing (a rotation of the
+        # image is then a rotation of the spectrum, also for non-square images)
+        spectrum = np.abs(np.fft.fftshift(np.fft.fft2(_windowed(band), s=(size, size))))
+        radius = max(8, size // 4)
         out_shape = (angle_rows, 2 * radius)
-        centre = (image.shape[0] // 2, image.shape[1] // 2)
+        centre = (size // 2, size // 2)
         polar = warp_polar(spectrum, center=centre, radius=radius, output_shape=out_shape, scaling="log", order=1)
         return polar[: angle_rows // 2], radius, out_shape[1]
 

@@ -149,14 +149,29 @@ def _synthetic_pair(image, *, angle_deg, scale, shift=(3.3, -5.1)):
     return moving, image[h // 4: h // 4 + h // 2, w // 4: w // 4 + w // 2], truth
 
 
-@pytest.mark.parametrize(("kind", "angle", "scale"), [("rigid", 170.0, 1.0), ("similarity", -20.0, 1.4)])
-def test_large_rotation_and_scale_known_truth(shared_data, kind, angle, scale):
+@pytest.mark.parametrize(("source", "kind", "angle", "scale"), [
+    ("srcaco2_confocal_multiscale_scans/hq/caco2_nuclei_x1.tif", "rigid", 170.0, 1.0),
+    ("srcaco2_confocal_multiscale_scans/hq/caco2_nuclei_x1.tif", "similarity", -20.0, 1.4),
+    ("tagan_confocal_vs_sted/hq/live_factin_confstedfull2.tif", "rigid", -60.0, 1.0),  # 210 x 423: not square
+])
+def test_large_rotation_and_scale_known_truth(shared_data, source, kind, angle, scale):
     """Beyond the optimiser's reach: needs the Fourier-Mellin start (incl. its 180-degree branch)."""
-    image = _read(shared_data / "srcaco2_confocal_multiscale_scans/hq/caco2_nuclei_x1.tif")
+    image = _read(shared_data / source)
     moving, fixed, truth = _synthetic_pair(image, angle_deg=angle, scale=scale)
     result = register(moving, fixed, transform=kind)
     assert result.transform.max_displacement_error(truth) < 0.05
     assert result.transform.angle_deg == pytest.approx(-angle, abs=0.01)
+
+
+@pytest.mark.parametrize("angle", [25.0, 40.0, 150.0])
+def test_fourier_mellin_on_a_non_square_image(shared_data, angle):
+    from engine.registration.initial import fourier_mellin
+
+    image = _read(shared_data / "tagan_confocal_vs_sted/hq/live_factin_confstedfull2.tif")  # 420 x 846
+    moving, fixed, truth = _synthetic_pair(image, angle_deg=angle, scale=1.0, shift=(0.0, 0.0))
+    found, scale = fourier_mellin(fixed, moving)
+    assert (found - truth.angle_deg + 90.0) % 180.0 - 90.0 == pytest.approx(0.0, abs=0.3)  # known modulo 180
+    assert scale == pytest.approx(1.0, abs=0.01)
 
 
 # -- real multi-scale scans ------------------------------------------------------------------------
