@@ -25,7 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-#: attribute names under which exceptions from the Fiji bridge carry a Java stack trace
+#: (attribute, label) of exception attributes shown in the details: the bridge's RemoteError.details
+#: (worker traceback, Java stack trace included), MacroError.log / .macro, WorkerCrashed.log, and
+#: ProcessFailed.details (a child process's stderr)
+DETAIL_ATTRIBUTES = (("details", "Details"), ("log", "ImageJ / worker log"), ("macro", "Macro that ran"))
+#: attribute names under which exceptions may carry a Java stack trace
 JAVA_TRACE_ATTRIBUTES = ("java_traceback", "java_stack_trace", "java_stacktrace", "java_trace", "stack_trace")
 
 
@@ -62,13 +66,16 @@ def describe_error(exc: BaseException, *, context: str = "") -> ErrorReport:
 
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     java = _java_trace(exc)
-    extra = getattr(exc, "details", "")
-    extra = extra if isinstance(extra, str) else ""
-    parts = [extra.strip()] if extra.strip() else []
+    parts: list[str] = []
+    for attr, label in DETAIL_ATTRIBUTES:
+        value = getattr(exc, attr, None)
+        if isinstance(value, str) and value.strip() and value.strip() not in str(exc):
+            parts.append(f"{label}:\n{value.strip()}")
     if java:
         parts.append(f"Java stack trace:\n{java.strip()}")
-    parts.append(f"Python traceback:\n{trace.strip()}" if (java or extra) else trace.strip())
+    parts.append(f"Python traceback:\n{trace.strip()}" if parts else trace.strip())
     details = "\n\n".join(parts)
+    from_fiji = type(exc).__module__.startswith("imagej_bridge") or bool(java)
     if isinstance(exc, ImageReadError):
         name = exc.path.name if exc.path is not None else "input"
         return ErrorReport(f"Cannot read {name}", f"{name}: {exc.problem}",
@@ -81,9 +88,9 @@ def describe_error(exc: BaseException, *, context: str = "") -> ErrorReport:
         return ErrorReport("Out of memory", "The computer ran out of memory. Try a smaller tile size or image.",
                            details, context, exc)
     kind = type(exc).__name__
-    title = "Fiji reported an error" if java else (f"{context} failed" if context else "Something went wrong")
+    title = "Fiji reported an error" if from_fiji else (f"{context} failed" if context else "Something went wrong")
     message = str(exc) or kind
-    if kind not in ("CommandError", "ValueError", "ProcessFailed") and not java:
+    if kind not in ("CommandError", "ValueError", "ProcessFailed") and not from_fiji:
         message = f"{kind}: {message}"
     return ErrorReport(title, message, details, context, exc)
 
