@@ -15,6 +15,16 @@ from engine import losses as L
 from engine.io import read_image
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # tiny convolutions are dominated by thread synchronisation on a busy 2-core machine
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+
 def _skimage_ssim(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
     return structural_similarity(
         x, y, data_range=data_range, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
