@@ -267,7 +267,9 @@ class MainWindow(QMainWindow):
         files = [p for p in paths if p.exists() or p.suffix]
         if not files:
             return
-        fields = [FieldOfView(p.stem, p, None) for p in files]
+        from engine.training.data import image_stem
+
+        fields = [FieldOfView(image_stem(p), p, None) for p in files]
         dataset = Dataset(None, None, False, fields)
         self.session.set_dataset(dataset)
         self.load_field(fields[0])

@@ -68,14 +68,6 @@ class Dataset:
         return f"{n} field{'s' if n != 1 else ''} ({kind}{extra})"
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".png", ".jpeg", ".jpg", ".bmp"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
 def build_dataset(lq_dir: str | Path | None, hq_dir: str | Path | None = None, *, paired: bool = True) -> Dataset:
     """List the fields of a dataset.
 
@@ -84,23 +76,32 @@ def build_dataset(lq_dir: str | Path | None, hq_dir: str | Path | None = None, *
     lq_dir, hq_dir : path or None
         Folders of low-quality inputs and high-quality (ground-truth / target-domain) images.
     paired : bool
-        Match LQ and HQ files by name (stem) -- the same rule as the CLI's dataset commands. When False
-        the HQ folder is a separate domain (unpaired training) and fields hold LQ files only.
+        Match LQ and HQ files by name with the engine's rule (:func:`engine.training.data.match_pairs`,
+        the one ``decongan train`` uses); LQ files without a partner are listed without ground truth.
+        When False the HQ folder is a separate domain (unpaired training) and fields hold LQ files only.
+
+    Raises
+    ------
+    ValueError
+        A folder is missing or holds no images, or (paired) no name matches; the message says which.
     """
+    from engine.training.data import image_stem, match_pairs
+
     lq_files = list_images(lq_dir) if lq_dir else []
     hq_files = list_images(hq_dir) if hq_dir else []
     if not lq_files and not hq_files:
         raise FileNotFoundError(f"no images (TIFF/PNG) found in {lq_dir or hq_dir}")
     if paired and lq_dir and hq_dir:
-        hq_by_stem = {_stem(p): p for p in hq_files}
-        fields = [FieldOfView(_stem(p), p, hq_by_stem.get(_stem(p))) for p in lq_files]
-        lq_stems = {_stem(p) for p in lq_files}
-        unmatched = [f.lq for f in fields if f.hq is None and f.lq] + [p for p in hq_files if _stem(p) not in lq_stems]
+        report = match_pairs(lq_dir, hq_dir)
+        hq_of = {name: hq for name, _lq, hq in report.matched}
+        fields = [FieldOfView(image_stem(p), p, hq_of.get(image_stem(p))) for p in lq_files]
+        unmatched = [p for p in lq_files if image_stem(p) in report.lq_only]
+        unmatched += [p for p in hq_files if image_stem(p) in report.hq_only]
         return Dataset(Path(lq_dir), Path(hq_dir), True, fields, unmatched)
     if lq_files:
-        fields = [FieldOfView(_stem(p), p, None) for p in lq_files]
+        fields = [FieldOfView(image_stem(p), p, None) for p in lq_files]
     else:
-        fields = [FieldOfView(_stem(p), None, p) for p in hq_files]
+        fields = [FieldOfView(image_stem(p), None, p) for p in hq_files]
     return Dataset(Path(lq_dir) if lq_dir else None, Path(hq_dir) if hq_dir else None, False, fields)
 
 

@@ -94,3 +94,26 @@ def test_broken_file_shows_one_error_dialog_and_the_window_keeps_going(qtbot, wi
     window.open_paths([tagan / "lq" / PAIR])
     qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)
     assert window.session.lq.image.path.name == PAIR
+
+
+def test_pairing_by_name_lists_unmatched_files(qtbot, window, tagan, tmp_path):
+    import shutil
+
+    for sub, names in (("lq", ("axonal_rings_test0", "axonal_rings_train0")),
+                       ("hq", ("axonal_rings_test0", "dendritic_factin_train804"))):
+        (tmp_path / sub).mkdir()
+        for name in names:
+            shutil.copy(tagan / sub / f"{name}.tif", tmp_path / sub / f"{name}.tif")
+    dataset = window.open_dataset(tmp_path / "lq", tmp_path / "hq", True)
+    qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)
+    wait_idle(qtbot, window)
+    assert [(f.name, f.hq is not None) for f in dataset.fields] == [("axonal_rings_test0", True),
+                                                                     ("axonal_rings_train0", False)]
+    assert sorted(p.name for p in dataset.unmatched) == ["axonal_rings_train0.tif", "dendritic_factin_train804.tif"]
+    assert "2 without a partner" in window.data_panel.summary.text()
+    assert window.data_panel.fields.item(1).text().endswith("(no HQ)")
+    # no common name at all: the engine's pairing error is shown, nothing crashes
+    (tmp_path / "other").mkdir()
+    shutil.copy(tagan / "hq" / "dendritic_factin_train804.tif", tmp_path / "other" / "x.tif")
+    assert window.open_dataset(tmp_path / "lq", tmp_path / "other", True) is None
+    assert "matched by file name" in window.errors.history[-1].message
