@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="image files or folders to open (a folder with lq/ and hq/ opens as a paired dataset)")
     parser.add_argument("--settings", metavar="FILE", default=None,
                         help="use this ini file for the window's settings instead of the user's settings")
+    parser.add_argument("--exit-after", type=float, default=None, help=argparse.SUPPRESS)  # smoke tests
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,4 +28,4 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(reason)
     from app.gui.main import main
 
-    return main(paths=args.paths, settings_file=args.settings)
+    return main(paths=args.paths, settings_file=args.settings, exit_after_s=args.exit_after)

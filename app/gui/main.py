@@ -24,7 +24,8 @@ def create_application(argv: Sequence[str] | None = None):
     return app
 
 
-def main(argv: Sequence[str] | None = None, *, paths: Sequence[str | Path] = (), settings_file: str | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, paths: Sequence[str | Path] = (), settings_file: str | None = None,
+         exit_after_s: float | None = None) -> int:
     """Open the window (blocks until it closes) and return the exit status.
 
     Parameters
@@ -34,6 +35,8 @@ def main(argv: Sequence[str] | None = None, *, paths: Sequence[str | Path] = (),
     paths : files or folders to open at start.
     settings_file : str, optional
         Use this ini file for the settings instead of the user's store.
+    exit_after_s : float, optional
+        Close the window after this many seconds (smoke tests of the real entry point).
 
     Without a display (and no ``QT_QPA_PLATFORM``) a clear message is printed and 2 is returned,
     instead of Qt aborting the process.
@@ -52,4 +55,9 @@ def main(argv: Sequence[str] | None = None, *, paths: Sequence[str | Path] = (),
     window.show()
     if paths:
         window.open_paths([Path(p) for p in paths])
+    if exit_after_s is not None:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(int(exit_after_s * 1000), window.close)
+    app.aboutToQuit.connect(window.jobs.shutdown)
     return int(app.exec())
