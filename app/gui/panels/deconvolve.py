@@ -109,7 +109,7 @@ class DeconvolvePanel(WorkflowPanel):
                                       placeholder="Fiji.app or ImageJ 1.x folder (optional)")
         self.fiji_location.setText(ctx.settings.get("fiji/location"))
         self.fiji_location.textChanged.connect(lambda t: ctx.settings.set("fiji/location", t.strip()))
-        self.fiji_status_label = QLabel("Fiji status: not checked")
+        self.fiji_status_label = QLabel("Fiji status: not checked (press Check Fiji)")
         self.fiji_status_label.setWordWrap(True)
         check = QPushButton("Check Fiji")
         check.setToolTip("Run the Fiji doctor (decongan fiji doctor)")
@@ -141,6 +141,8 @@ class DeconvolvePanel(WorkflowPanel):
             sig.connect(lambda *a: self._preview_timer.start())
         self.connect_refresh(*params, self.method_combo, self.iterations_spin, self.tv_spin, self.tv_variant_combo,
                              self.edges_combo, self.device_combo, self.backend_combo)
+        self.backend_combo.currentTextChanged.connect(
+            lambda b: b == "fiji" and self.fiji_status is None and self.check_fiji())
         self.model_combo.currentTextChanged.connect(self._update_enabled)
         self.method_combo.currentTextChanged.connect(self._update_enabled)
         self.pixel_spin.valueChanged.connect(self._pixel_edited)
@@ -376,19 +378,34 @@ class DeconvolvePanel(WorkflowPanel):
 
     # -- Fiji ----------------------------------------------------------------------------------------
     def check_fiji(self) -> None:
-        """Run the Fiji doctor in a worker thread and show which backend is active and why."""
+        """Run the Fiji discovery (what ``decongan fiji doctor`` reports) in a worker thread."""
         fiji_dir = self.fiji_location.text() or None
         self.fiji_status_label.setText("Fiji status: checking...")
 
         def work(ctx):
-            from app.fiji_backend import doctor
+            from imagej_bridge.discovery import discover
 
-            return doctor(fiji_dir=fiji_dir)
+            return discover(fiji_dir, settings_dir=fiji_dir)
 
         self.ctx.jobs.start("Fiji doctor", work, on_success=self._show_fiji_status)
 
-    def _show_fiji_status(self, report: Any) -> None:
-        self.fiji_status = report
-        summary = getattr(report, "summary", None)
-        text = summary() if callable(summary) else str(summary or report)
-        self.fiji_status_label.setText(f"Fiji status: {text}")
+    def _show_fiji_status(self, discovery: Any) -> None:
+        self.fiji_status = discovery
+        self.fiji_status_label.setText(fiji_status_text(discovery))
+        self.fiji_status_label.setToolTip(fiji_status_text(discovery, detailed=True))
+
+
+def fiji_status_text(discovery: Any, *, detailed: bool = False) -> str:
+    """Which backend is active and why the others are not (rich text for the panel)."""
+    active = discovery.active
+    head = (f"<b>Active:</b> {active.kind} ({active.location})" if active is not None
+            else "<b>No Fiji backend</b>: deconvolution with 'fiji' falls back to the engine, labelled "
+                 "'engine (Fiji unavailable)'")
+    lines = [head]
+    for backend in discovery.candidates:
+        mark = "&#10003;" if backend.usable else "&#10007;"
+        reason = backend.reason if detailed or len(backend.reason) < 140 else backend.reason[:137] + "..."
+        lines.append(f"{mark} {backend.kind}: {reason}")
+    if discovery.java is None:
+        lines.append(f"Java: {discovery.java_reason}")
+    return "<br>".join(lines)

@@ -87,3 +87,25 @@ def test_a_failing_job_reports_through_the_one_error_dialog(qtbot, window):
     assert report.context == "Deconvolution" and "too large" in report.message
     assert window.errors.last_dialog.isVisible()
     assert "too large" in window.errors.last_dialog.message_label.text()
+
+
+def test_fiji_status_comes_from_the_bridge_discovery(qtbot, window, tmp_path):
+    from imagej_bridge.discovery import discover
+
+    panel = window.deconvolve_panel
+    not_fiji = tmp_path / "NotFiji.app"
+    not_fiji.mkdir()
+    panel.fiji_location.setText(str(not_fiji))
+    assert window.settings.get("fiji/location") == str(not_fiji)  # persisted: the bridge reads it too
+    panel.check_fiji()
+    qtbot.waitUntil(lambda: panel.fiji_status is not None, timeout=60_000)
+    expected = discover(str(not_fiji), settings_dir=str(not_fiji), probe_network=False)
+    fiji_line = next(b for b in expected.candidates if b.kind == "fiji")
+    assert not fiji_line.usable
+    text = panel.fiji_status_label.text()
+    assert fiji_line.reason[:60] in text
+    active = expected.active
+    if active is None:
+        assert "No Fiji backend" in text
+    else:
+        assert f"Active:</b> {active.kind}" in text
