@@ -36,13 +36,14 @@ class RegisterPanel(WorkflowPanel):
         super().__init__(ctx, parent)
         self.result: Any = None
         self._inputs: tuple[str, str] | None = None
+        self._options: dict[str, Any] = {}
         form = self.add_group("Pair")
         self.moving_combo = combo([], tooltip="Image to move (usually the HQ / ground truth)")
         self.fixed_combo = combo([], tooltip="Reference grid (usually the LQ input)")
         self.transform_combo = combo(TRANSFORMS, "rigid", tooltip="similarity adds scale (e.g. 10x vs 60x pairs)")
         self.backend_combo = combo(("engine", "fiji"), "engine",
                                    tooltip="fiji: TurboReg/StackReg or SIFT through the Fiji bridge")
-        self.iterations_spin = int_spin(5, 1000, 50, tooltip="Optimiser iterations per pyramid level")
+        self.iterations_spin = int_spin(1, 1000, 40, tooltip="Optimiser iterations per pyramid level")
         self.crop_check = QCheckBox("Crop both to the common valid area on accept")
         form.addRow("Moving", self.moving_combo)
         form.addRow("Fixed", self.fixed_combo)
@@ -112,7 +113,14 @@ class RegisterPanel(WorkflowPanel):
             return str(lay.image.path) if lay is not None and lay.image.path else f"{name or 'IMAGE'}.tif"
 
         args = ["register", path(self.moving_combo.currentText()), path(self.fixed_combo.currentText()),
-                "--transform", self.transform_combo.currentText()]
+                "--transform", self.transform_combo.currentText(), "--max-iterations", str(self.iterations_spin.value())]
+        window = self.ctx.window
+        moving = self.ctx.session.layer(self.moving_combo.currentText())
+        if window is not None and moving is not None:  # the plane on screen is the one registered
+            if "C" in moving.image.axes:
+                args += ["--channel", str(window.viewer.position["c"])]
+            if "Z" in moving.image.axes:
+                args += ["--plane", str(window.viewer.position["z"])]
         if self.backend_combo.currentText() == "fiji":
             args += ["--backend", "fiji"]
         return args + ["--out", "aligned.tif", "--transform-out", "transform.json"]
@@ -128,20 +136,20 @@ class RegisterPanel(WorkflowPanel):
         m_plane, f_plane = viewer.plane_of(moving), viewer.plane_of(fixed)
         transform = self.transform_combo.currentText()
         backend = self.backend_combo.currentText()
-        options = {"moving_pixel_size_um": moving.image.pixel_size_um, "fixed_pixel_size_um": fixed.image.pixel_size_um,
-                   "max_iterations": self.iterations_spin.value()}
-        fiji_dir = self.ctx.settings.get("fiji/location") or None
+        # the same options the CLI passes to the engine / the bridge
+        options = {"transform": transform, "moving_pixel_size_um": moving.image.pixel_size_um,
+                   "fixed_pixel_size_um": fixed.image.pixel_size_um, "max_iterations": self.iterations_spin.value()}
+        self._options = {**options, "backend": backend, "moving": moving.name, "fixed": fixed.name}
 
         def work(ctx):
-            if backend == "fiji":
-                from app.fiji_backend import iter_fiji_register
-
-                result = yield from iter_fiji_register(m_plane, f_plane, transform=transform, fiji_dir=fiji_dir)
-            else:
+            if backend == "engine":  # generator form: cancellable between stages
                 from engine.registration import iter_register
 
-                result = yield from iter_register(m_plane, f_plane, transform=transform, **options)
-            return result
+                result = yield from iter_register(m_plane, f_plane, **options)
+                return result
+            from app.commands.register import register_with_backend  # the CLI's dispatch (Fiji bridge)
+
+            return register_with_backend(backend, m_plane, f_plane, options=options, progress=ctx.progress)
 
         self._inputs = (moving.name, fixed.name)
         self._planes = (m_plane, f_plane)
@@ -180,15 +188,18 @@ class RegisterPanel(WorkflowPanel):
             return
         if moving.image.data.ndim == 2:
             data = self.result.aligned.astype(np.float32)
-        else:  # every plane with the same transform
-            data, _ = apply_transform(moving.image.data, self.result.transform, output_shape=fixed.image.yx_shape)
+        else:  # every plane of the moving stack with the same transform (as the CLI does)
+            data, _ = apply_transform(moving.image.data, self.result.transform)
         aligned = moving.image.with_data(data)
         aligned.pixel_size_um = fixed.image.pixel_size_um
         from engine.provenance import Provenance
 
+        opts = self._options
         layer = Layer(moving.name, aligned, moving.role,
-                      Provenance(method=f"registered ({self.result.transform.kind})", backend="engine",
-                                 parameters=self.result.to_dict()))
+                      Provenance(method=f"registered ({opts['transform']}, {opts['backend']})", backend=opts["backend"],
+                                 parameters={**opts, "matrix": self.result.transform.matrix.tolist(),
+                                             "ncc_before": self.result.ncc_before,
+                                             "ncc_after": self.result.ncc_after}))
         if self.crop_check.isChecked():
             _, _, (y0, y1, x0, x1) = self.result.crop(self._planes[1])
             for lay in list(session.layers):
