@@ -1,92 +1,111 @@
-"""Engine calls behind the viewer's analysis views (run in worker threads; no Qt here).
+"""Engine calls behind the window's analysis views (run in worker threads; no Qt here).
 
-Metrics rows, error maps and data-consistency maps for the planes on screen. Everything is
-computed by engine functions -- the same ones the CLI and the exported report use.
+The metrics table, the error maps and the data-consistency maps all come from one
+:func:`engine.compare.evaluate_set` of the current field -- the same code that writes the exported
+tables, figures and report, so what the window shows is what the files say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from engine.io import MicroscopyImage
 from engine.progress import Progress
 
-PlaneMap = dict[str, np.ndarray]
+#: viewer layer roles -> comparison column names (engine.compare.LQ_NAME / GT_NAME)
+LQ_COLUMN = "LQ (input)"
+GT_COLUMN = "GT"
 
 
-def field_metrics(planes: PlaneMap, *, reference: str | None, image_name: str,
-                  pixel_size_um: float | None = None, only: set[str] | None = None
-                  ) -> Generator[Progress, None, list[dict[str, Any]]]:
-    """Metric rows (one per method) for the planes of one field.
+@dataclass
+class FieldEvaluation:
+    """An :class:`engine.compare.SetEvaluation` plus the map from comparison columns to viewer layers."""
+
+    evaluation: Any
+    layer_of: dict[str, str]
+    psf_note: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.evaluation.rows
+
+    def maps(self, kind: str, *, c: int = 0, z: int = 0) -> dict[str, np.ndarray]:
+        """Layer name -> 2-D map of ``kind`` ("error" or "consistency") at channel ``c`` and plane ``z``."""
+        ev = self.evaluation
+        out: dict[str, np.ndarray] = {}
+        for column, layer in self.layer_of.items():
+            if kind == "error":
+                volume = ev.error_maps.get((column, c))
+            elif kind == "consistency":
+                result = ev.consistency.get((column, c))
+                volume = None if result is None else result.detection
+            else:
+                raise ValueError(f"unknown map kind {kind!r}")
+            if volume is None:
+                continue
+            plane = volume if volume.ndim == 2 else volume[min(z, volume.shape[0] - 1)]
+            out[layer] = np.asarray(plane, dtype=np.float32)
+        return out
+
+    def consistency_summary(self, *, c: int = 0) -> dict[str, float]:
+        """Layer name -> flagged fraction of its data-consistency map."""
+        return {self.layer_of[col]: res.scores["flagged_fraction"]
+                for (col, ch), res in self.evaluation.consistency.items() if ch == c and col in self.layer_of}
+
+
+def without_time(image: MicroscopyImage, t: int) -> MicroscopyImage:
+    """The image at time point ``t`` (comparison sets hold one time point)."""
+    return image.select(t=min(t, image.n_t - 1)) if "T" in image.axes else image
+
+
+def evaluate_field(field_name: str, lq: tuple[str, MicroscopyImage], *, gt: tuple[str, MicroscopyImage] | None,
+                   restored: Mapping[str, tuple[MicroscopyImage, Any]], psf_parameters: dict[str, Any] | None,
+                   t: int = 0) -> Generator[Progress, None, FieldEvaluation]:
+    """Build the comparison set of one field and evaluate it (metrics, error maps, consistency maps).
 
     Parameters
     ----------
-    planes : dict
-        Layer name -> 2-D plane, all on the same grid.
-    reference : str or None
-        Name of the ground-truth layer (reference metrics for every other layer), or None.
-    image_name : str
-        Field name written in the ``image`` column.
-    pixel_size_um : float, optional
-        Lateral pixel size, for the resolution metrics in nm.
-    only : set of str, optional
-        Compute rows for these layers only (the others serve as reference).
+    field_name : str
+    lq, gt : (layer name, image)
+        The input and the ground truth (None when there is none).
+    restored : mapping layer name -> (image, Provenance or None)
+    psf_parameters : dict, optional
+        The Deconvolve panel's PSF description (:func:`app.gui.panels.deconvolve.psf_from_parameters`):
+        the LQ system's PSF for the data-consistency maps, sampled on the evaluation grid. None, or an
+        unknown pixel size, skips the consistency maps (the note says why).
+    t : int
+        Time point of time-lapses.
     """
-    from engine.metrics import no_reference_metrics, reference_metrics
+    from app.gui.panels.deconvolve import psf_from_parameters
+    from engine.compare import build_comparison_set, evaluate_set
+    from engine.provenance import Provenance
 
-    rows: list[dict[str, Any]] = []
-    names = [n for n in planes if only is None or n in only]
-    pixel_nm = pixel_size_um * 1000.0 if pixel_size_um else None
-    for i, name in enumerate(names):
-        yield Progress(i, len(names), f"metrics of {name}")
-        row: dict[str, Any] = {"image": image_name, "method": name}
-        plane = planes[name]
-        if reference is not None and name != reference and reference in planes \
-                and planes[reference].shape == plane.shape:
-            row.update(reference_metrics(plane, planes[reference]))
-            yield Progress(i, len(names), f"metrics of {name}")  # a cancel point between the two halves
-        row.update(no_reference_metrics(plane, pixel_size_nm=pixel_nm))
-        rows.append(row)
-    yield Progress(len(names), len(names), "metrics done")
-    return rows
-
-
-def error_maps(planes: PlaneMap, *, reference: str) -> Generator[Progress, None, PlaneMap]:
-    """``|method - GT|`` for every layer, after the metrics' normalisation policy (one common scale)."""
-    from engine.metrics import normalize_pair
-
-    ref = planes[reference]
-    out: PlaneMap = {}
-    others = [n for n in planes if n != reference]
-    for i, name in enumerate(others):
-        yield Progress(i, len(others), f"error map of {name}")
-        if planes[name].shape != ref.shape:
-            continue
-        pred_n, ref_n, _ = normalize_pair(planes[name], ref)
-        out[name] = np.abs(pred_n - ref_n).astype(np.float32)
-    return out
-
-
-def consistency_maps(planes: PlaneMap, *, lq: str, psf_for: Callable[[tuple[int, int]], np.ndarray | None]
-                     ) -> Generator[Progress, None, tuple[PlaneMap, dict[str, dict[str, float]]]]:
-    """Data-consistency detection maps (signed; see :mod:`engine.consistency`) of every layer vs the LQ input.
-
-    ``psf_for(shape)`` returns the LQ system's PSF sampled on the grid of a layer of that shape.
-    """
-    from engine.consistency import data_consistency
-
-    lq_plane = planes[lq]
-    maps: PlaneMap = {}
-    scores: dict[str, dict[str, float]] = {}
-    others = [n for n in planes if n != lq]
-    for i, name in enumerate(others):
-        yield Progress(i, len(others), f"consistency of {name}")
-        plane = planes[name]
-        if plane.shape[0] < lq_plane.shape[0] or plane.shape[1] < lq_plane.shape[1]:
-            continue
-        result = data_consistency(plane, lq_plane, psf=psf_for(plane.shape))
-        maps[name] = result.detection.astype(np.float32)
-        scores[name] = result.scores
-    return maps, scores
+    yield Progress(0, 2, f"comparing {field_name}")
+    items = {name: (without_time(image, t), provenance or Provenance(method=name, backend="file"))
+             for name, (image, provenance) in restored.items()}
+    cset = build_comparison_set(field_name, without_time(lq[1], t),
+                                gt=without_time(gt[1], t) if gt is not None else None, restored=items)
+    layer_of = {LQ_COLUMN: lq[0], **{name: name for name in restored}}
+    if gt is not None:
+        layer_of[GT_COLUMN] = gt[0]
+    psf = None
+    note = ""
+    if psf_parameters is None:
+        note = "no PSF: data-consistency maps not computed"
+    elif not cset.pixel_size_um and psf_parameters.get("model") != "file":
+        note = "pixel size unknown: set it (Data panel) to compute the data-consistency maps"
+    else:
+        pixel_nm = cset.pixel_size_um * 1000.0 if cset.pixel_size_um else None
+        psf = psf_from_parameters(psf_parameters, pixel_nm=pixel_nm)
+        if not cset.has_z and psf.ndim == 3:
+            psf = psf[psf.shape[0] // 2]
+        note = f"consistency PSF: {psf_parameters.get('model')} on {pixel_nm or '?'} nm pixels"
+    yield Progress(1, 2, f"measuring {len(cset.columns)} images of {field_name}")
+    evaluation = evaluate_set(cset, consistency_psf=psf, consistency=psf is not None)
+    yield Progress(2, 2, "comparison done")
+    return FieldEvaluation(evaluation, layer_of, note, list(cset.notes) + list(evaluation.notes))

@@ -20,7 +20,7 @@ def engine_profile(plane: np.ndarray, start: tuple[float, float], end: tuple[flo
     """Intensity along the segment ``start`` -> ``end`` ((row, col), pixel centres), as the engine samples it."""
     from engine.figures import line_profile
 
-    return np.asarray(line_profile(plane, start, end))
+    return np.asarray(line_profile(plane, (tuple(start), tuple(end))))
 
 
 class LineProfileWidget(QWidget):

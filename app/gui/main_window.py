@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
@@ -67,8 +66,8 @@ class MainWindow(QMainWindow):
         self.session = Session(self)
         self.ctx = Context(self.session, self.jobs, self.errors, self.settings, self)
         self._analysis_jobs: dict[str, Job] = {}
-        self._metrics_cache: dict[str, tuple[tuple, dict[str, Any]]] = {}
-        self.map_scores: dict[str, dict[str, float]] = {}
+        self.evaluation: analysis.FieldEvaluation | None = None
+        self._evaluation_key: tuple | None = None
 
         self.viewer = MultiPanelViewer(lut=self.settings.get("viewer/lut"),
                                        shared_contrast=self.settings.get("viewer/contrast_shared", False),
@@ -107,11 +106,11 @@ class MainWindow(QMainWindow):
         self.viewer.shared_check.toggled.connect(lambda on: self.settings.set("viewer/contrast_shared", on))
         self.viewer.low_spin.valueChanged.connect(lambda v: self.settings.set("viewer/percentile_low", v))
         self.viewer.high_spin.valueChanged.connect(lambda v: self.settings.set("viewer/percentile_high", v))
-        self.viewer.line_button.toggled.connect(lambda on: on and self.bottom_tabs.setCurrentWidget(self.profile))
-        self._metrics_timer = QTimer(self)
-        self._metrics_timer.setSingleShot(True)
-        self._metrics_timer.setInterval(300)
-        self._metrics_timer.timeout.connect(self.compute_metrics)
+        self.viewer.line_button.toggled.connect(self._line_tool_toggled)
+        self._evaluation_timer = QTimer(self)
+        self._evaluation_timer.setSingleShot(True)
+        self._evaluation_timer.setInterval(300)
+        self._evaluation_timer.timeout.connect(self.compute_evaluation)
 
         geometry, state = self.settings.window_geometry()
         if geometry is not None:
@@ -156,7 +155,7 @@ class MainWindow(QMainWindow):
             self.workflow_tabs.addTab(scroll, panel.title)
         self.workflow_dock = self._dock("Workflows", self.workflow_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
         self.workflow_dock.setMinimumWidth(400)
-        self.deconvolve_panel.psf_changed.connect(lambda _psf: self._invalidate_maps("consistency"))
+        self.deconvolve_panel.psf_changed.connect(lambda _psf: self.schedule_evaluation())
         self.batch_panel.rows_ready.connect(lambda rows: self.metrics.merge_rows(rows, "Dataset"))
 
     def show_workflow(self, panel: QWidget) -> None:
@@ -372,30 +371,85 @@ class MainWindow(QMainWindow):
     def _field_changed(self) -> None:
         name = self.session.field.name if self.session.field else ""
         self.setWindowTitle(f"DeconGAN - {name}" if name else "DeconGAN")
-        self.map_scores = {}
-        self._metrics_cache = {}
+        self.evaluation = None
+        self._evaluation_key = None
 
     def _layers_changed(self) -> None:
         self.viewer.set_layers(self.session.layers)
-        for kind in ("error", "consistency"):
-            self._invalidate_maps(kind)
-        self._metrics_timer.start()
+        self.schedule_evaluation()
 
     def _pixel_size_changed(self, um: float | None) -> None:
         self.viewer.pixel_size_um = um
         self.viewer._redraw(full=False)
         self._update_profiles_from_viewer()
+        self.schedule_evaluation()
 
     def _plane_changed(self) -> None:
         self._update_profiles_from_viewer()
-        self._metrics_timer.start()
-        if self.viewer.map_mode != "image":
-            self.compute_maps(self.viewer.map_mode)
+        if self._evaluation_stale():
+            self.schedule_evaluation()  # a new time point is a new comparison set
+        else:
+            self._show_maps()
 
-    # -- analysis ------------------------------------------------------------------------------------
+    # -- analysis: one engine comparison of the field feeds the table and the maps ---------------------
     def current_planes(self) -> dict[str, np.ndarray]:
         """Layer name -> the 2-D plane on screen (current channel / z / t), for every layer."""
         return {lay.name: self.viewer.plane_of(lay) for lay in self.session.layers}
+
+    def schedule_evaluation(self) -> None:
+        """Re-evaluate the field shortly (changes in quick succession give one evaluation)."""
+        self._evaluation_timer.start()
+
+    def _evaluation_inputs_key(self) -> tuple:
+        params = None
+        try:
+            params = self.deconvolve_panel.psf_parameters()
+        except (ValueError, KeyError):
+            pass
+        layers = tuple((lay.name, lay.role, id(lay.image.data), lay.image.pixel_size_um) for lay in self.session.layers)
+        return (self.session.field.name if self.session.field else None, layers, self.viewer.position["t"],
+                repr(params))
+
+    def _evaluation_stale(self) -> bool:
+        return self._evaluation_key != self._evaluation_inputs_key()
+
+    def compute_evaluation(self) -> Job | None:
+        """Compare the current field with the engine (metrics, error maps, consistency maps) in a worker.
+
+        Nothing is recomputed when the field, its layers, the time point and the PSF are unchanged.
+        """
+        session = self.session
+        if session.field is None or session.lq is None:
+            self.metrics.set_rows([], "Current field")
+            return None
+        key = self._evaluation_inputs_key()
+        if key == self._evaluation_key and self.evaluation is not None:
+            return None
+        lq, gt = session.lq, session.gt
+        restored = {lay.name: (lay.image, lay.provenance) for lay in session.restored}
+        try:
+            psf_parameters = self.deconvolve_panel.psf_parameters()
+        except (ValueError, KeyError):
+            psf_parameters = None
+        name = session.field.name
+        t = self.viewer.position["t"]
+
+        def work(ctx):
+            return analysis.evaluate_field(name, (lq.name, lq.image), gt=(gt.name, gt.image) if gt else None,
+                                           restored=restored, psf_parameters=psf_parameters, t=t)
+
+        def done(result: analysis.FieldEvaluation) -> None:
+            if key != self._evaluation_inputs_key():
+                self.schedule_evaluation()  # the field changed meanwhile
+                return
+            self.evaluation = result
+            self._evaluation_key = key
+            rows = [dict(r) for r in result.rows]
+            self.metrics.set_rows(rows, "Current field", note=f"{name}" + (f", t={t}" if t else ""))
+            self.metrics.merge_rows(rows, "Dataset")
+            self._show_maps()
+
+        return self._run_analysis("evaluation", f"Comparing {name}", work, done)
 
     def _run_analysis(self, key: str, name: str, work, on_success) -> Job:
         old = self._analysis_jobs.get(key)
@@ -405,61 +459,39 @@ class MainWindow(QMainWindow):
         self._analysis_jobs[key] = job
         return job
 
-    def _metrics_key(self, layer: Layer) -> tuple:
-        gt = self.session.gt
-        return (layer.image.data, gt.image.data if gt is not None and gt is not layer else None,
-                tuple(self.viewer.position.values()), self.session.pixel_size_um)
+    def _map_mode_changed(self, mode: str) -> None:
+        if mode == "image":
+            return
+        if self.evaluation is None or self._evaluation_stale():
+            self.statusBar().showMessage("Comparing the field (metrics and maps)...", 3000)
+            self.compute_evaluation()
+        else:
+            self._show_maps()
 
-    def _cached_row(self, layer: Layer) -> dict[str, Any] | None:
-        entry = self._metrics_cache.get(layer.name)
-        if entry is None:
-            return None
-        key, row = entry
-        new = self._metrics_key(layer)
-        same = all((a is b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else a == b
-                   for a, b in zip(key, new, strict=True))
-        return row if same else None
+    def _show_maps(self) -> None:
+        """Give the viewer the maps of the current channel / z from the evaluation."""
+        ev = self.evaluation
+        if ev is None:
+            return
+        c, z = self.viewer.position["c"], self.viewer.position["z"]
+        self.viewer.set_maps("error", ev.maps("error", c=c, z=z))
+        self.viewer.set_maps("consistency", ev.maps("consistency", c=c, z=z), note=ev.psf_note)
+        mode = self.viewer.map_mode
+        if mode == "error" and self.session.gt is None:
+            self.statusBar().showMessage("Error maps need a ground truth (GT) layer", 8000)
+        elif mode == "consistency":
+            flagged = ev.consistency_summary(c=c)
+            if flagged:
+                summary = ", ".join(f"{k}: {100 * v:.2f}% flagged" for k, v in flagged.items())
+                self.statusBar().showMessage(f"Data consistency vs LQ - {summary}", 15000)
+            else:
+                self.statusBar().showMessage(ev.psf_note, 15000)
 
-    def compute_metrics(self) -> Job | None:
-        """Metrics of every layer of the current plane (reference metrics against GT when there is one).
-
-        Rows already computed for the same pixels, plane and reference are reused (no work twice).
-        """
-        if not self.session.layers or self.session.field is None:
-            self.metrics.set_rows([], "Current field")
-            return None
-        gt = self.session.gt
-        image_name = self.session.field.name
-        pixel = self.session.pixel_size_um
-        position = dict(self.viewer.position)
-        where = ", ".join(f"{a}={i}" for a, i in position.items() if i)
-        note = f"{image_name} {where}".strip()
-        layers = list(self.session.layers)
-        cached = {lay.name: self._cached_row(lay) for lay in layers}
-        todo = [lay for lay in layers if cached[lay.name] is None]
-        keys = {lay.name: self._metrics_key(lay) for lay in layers}
-
-        def publish(new_rows: list[dict[str, Any]]) -> None:
-            by_name = {r["method"]: r for r in new_rows}
-            for lay in todo:
-                if lay.name in by_name:
-                    self._metrics_cache[lay.name] = (keys[lay.name], by_name[lay.name])
-            rows = [cached[lay.name] or by_name.get(lay.name) for lay in layers]
-            rows = [r for r in rows if r is not None]
-            self.metrics.set_rows(rows, "Current field", note=note)
-            self.metrics.merge_rows(rows, "Dataset")
-
-        if not todo:
-            publish([])
-            return None
-        planes = {lay.name: self.viewer.plane_of(lay) for lay in layers}
-        wanted = {lay.name for lay in todo}
-
-        def work(ctx):
-            return analysis.field_metrics(planes, reference=gt.name if gt else None, image_name=image_name,
-                                          pixel_size_um=pixel, only=wanted)
-
-        return self._run_analysis("metrics", "Metrics", work, publish)
+    def _line_tool_toggled(self, on: bool) -> None:
+        if on:
+            self.bottom_tabs.setCurrentWidget(self.profile)
+        else:
+            self.profile.set_profiles({}, {})
 
     def _update_profiles_from_viewer(self) -> None:
         line = self.viewer.line()
@@ -473,55 +505,9 @@ class MainWindow(QMainWindow):
         colours = {p.layer.name: p.colour for p in self.viewer.panels}
         self.profile.set_profiles(profiles, colours, line=(start, end), pixel_size_um=self.session.pixel_size_um)
 
-    def _invalidate_maps(self, kind: str) -> None:
-        self.viewer.set_maps(kind, {})
-        if self.viewer.map_mode == kind:
-            self.compute_maps(kind)
-
-    def _map_mode_changed(self, mode: str) -> None:
-        if mode != "image" and not self.viewer.maps.get(mode):
-            self.compute_maps(mode)
-
-    def compute_maps(self, kind: str) -> Job | None:
-        """Compute the error or data-consistency maps of the planes on screen (worker thread)."""
-        planes = self.current_planes()
-        if kind == "error":
-            gt = self.session.gt
-            if gt is None:
-                self.statusBar().showMessage("Error maps need a ground truth (GT) layer", 5000)
-                return None
-
-            def work(ctx):
-                return analysis.error_maps(planes, reference=gt.name)
-
-            return self._run_analysis("error", "Error maps", work, lambda maps: self.viewer.set_maps("error", maps))
-        if kind == "consistency":
-            lq = self.session.lq
-            if lq is None:
-                return None
-            panel = self.deconvolve_panel
-            try:
-                psfs = {shape: panel.psf_for_grid(shape) for shape in {p.shape for p in planes.values()}}
-            except (ValueError, OSError) as err:
-                self.errors.present(err, context="Consistency map (PSF from the Deconvolve panel)")
-                return None
-
-            def work(ctx):
-                return analysis.consistency_maps(planes, lq=lq.name, psf_for=lambda shape: psfs.get(shape))
-
-            def done(result) -> None:
-                maps, scores = result
-                self.map_scores = scores
-                summary = ", ".join(f"{k}: {100 * v['flagged_fraction']:.2f}% flagged" for k, v in scores.items())
-                self.viewer.set_maps("consistency", maps, note=summary)
-                self.statusBar().showMessage(f"Data consistency vs LQ - {summary}", 10000)
-
-            return self._run_analysis("consistency", "Consistency maps", work, done)
-        raise ValueError(f"unknown map kind {kind!r}")
-
     # -- closing -------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
-        self._metrics_timer.stop()
+        self._evaluation_timer.stop()
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.train_panel.shutdown()

@@ -98,10 +98,10 @@ class MetricsTable(QWidget):
             self._fill()
 
     def merge_rows(self, rows: list[dict[str, Any]], scope: str = "Dataset") -> None:
-        """Add rows to ``scope``, replacing rows with the same (image, method)."""
-        keep = {(r.get("image"), r.get("method")): r for r in self.rows[scope]}
+        """Add rows to ``scope``, replacing rows with the same (image, method, channel)."""
+        keep = {(r.get("image"), r.get("method"), r.get("channel")): r for r in self.rows[scope]}
         for r in rows:
-            keep[(r.get("image"), r.get("method"))] = dict(r)
+            keep[(r.get("image"), r.get("method"), r.get("channel"))] = dict(r)
         self.rows[scope] = list(keep.values())
         if scope == self.scope:
             self._fill()

@@ -700,8 +700,14 @@ class MultiPanelViewer(QWidget):
                     panel.line = None
 
     def _default_line(self) -> tuple[tuple[float, float], tuple[float, float]]:
-        h, w = self.layers[0].image.yx_shape if self.layers else (100, 100)
-        return (h / 2.0, w * 0.25), (h / 2.0, w * 0.75)
+        """The engine's default profile line (through the brightest structure of GT, else LQ), as figures use."""
+        if not self.layers:
+            return (50.0, 25.0), (50.0, 75.0)
+        from engine.figures import default_line
+
+        reference = next((lay for lay in self.layers if lay.role == GT_ROLE), self.layers[0])
+        (y0, x0), (y1, x1) = default_line(np.asarray(self.plane_of(reference), dtype=np.float32))
+        return (float(y0), float(x0)), (float(y1), float(x1))
 
     def _install_lines(self) -> None:
         if not self.panels:

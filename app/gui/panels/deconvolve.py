@@ -24,6 +24,27 @@ DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("engine", "fiji")
 
 
+def psf_from_parameters(p: dict[str, Any], *, pixel_nm: float | None = None, normalize: str = "sum") -> np.ndarray:
+    """The PSF a :meth:`DeconvolvePanel.psf_parameters` dict describes (engine.psf; thread-safe).
+
+    ``pixel_nm`` samples it on another grid (e.g. the evaluation grid of a comparison).
+    """
+    from engine.psf import born_wolf_psf, gaussian_psf, read_psf
+
+    if p["model"] == "file":
+        if not p.get("path"):
+            raise ValueError("choose a PSF file (or another PSF model)")
+        return np.asarray(read_psf(p["path"]).data, dtype=np.float32)
+    pixel = pixel_nm if pixel_nm is not None else p["pixel_nm"]
+    kw = {"nz": p.get("nz"), "z_step_nm": p.get("z_step_nm")}
+    if p["model"] == "born-wolf":
+        return born_wolf_psf(na=p["na"], ni=p["ni"], wavelength_nm=p["wavelength_nm"], pixel_nm=pixel,
+                             size=p["size"], normalize=normalize, **kw)
+    fwhm_z = 3.0 * p["fwhm_nm"] if kw["nz"] else None
+    return gaussian_psf(fwhm_nm=p["fwhm_nm"], pixel_nm=pixel, size=p["size"], normalize=normalize,
+                        nz=kw["nz"], fwhm_z_nm=fwhm_z, z_step_nm=kw["z_step_nm"])
+
+
 class DeconvolvePanel(WorkflowPanel):
     """Build a PSF and deconvolve the current LQ image; the result becomes a viewer layer.
 
@@ -217,21 +238,7 @@ class DeconvolvePanel(WorkflowPanel):
     # -- PSF -----------------------------------------------------------------------------------------
     def build_psf(self, *, pixel_nm: float | None = None, normalize: str = "sum") -> np.ndarray:
         """The PSF described by the form (engine functions; sum-normalised for deconvolution)."""
-        from engine.psf import born_wolf_psf, gaussian_psf, read_psf
-
-        p = self.psf_parameters()
-        if p["model"] == "file":
-            if not p["path"]:
-                raise ValueError("choose a PSF file (or another PSF model)")
-            return np.asarray(read_psf(p["path"]).data, dtype=np.float32)
-        pixel = pixel_nm if pixel_nm is not None else p["pixel_nm"]
-        kw = {"nz": p.get("nz"), "z_step_nm": p.get("z_step_nm")}
-        if p["model"] == "born-wolf":
-            return born_wolf_psf(na=p["na"], ni=p["ni"], wavelength_nm=p["wavelength_nm"], pixel_nm=pixel,
-                                 size=p["size"], normalize=normalize, **kw)
-        fwhm_z = 3.0 * p["fwhm_nm"] if kw["nz"] else None
-        return gaussian_psf(fwhm_nm=p["fwhm_nm"], pixel_nm=pixel, size=p["size"], normalize=normalize,
-                            nz=kw["nz"], fwhm_z_nm=fwhm_z, z_step_nm=kw["z_step_nm"])
+        return psf_from_parameters(self.psf_parameters(), pixel_nm=pixel_nm, normalize=normalize)
 
     def update_psf(self) -> None:
         """Recompute the PSF preview (fast; on the GUI thread, debounced)."""
@@ -258,15 +265,6 @@ class DeconvolvePanel(WorkflowPanel):
                 text += f"<br><span style='color:#e69f00'>pixels coarser than Nyquist ({nyquist:.0f} nm)</span>"
         self.psf_info.setText(text)
         self.psf_changed.emit(psf)
-
-    def psf_for_grid(self, shape: tuple[int, int]) -> np.ndarray | None:
-        """2-D PSF of the LQ system on the grid of a layer of ``shape`` (finer grids for SR outputs)."""
-        lq = self.ctx.session.lq
-        if lq is None:
-            return None
-        factor = shape[-1] / lq.image.yx_shape[-1]
-        psf = self.build_psf(pixel_nm=self.pixel_spin.value() / factor if self.model != "file" else None)
-        return psf if psf.ndim == 2 else psf[psf.shape[0] // 2]
 
     def _ask_save_psf(self) -> None:
         from PySide6.QtWidgets import QFileDialog
