@@ -590,8 +590,11 @@ class FijiClient:
                             result.z_step_um)
 
     def register(self, moving: ImageArray | np.ndarray, fixed: ImageArray | np.ndarray, transform: str = "rigid", *,
-                 allow_sift_fallback: bool = True, timeout: float | None = None) -> RegistrationOutput:
-        """Register ``moving`` onto ``fixed`` with TurboReg (else SIFT linear alignment).
+                 method: str = "auto", timeout: float | None = None) -> RegistrationOutput:
+        """Register ``moving`` onto ``fixed`` with TurboReg (``method="auto"``: else SIFT linear alignment).
+
+        ``method`` "turboreg" or "sift" forces one plugin (:class:`PluginMissing` when it is absent).
+        SIFT needs a display in plain ImageJ 1.x (Xvfb) and images of the same size.
 
         The returned matrix is in TurboReg's documented convention, **target (fixed) -> source
         (moving)**, layout ``[[tx, a, b], [ty, c, d]]``: the fixed pixel ``(u, v)`` samples the
@@ -600,6 +603,8 @@ class FijiClient:
         engine's 3x3 matrix (same direction). A SIFT result is converted into the same convention.
         """
         kind = operations.transform_name(transform)
+        if method not in ("auto", "turboreg", "sift"):
+            raise ValueError(f"method must be auto, turboreg or sift, got {method!r}")
         moving_array = as_image(moving, title="moving")
         fixed_array = as_image(fixed, title="fixed")
         for name, array in (("moving", moving_array), ("fixed", fixed_array)):
@@ -607,7 +612,7 @@ class FijiClient:
                 raise ValueError(f"{name} must be a 2-D image, got shape {array.data.shape}")
         refs = self._send_images({"moving": moving_array, "fixed": fixed_array})
         try:
-            reply = self.request(Register(refs["moving"], refs["fixed"], kind, allow_sift_fallback), timeout=timeout)
+            reply = self.request(Register(refs["moving"], refs["fixed"], kind, method), timeout=timeout)  # type: ignore[arg-type]
         finally:
             self._discard(refs)
         images = self._receive(reply)

@@ -117,12 +117,15 @@ class RichardsonLucy:
 
 @dataclass(frozen=True)
 class Register:
-    """TurboReg (-align) of ``moving`` (source) onto ``fixed`` (target); else SIFT linear alignment."""
+    """Register ``moving`` (source) onto ``fixed`` (target).
+
+    ``method``: "auto" (TurboReg -align, else SIFT linear alignment), "turboreg" or "sift".
+    """
 
     moving: ArrayRef
     fixed: ArrayRef
     transform: TransformName
-    allow_sift_fallback: bool = True
+    method: Literal["auto", "turboreg", "sift"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -749,8 +749,12 @@ def _rl_with_ops(rt: Runtime, request: RichardsonLucy) -> Reply:
 
 def handle_register(rt: Runtime, request: Register) -> Reply:
     kind = operations.transform_name(request.transform)
+    if request.method == "sift":
+        if rt.load_class("SIFT_Align") is None:
+            raise _missing("sift")
+        return _register_with_sift(rt, request, kind)
     if rt.load_class("TurboReg_") is None:
-        if request.allow_sift_fallback and rt.load_class("SIFT_Align") is not None:
+        if request.method == "auto" and rt.load_class("SIFT_Align") is not None:
             return _register_with_sift(rt, request, kind)
         raise _missing("turboreg")
     moving = rt.read_image(request.moving, title="moving")
@@ -827,9 +831,10 @@ def _register_with_sift(rt: Runtime, request: Register, kind: str) -> Reply:
                  provenance={"backend": rt.label(), "plugin": "Linear Stack Alignment with SIFT (mpicbg)",
                              "plugin_version": "", "macro": macro, "log": log,
                              "convention": "matrix: TurboReg target->source (inverse of SIFT's moving->reference)",
-                             "notes": ["TurboReg is not installed: SIFT feature alignment was used (bilinear "
-                                       "resampling, 0 outside); its RANSAC uses a shared Random(69997), so results are "
-                                       "reproducible only in a fresh worker"]},
+                             "notes": ["SIFT feature alignment (bilinear resampling, 0 outside"
+                                       + ("; TurboReg is not installed" if request.method == "auto" else "")
+                                       + "); its RANSAC uses a shared Random(69997), so results are reproducible "
+                                       "only in a fresh worker"]},
                  log=log)
 
 
