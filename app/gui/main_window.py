@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -513,6 +514,8 @@ class MainWindow(QMainWindow):
         self.train_panel.shutdown()
         self.batch_panel.shutdown()
         self.jobs.shutdown()
+        if "app.fiji_backend" in sys.modules:  # the Fiji worker processes this window started
+            sys.modules["app.fiji_backend"].close_clients()
         super().closeEvent(event)
 
 

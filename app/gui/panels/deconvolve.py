@@ -349,20 +349,27 @@ class DeconvolvePanel(WorkflowPanel):
             options.update(tv_lambda=self.tv_spin.value(), tv_variant=self.tv_variant_combo.currentText())
         backend = self.backend_combo.currentText()
         psf_source = f"{self.model} PSF {self.psf_parameters()}"
+        fiji_dir = self.fiji_location.text() or None
 
         def work(ctx):
-            if backend == "engine":  # generator form: cancellable at every iteration
-                from engine.deconvolution import iter_deconvolve_image
+            from engine.deconvolution import deconvolve_image, iter_deconvolve_image
 
+            if backend == "engine":  # generator form: cancellable at every iteration
                 result = yield from iter_deconvolve_image(image, psf, psf_source=psf_source, **options)
                 return result
-            # other backends: the CLI's own dispatch (Fiji through the bridge), progress by callback
-            from app.commands.deconvolve import deconvolve
-            from engine.io import MicroscopyImage
+            # Fiji: DeconvolutionLab2 through the bridge; without it, the engine with DL2's conventions,
+            # labelled "engine (Fiji unavailable)" (app.fiji_backend, what `decongan fiji` uses)
+            from app.fiji_backend import fiji_deconvolve_image, with_engine_fallback
 
-            psf_image = MicroscopyImage(psf, "ZYX" if psf.ndim == 3 else "YX", pixel_size_um=image.pixel_size_um)
-            return deconvolve(backend, image, psf_image, options=options, psf_source=psf_source,
-                              progress=ctx.progress)
+            tv_lambda = options.get("tv_lambda") if options["method"] == "rltv" else None
+            fallback = {"iterations": options["iterations"], "method": options["method"], "edges": "circular",
+                        "device": options["device"]}
+            if tv_lambda is not None:
+                fallback.update(tv_lambda=tv_lambda, tv_variant="dl2")
+            return with_engine_fallback(
+                lambda: fiji_deconvolve_image(image, psf, iterations=options["iterations"], tv_lambda=tv_lambda,
+                                              psf_source=psf_source, fiji_dir=fiji_dir, progress=ctx.progress),
+                lambda: deconvolve_image(image, psf, psf_source=psf_source, **fallback))
 
         label = "engine" if backend == "engine" else "Fiji"
         self.job = self.ctx.jobs.start("Deconvolution", work, on_success=lambda r: self._done(r, label))
@@ -376,34 +383,30 @@ class DeconvolvePanel(WorkflowPanel):
 
     # -- Fiji ----------------------------------------------------------------------------------------
     def check_fiji(self) -> None:
-        """Run the Fiji discovery (what ``decongan fiji doctor`` reports) in a worker thread."""
+        """Run the Fiji doctor (what ``decongan fiji doctor`` reports; starts the worker) in a thread."""
         fiji_dir = self.fiji_location.text() or None
-        self.fiji_status_label.setText("Fiji status: checking...")
+        self.fiji_status_label.setText("Fiji status: checking (starting ImageJ)...")
 
         def work(ctx):
-            from imagej_bridge.discovery import discover
+            from app.fiji_backend import doctor
 
-            return discover(fiji_dir, settings_dir=fiji_dir)
+            return doctor(fiji_dir)
 
         self.ctx.jobs.start("Fiji doctor", work, on_success=self._show_fiji_status)
 
-    def _show_fiji_status(self, discovery: Any) -> None:
-        self.fiji_status = discovery
-        self.fiji_status_label.setText(fiji_status_text(discovery))
-        self.fiji_status_label.setToolTip(fiji_status_text(discovery, detailed=True))
+    def _show_fiji_status(self, report: Any) -> None:
+        self.fiji_status = report
+        self.fiji_status_label.setText(fiji_status_text(report))
+        self.fiji_status_label.setToolTip("\n".join(report.lines()))
 
 
-def fiji_status_text(discovery: Any, *, detailed: bool = False) -> str:
-    """Which backend is active and why the others are not (rich text for the panel)."""
-    active = discovery.active
-    head = (f"<b>Active:</b> {active.kind} ({active.location})" if active is not None
-            else "<b>No Fiji backend</b>: deconvolution with 'fiji' falls back to the engine, labelled "
-                 "'engine (Fiji unavailable)'")
-    lines = [head]
-    for backend in discovery.candidates:
+def fiji_status_text(report: Any) -> str:
+    """The doctor's one-line summary, then each backend with why it is (not) used (rich text)."""
+    from html import escape
+
+    lines = [f"<b>{escape(report.summary())}</b>"]
+    for backend in report.discovery.candidates:
         mark = "&#10003;" if backend.usable else "&#10007;"
-        reason = backend.reason if detailed or len(backend.reason) < 140 else backend.reason[:137] + "..."
-        lines.append(f"{mark} {backend.kind}: {reason}")
-    if discovery.java is None:
-        lines.append(f"Java: {discovery.java_reason}")
+        reason = backend.reason if len(backend.reason) < 140 else backend.reason[:137] + "..."
+        lines.append(f"{mark} {backend.kind}: {escape(reason)}")
     return "<br>".join(lines)

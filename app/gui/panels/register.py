@@ -141,15 +141,18 @@ class RegisterPanel(WorkflowPanel):
                    "fixed_pixel_size_um": fixed.image.pixel_size_um, "max_iterations": self.iterations_spin.value()}
         self._options = {**options, "backend": backend, "moving": moving.name, "fixed": fixed.name}
 
+        fiji_dir = self.ctx.settings.get("fiji/location") or None
+
         def work(ctx):
             if backend == "engine":  # generator form: cancellable between stages
                 from engine.registration import iter_register
 
                 result = yield from iter_register(m_plane, f_plane, **options)
                 return result
-            from app.commands.register import register_with_backend  # the CLI's dispatch (Fiji bridge)
+            from app.fiji_backend import iter_fiji_register  # TurboReg/StackReg or SIFT through the bridge
 
-            return register_with_backend(backend, m_plane, f_plane, options=options, progress=ctx.progress)
+            result = yield from iter_fiji_register(m_plane, f_plane, transform=transform, fiji_dir=fiji_dir)
+            return result
 
         self._inputs = (moving.name, fixed.name)
         self._planes = (m_plane, f_plane)

@@ -89,7 +89,7 @@ def test_a_failing_job_reports_through_the_one_error_dialog(qtbot, window):
     assert "too large" in window.errors.last_dialog.message_label.text()
 
 
-def test_fiji_status_comes_from_the_bridge_discovery(qtbot, window, tmp_path):
+def test_fiji_status_comes_from_the_doctor(qtbot, window, tmp_path):
     from imagej_bridge.discovery import discover
 
     panel = window.deconvolve_panel
@@ -98,14 +98,42 @@ def test_fiji_status_comes_from_the_bridge_discovery(qtbot, window, tmp_path):
     panel.fiji_location.setText(str(not_fiji))
     assert window.settings.get("fiji/location") == str(not_fiji)  # persisted: the bridge reads it too
     panel.check_fiji()
-    qtbot.waitUntil(lambda: panel.fiji_status is not None, timeout=60_000)
-    expected = discover(str(not_fiji), settings_dir=str(not_fiji), probe_network=False)
-    fiji_line = next(b for b in expected.candidates if b.kind == "fiji")
-    assert not fiji_line.usable
+    qtbot.waitUntil(lambda: panel.fiji_status is not None, timeout=120_000)
+    report = panel.fiji_status
+    expected = discover(str(not_fiji), probe_network=False)
+    assert [b.kind for b in report.discovery.candidates] == [b.kind for b in expected.candidates]
+    fiji_line = next(b for b in report.discovery.candidates if b.kind == "fiji")
+    assert not fiji_line.usable  # an empty folder is no Fiji.app
     text = panel.fiji_status_label.text()
-    assert fiji_line.reason[:60] in text
-    active = expected.active
-    if active is None:
-        assert "No Fiji backend" in text
+    assert report.summary()[:40] in text and "fiji: " in text
+    assert "DeconGAN Fiji doctor" in panel.fiji_status_label.toolTip()
+
+
+def test_fiji_backend_runs_deconvolutionlab2_or_falls_back_labelled(qtbot, window, tagan):
+    """With no DeconvolutionLab2 (Debian's plain ImageJ here) the engine runs with DL2's conventions and the
+    layer says so; with a Fiji.app that has it, the layer is Fiji's."""
+    from app.fiji_backend import FALLBACK_LABEL
+    from engine.deconvolution import deconvolve_image
+    from engine.psf import born_wolf_psf
+
+    window.open_paths([tagan / "lq" / "axonal_rings_test0.tif"])
+    qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)
+    wait_idle(qtbot, window)
+    window.data_panel.pixel_spin.setValue(0.03)
+    panel = window.deconvolve_panel
+    panel.size_spin.setValue(15)
+    panel.iterations_spin.setValue(5)
+    panel.device_combo.setCurrentText("cpu")
+    panel.backend_combo.setCurrentText("fiji")
+    panel.run()
+    qtbot.waitUntil(lambda: len(window.session.restored) == 1 or bool(window.errors.history), timeout=120_000)
+    assert not window.errors.history, window.errors.history[0].text
+    layer = window.session.restored[0]
+    if layer.provenance.backend == FALLBACK_LABEL:
+        assert layer.name == "RL 5 it (engine, Fiji unavailable)"
+        assert any("Fiji unavailable" in note for note in layer.provenance.notes)
+        psf = born_wolf_psf(na=1.4, ni=1.515, wavelength_nm=520.0, pixel_nm=30.0, size=15, normalize="sum")
+        expected = deconvolve_image(window.session.lq.image, psf, iterations=5, edges="circular", device="cpu")
+        np.testing.assert_array_equal(layer.image.data, expected.image.data)
     else:
-        assert f"Active:</b> {active.kind}" in text
+        assert layer.name == "RL 5 it (Fiji)" and "DeconvolutionLab2" in layer.provenance.method
