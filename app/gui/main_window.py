@@ -68,6 +68,8 @@ class MainWindow(QMainWindow):
         self.ctx = Context(self.session, self.jobs, self.errors, self.settings, self)
         self._analysis_jobs: dict[str, Job] = {}
         self.evaluation: analysis.FieldEvaluation | None = None
+        #: the latest evaluation of every field compared in this session (the export's "all fields")
+        self.evaluations_by_field: dict[str, analysis.FieldEvaluation] = {}
         self._evaluation_key: tuple | None = None
 
         self.viewer = MultiPanelViewer(lut=self.settings.get("viewer/lut"),
@@ -286,6 +288,7 @@ class MainWindow(QMainWindow):
             return None
         self.session.set_dataset(dataset)
         self.metrics.set_rows([], "Dataset")
+        self.evaluations_by_field = {}
         if dataset.fields:
             self.load_field(dataset.fields[0])
         return dataset
@@ -444,6 +447,7 @@ class MainWindow(QMainWindow):
                 self.schedule_evaluation()  # the field changed meanwhile
                 return
             self.evaluation = result
+            self.evaluations_by_field[name] = result
             self._evaluation_key = key
             rows = [dict(r) for r in result.rows]
             self.metrics.set_rows(rows, "Current field", note=f"{name}" + (f", t={t}" if t else ""))

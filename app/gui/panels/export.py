@@ -1,18 +1,272 @@
-"""Export panel: comparison figure, tables, restored TIFFs and the HTML report, with a preview."""
+"""Export panel (mirrors ``decongan compare``): the comparison figure, tables, restored TIFFs and the
+HTML report of the compared fields, with a preview of the figure.
+
+Everything is written by :func:`engine.report.write_comparison_outputs` from the same
+:class:`engine.compare.SetEvaluation` the window shows, with the viewer's contrast policy, LUT and
+profile line.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QWidget
+import io
+from pathlib import Path
+from typing import Any
 
-from app.gui.panels.base import Context, WorkflowPanel
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QWidget,
+)
+
+from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
+
+SCOPES = ("Current field", "All compared fields")
+CONTRASTS = ("shared", "per-panel")
+#: viewer LUT names -> matplotlib colour maps of engine.figures.IMAGE_CMAPS
+FIGURE_CMAPS = {"grey": "gray", "magma": "magma", "inferno": "inferno", "viridis": "viridis", "cividis": "cividis"}
+PREVIEW_DPI = 80
 
 
 class ExportPanel(WorkflowPanel):
-    """Placeholder until engine.figures / engine.report land."""
+    """Preview and write the comparison outputs.
+
+    Signals
+    -------
+    exported(object)  the engine's ComparisonOutputs
+    """
 
     command = "compare"
     title = "Export"
+    exported = Signal(object)
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
+        self.outputs: Any = None
+        self.preview_png: bytes | None = None
+        self.preview_ready = False
+        form = self.add_group("What")
+        self.scope_combo = combo(SCOPES, SCOPES[0], tooltip="The field on screen, or every field compared so far")
+        self.contrast_combo = combo(CONTRASTS, "shared" if ctx.settings.get("viewer/contrast_shared", False)
+                                    else "per-panel", tooltip="One display range for all panels of a row, or one "
+                                    "per panel (stated in the caption)")
+        self.cmap_combo = combo(list(FIGURE_CMAPS.values()), FIGURE_CMAPS.get(ctx.settings.get("viewer/lut"), "gray"))
+        self.viewer_line_check = QCheckBox("Use the viewer's profile line")
+        self.viewer_line_check.setChecked(True)
+        self.viewer_line_check.setToolTip("Otherwise a line through the brightest structure is chosen")
+        form.addRow("Fields", self.scope_combo)
+        form.addRow("Contrast", self.contrast_combo)
+        form.addRow("LUT", self.cmap_combo)
+        form.addRow(self.viewer_line_check)
+
+        form2 = self.add_group("Files")
+        self.out_edit = PathEdit(folder=True, caption="Output folder", placeholder="folder for figures, tables, report")
+        self.png_check = QCheckBox("PNG")
+        self.svg_check = QCheckBox("SVG")
+        self.pdf_check = QCheckBox("PDF")
+        for box in (self.png_check, self.svg_check, self.pdf_check):
+            box.setChecked(True)
+        self.png_check.setEnabled(False)  # the HTML report embeds the PNGs
+        formats = QHBoxLayout()
+        for box in (self.png_check, self.svg_check, self.pdf_check):
+            formats.addWidget(box)
+        formats.addStretch(1)
+        self.dpi_spin = int_spin(72, 1200, 300, step=50, suffix=" dpi", tooltip="PNG resolution (>= 300 for print)")
+        self.restored_check = QCheckBox("Restored images as calibrated TIFFs")
+        self.restored_check.setChecked(True)
+        form2.addRow("Folder", self.out_edit)
+        form2.addRow("Figures", formats)
+        form2.addRow("Resolution", self.dpi_spin)
+        form2.addRow(self.restored_check)
+
+        buttons = QHBoxLayout()
+        self.preview_button = QPushButton("Preview")
+        self.preview_button.clicked.connect(self.preview)
+        self.export_button = QPushButton("Export")
+        self.export_button.clicked.connect(self.export)
+        buttons.addWidget(self.preview_button)
+        buttons.addWidget(self.export_button)
+        buttons.addStretch(1)
+        self.outer.addLayout(buttons)
+
+        self.preview_label = QLabel("Press Preview to see the comparison figure.")
+        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_label.setMinimumHeight(200)
+        self.preview_scroll = QScrollArea()
+        self.preview_scroll.setWidgetResizable(True)
+        self.preview_scroll.setWidget(self.preview_label)
+        self.preview_scroll.setMinimumHeight(260)
+        self.caption = QLabel("")
+        self.caption.setWordWrap(True)
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.written = QPlainTextEdit()
+        self.written.setReadOnly(True)
+        self.written.setMaximumHeight(120)
+        self.written.setPlaceholderText("Files written appear here.")
+        self.outer.addWidget(self.preview_scroll, 1)
+        self.outer.addWidget(self.caption)
+        self.outer.addWidget(self.written)
         self.add_command_row()
+        self.connect_refresh(self.scope_combo, self.contrast_combo, self.cmap_combo, self.out_edit, self.dpi_spin)
+        ctx.session.layers_changed.connect(self.refresh_command)
+        self.refresh_command()
+
+    # -- inputs --------------------------------------------------------------------------------------
+    def evaluations(self) -> list[Any]:
+        """The engine SetEvaluations to export (current field first)."""
+        window = self.ctx.window
+        if window is None or window.evaluation is None:
+            return []
+        if self.scope_combo.currentText() == SCOPES[0]:
+            return [window.evaluation.evaluation]
+        current = window.evaluation.evaluation
+        others = [fe.evaluation for name, fe in window.evaluations_by_field.items()
+                  if name != current.cset.field]
+        return [current, *others]
+
+    def figure_options(self) -> dict[str, Any]:
+        """contrast, cmap and line for engine.figures / engine.report, from the form and the viewer."""
+        line: Any = "auto"
+        window = self.ctx.window
+        if self.viewer_line_check.isChecked() and window is not None and window.evaluation is not None:
+            viewer_line = window.viewer.line()
+            lq = self.ctx.session.lq
+            cset = window.evaluation.evaluation.cset
+            if viewer_line is not None and lq is not None and lq.image.yx_shape == cset.yx_shape:
+                line = viewer_line  # same grid: the line on screen is the line in the figure
+        return {"contrast": self.contrast_combo.currentText(), "cmap": self.cmap_combo.currentText(), "line": line}
+
+    def parameters(self) -> dict[str, Any]:
+        return {"scope": self.scope_combo.currentText(), **{k: (list(v) if isinstance(v, tuple) else v)
+                                                            for k, v in self.figure_options().items()},
+                "formats": self.formats(), "dpi": self.dpi_spin.value(),
+                "save_restored": self.restored_check.isChecked(), "out": self.out_edit.text()}
+
+    def formats(self) -> list[str]:
+        return [f for f, box in (("png", self.png_check), ("svg", self.svg_check), ("pdf", self.pdf_check))
+                if box.isChecked()]
+
+    def cli_args(self) -> list[str]:
+        session = self.ctx.session
+        lq = session.lq
+        args = ["compare", "--lq", str(lq.image.path) if lq is not None and lq.image.path else "LQ.tif"]
+        gt = session.gt
+        if gt is not None:
+            args += ["--gt", str(gt.image.path) if gt.image.path else "GT.tif"]
+        for layer in session.restored:
+            from engine.io import safe_stem
+
+            path = layer.image.path if layer.provenance is not None and layer.provenance.backend == "file" else None
+            args += ["--method", f"{layer.name}={path or 'restored/' + safe_stem(layer.name) + '.tif'}"]
+        if session.pixel_size_um:
+            args += ["--pixel-nm", f"{session.pixel_size_um * 1000:g}"]
+        return args + ["--out", self.out_edit.text() or "OUT_DIR"]
+
+    def report_context(self) -> Any:
+        """What the report states about this export (command, parameters, Fiji backend, models)."""
+        from engine.report import ReportContext
+
+        window = self.ctx.window
+        parameters: dict[str, Any] = {"export": self.parameters()}
+        fiji = "not used"
+        model = None
+        notes: list[str] = []
+        if window is not None:
+            try:
+                parameters["psf (consistency maps, Deconvolve panel)"] = window.deconvolve_panel.psf_parameters()
+            except (ValueError, KeyError):
+                pass
+            if window.evaluation is not None and window.evaluation.psf_note:
+                notes.append(window.evaluation.psf_note)
+        for layer in self.ctx.session.restored:
+            prov = layer.provenance
+            if prov is None:
+                continue
+            if "fiji" in prov.backend.lower() or "imagej" in prov.backend.lower():
+                fiji = prov.backend
+            if "GAN" in prov.method and model is None:
+                model = {"name": layer.name, "config": prov.parameters}
+        assumptions = []
+        if not self.ctx.session.pixel_size_um:
+            assumptions.append("pixel size unknown: no scale bars, resolution in pixels")
+        return ReportContext(title="DeconGAN comparison", command="decongan gui; equivalent: decongan "
+                             + " ".join(self.cli_args()), parameters=parameters, assumptions=assumptions,
+                             fiji_backend=fiji, model=model, notes=notes)
+
+    # -- preview -------------------------------------------------------------------------------------
+    def preview(self) -> None:
+        """Render the comparison figure (engine.figures) in a worker and show it."""
+        evaluations = self.evaluations()
+        if not evaluations:
+            self._nothing_to_show()
+            return
+        options = self.figure_options()
+        self.preview_ready = False
+        self.preview_label.setText("Rendering...")
+
+        def work(ctx):
+            from engine.figures import comparison_figure
+
+            figure = comparison_figure(evaluations, **options)
+            buffer = io.BytesIO()
+            figure.figure.savefig(buffer, format="png", dpi=PREVIEW_DPI)
+            return buffer.getvalue(), figure.caption
+
+        self.ctx.jobs.start("Figure preview", work, on_success=self._show_preview)
+
+    def _nothing_to_show(self) -> None:
+        window = self.ctx.window
+        busy = window is not None and window.session.lq is not None
+        self.ctx.errors.present(ValueError("nothing compared yet: open a field" + (
+            " and wait for its comparison (metrics) to finish" if busy else "")), context="Export")
+
+    def _show_preview(self, result: tuple[bytes, str]) -> None:
+        png, caption = result
+        self.preview_png = png
+        pixmap = QPixmap()
+        pixmap.loadFromData(png, "PNG")
+        width = max(200, self.preview_scroll.viewport().width() - 8)
+        self.preview_label.setPixmap(pixmap.scaledToWidth(min(width, pixmap.width()),
+                                                          Qt.TransformationMode.SmoothTransformation))
+        self.caption.setText(caption)
+        self.preview_ready = True
+
+    # -- export --------------------------------------------------------------------------------------
+    def export(self) -> None:
+        """Write figures, tables, restored TIFFs and report.html into the output folder (worker thread)."""
+        out = self.out_edit.path()
+        if out is None:
+            self.ctx.errors.present(ValueError("choose an output folder"), context="Export")
+            return
+        evaluations = self.evaluations()
+        if not evaluations:
+            self._nothing_to_show()
+            return
+        inputs = {Path(p).resolve() for lay in self.ctx.session.layers if (p := lay.image.path)}
+        if out.resolve() in {p.parent for p in inputs}:
+            self.ctx.errors.present(ValueError(f"{out} holds the input images; choose another output folder "
+                                               "(inputs are never overwritten)"), context="Export")
+            return
+        options = self.figure_options()
+        context = self.report_context()
+        formats, dpi, save_restored = self.formats(), self.dpi_spin.value(), self.restored_check.isChecked()
+
+        def work(ctx):
+            from engine.report import write_comparison_outputs
+
+            return write_comparison_outputs(evaluations, out, context=context, formats=formats, dpi=dpi,
+                                            save_restored=save_restored, progress=ctx.progress, **options)
+
+        self.ctx.jobs.start("Export", work, on_success=self._exported)
+
+    def _exported(self, outputs: Any) -> None:
+        self.outputs = outputs
+        files = [outputs.report_html, outputs.metrics_csv, outputs.metrics_json, outputs.summary_csv]
+        files += [p for paths in outputs.figures.values() for p in paths] + list(outputs.restored)
+        self.written.setPlainText("\n".join(str(p) for p in files))
+        self.exported.emit(outputs)
