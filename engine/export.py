@@ -158,7 +158,8 @@ def export_torchscript(run_dir: str | Path, out: str | Path, *, which: str = "be
     }
     out = Path(out)
     extra = {"decongan_config.json": config.model_dump_json(indent=2), "decongan_export.json": json.dumps(info, indent=2)}
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated upstream, still the portable format
         torch.jit.save(module, str(tmp), _extra_files=extra)
     sidecar = out.with_suffix(".json")
     write_json_atomic(sidecar, {"export": info, "run_config": json.loads(config.model_dump_json())})
@@ -170,7 +171,9 @@ def load_exported(path: str | Path) -> tuple[Any, dict[str, Any]]:
     import torch
 
     extra = {"decongan_config.json": "", "decongan_export.json": ""}
-    module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     return module, json.loads(extra["decongan_export.json"])
 
 

@@ -30,6 +30,7 @@ The output pixel size is the input's divided by ``scale``; the z step and frame 
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from engine.io import MicroscopyImage
 from engine.normalization import NormalizationConfig
 from engine.progress import CancelToken, Progress, ProgressCallback, run_with_callbacks
 from engine.provenance import Provenance, software_versions
-from engine.tiling import iter_tiled, plan_tiles
+from engine.tiling import iter_tiled, overlap_for_radius, plan_tiles
 
 #: relative pixel-size difference below which no resampling is done
 PIXEL_SIZE_TOLERANCE = 0.01
@@ -100,6 +101,58 @@ def has_global_context(generator: Any) -> bool:
     return any("InstanceNorm" in n or "AdaptiveAvgPool" in n or "Fourier" in n for n in names)
 
 
+_RADIUS_CACHE: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
+
+
+def receptive_field_radius(generator: Any, *, device: Any = "cpu", size: int = 256, max_size: int = 512) -> int | None:
+    """Receptive-field radius of a generator in input pixels, or None when it sees the whole input.
+
+    Measured like CSBDeep: the gradient of the centre output pixel with respect to a random input of
+    ``size`` x ``size`` pixels is non-zero exactly inside the receptive field; its largest distance
+    from the centre is the radius. When the field reaches the input border the size doubles (up to
+    ``max_size``); a field that still reaches it means whole-input operations (instance norm, global
+    attention) and gives None, as does a generator with such operations (:func:`has_global_context`),
+    without probing. The result is cached per generator object. Costs one forward and backward pass
+    of a ``size`` x ``size`` input (seconds for a full-width generator on a CPU).
+    """
+    import torch
+
+    if generator in _RADIUS_CACHE:
+        return _RADIUS_CACHE[generator]
+    if has_global_context(generator):
+        _RADIUS_CACHE[generator] = None
+        return None
+    dev = device if isinstance(device, torch.device) else torch.device(str(device))
+    multiple = generator_multiple(generator)
+    scale = int(getattr(generator, "scale", 1) or 1)
+    radius: int | None = None
+    was_training = generator.training
+    generator.eval()
+    try:
+        while size <= max_size:
+            size = -(-size // multiple) * multiple
+            gen = torch.Generator().manual_seed(0)
+            x = torch.rand(1, 1, size, size, generator=gen).to(dev).requires_grad_(True)
+            out = generator(x)
+            cy, cx = out.shape[-2] // 2, out.shape[-1] // 2
+            out[0, 0, cy, cx].backward()
+            grad = x.grad[0, 0].abs().cpu().numpy()
+            rows = np.flatnonzero(grad.max(axis=1) > 0)
+            cols = np.flatnonzero(grad.max(axis=0) > 0)
+            centre_y, centre_x = cy / scale, cx / scale
+            extent = max(centre_y - rows[0], rows[-1] - centre_y, centre_x - cols[0], cols[-1] - centre_x) if rows.size else 0
+            touches = rows.size and (rows[0] == 0 or cols[0] == 0 or rows[-1] == size - 1 or cols[-1] == size - 1)
+            if not touches:
+                radius = int(np.ceil(extent)) + 1
+                break
+            size *= 2
+    finally:
+        generator.train(was_training)
+        generator.zero_grad(set_to_none=True)
+    _RADIUS_CACHE[generator] = radius
+    return radius
+
+
 def is_out_of_memory(err: BaseException) -> bool:
     """``torch.OutOfMemoryError`` (CUDA's out-of-memory error) or a RuntimeError saying 'out of memory'."""
     import torch
@@ -107,12 +160,12 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, torch.OutOfMemoryError) or (isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
 
 
-def next_smaller_tile(tile: int, shape: tuple[int, int], *, overlap: int, multiple: int) -> int | None:
+def next_smaller_tile(tile: int, shape: tuple[int, int], *, multiple: int) -> int | None:
     """The tile size to retry with after running out of memory, or None when it cannot shrink further.
 
     ``tile=0`` (whole plane) becomes the largest power of two below the plane's long side; otherwise
-    the tile halves (rounded down to ``multiple``). A tile must stay larger than ``overlap + multiple``
-    and at least :data:`MIN_TILE` pixels.
+    the tile halves; both rounded down to ``multiple`` and at least :data:`MIN_TILE` pixels. (The
+    caller shrinks the overlap when it no longer fits; see :func:`iter_predict_image`.)
     """
     if tile == 0:
         side = max(shape)
@@ -120,8 +173,7 @@ def next_smaller_tile(tile: int, shape: tuple[int, int], *, overlap: int, multip
     else:
         new = tile // 2
     new = (new // multiple) * multiple
-    overlap_r = -(-overlap // multiple) * multiple if overlap else 0
-    if new < MIN_TILE or new - overlap_r < multiple or (tile and new >= tile):
+    if new < MIN_TILE or (tile and new >= tile):
         return None
     return new
 
@@ -175,7 +227,7 @@ def iter_predict_image(
     image: MicroscopyImage | np.ndarray,
     *,
     tile: int = 512,
-    overlap: int = 64,
+    overlap: int | str = 64,
     device: str | Any = "auto",
     which: str = "best",
     batch: int = 1,
@@ -212,6 +264,25 @@ def iter_predict_image(
     norm = model.normalization
     multiple = generator_multiple(generator)
     notes: list[str] = []
+    tile = int(tile)
+    if tile < 0:
+        raise ValueError(f"tile must be >= 0 (0 = whole image), got {tile}")
+    if isinstance(overlap, str):
+        if overlap != "auto":
+            raise ValueError(f"overlap must be a number of pixels or 'auto', got {overlap!r}")
+        radius = receptive_field_radius(generator, device=dev)
+        if radius is None:
+            overlap = max(multiple, (tile or 512) // 4)
+            notes.append(f"overlap auto: the generator sees its whole input, so no overlap makes tiles exact; "
+                         f"using {overlap} px (use tile 0 when memory allows)")
+        else:
+            overlap = overlap_for_radius(radius, multiple=multiple)
+            if tile and tile < 2 * overlap:
+                tile = -(-2 * overlap // multiple) * multiple
+            notes.append(f"overlap auto: receptive-field radius {radius} px -> overlap {overlap} px, tile {tile or 'whole'}")
+    overlap = int(overlap)
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0, got {overlap}")
     if has_global_context(generator) and tile:
         notes.append("this generator uses whole-input statistics (instance norm / global attention): tiles see "
                      "local statistics, so tiled output differs slightly from whole-image output")
@@ -266,13 +337,17 @@ def iter_predict_image(
             except Exception as err:
                 if not is_out_of_memory(err):
                     raise
-                smaller = next_smaller_tile(current_tile, work_shape, overlap=overlap, multiple=multiple)
+                smaller = next_smaller_tile(current_tile, work_shape, multiple=multiple)
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()
                 if smaller is None:
                     raise MemoryError(f"out of memory even with {current_tile or 'whole-image'} tiles on {dev}; "
                                       "use a smaller --tile or --device cpu") from err
                 notes.append(f"out of memory with tile {current_tile or 'whole'}; continued with tile {smaller}")
+                if smaller - overlap < max(multiple, smaller // 2):
+                    reduced = -(-(smaller // 4) // multiple) * multiple
+                    notes.append(f"overlap reduced from {overlap} to {reduced} px to fit the smaller tile")
+                    overlap = reduced
                 current_tile = smaller
                 n_tiles = plan_tiles(work_shape, tile=current_tile, overlap=overlap, multiple=multiple).n_tiles
                 total = done_steps + (len(planes) - index) * n_tiles
@@ -299,7 +374,7 @@ def iter_predict_image(
         "generator": config.generator_spec[0] if config else type(generator).__name__,
         "scale": scale,
         "tile": current_tile,
-        "tile_requested": int(tile),
+        "tile_requested": tile,
         "overlap": int(overlap),
         "stride_multiple": multiple,
         "normalization": norm.model_dump(mode="json"),
@@ -321,7 +396,7 @@ def predict_image(
     image: MicroscopyImage | np.ndarray,
     *,
     tile: int = 512,
-    overlap: int = 64,
+    overlap: int | str = 64,
     device: str | Any = "auto",
     which: str = "best",
     batch: int = 1,
@@ -340,8 +415,13 @@ def predict_image(
         ``scale`` attribute (default 1) and no pixel-size matching.
     image : MicroscopyImage or ndarray
         Any axes ``YX`` ... ``TZCYX`` (an ndarray gets ``YX``/``ZYX``/``ZCYX``/``TZCYX``), any real dtype.
-    tile, overlap : int
-        Tile side and overlap in pixels of the (resampled) input; ``tile=0`` = whole plane.
+    tile : int
+        Tile side in pixels of the (resampled) input; ``tile=0`` = whole plane.
+    overlap : int or "auto"
+        Overlap between tiles in pixels; "auto" measures the generator's receptive-field radius
+        (:func:`receptive_field_radius`) and uses the overlap that makes tiled output equal the
+        whole-image output (:func:`engine.tiling.overlap_for_radius`), enlarging the tile to at
+        least twice the overlap.
     device : {"auto", "cpu", "cuda"} or torch.device
     which : {"best", "last"}
         Which generator of a run folder.
@@ -385,4 +465,5 @@ __all__ = [
     "next_smaller_tile",
     "predict_array",
     "predict_image",
+    "receptive_field_radius",
 ]

@@ -7,15 +7,17 @@ weights of every output pixel sum to exactly one.
 Why the tiled output equals the whole-image output
 --------------------------------------------------
 A convolutional network's output near a tile edge differs from the whole-image output because the
-zero ("same") padding of its convolutions replaces image content there. The error decays with the
-distance from the edge; a few tens of pixels suffice for the generators here (their effective
-receptive field is far smaller than the theoretical one). The window of a tile is therefore
-**zero** within ``overlap // 4`` pixels of every edge it shares with a neighbouring tile, rises as a
-raised cosine over the middle ``overlap - 2 * (overlap // 4)`` pixels of the overlap, and is one
-elsewhere; the neighbour's window is the exact complement (``sin**2 + cos**2 = 1``). Edges on the
-image border keep weight one (the whole-image result has the same border there). Choose
-``overlap`` so that ``overlap // 4`` exceeds the margin where padding matters (64 px, i.e. a 16 px
-guard, keeps S1-S5 generators within 1e-3 of the range; see tests/engine/test_tiling.py).
+zero ("same") padding of its convolutions replaces image content there; the difference is exactly
+zero beyond the network's receptive-field radius ``r`` from the edge (and decays well before it).
+The window of a tile is therefore **zero** in a guard band of ``(overlap - overlap // 4) // 2``
+pixels (about 3/8 of the overlap) along every edge it shares with a neighbouring tile, rises as a
+raised cosine over the middle ``overlap // 4`` pixels of the overlap, and is one elsewhere; the
+neighbour's window is the exact complement (``sin**2 + cos**2 = 1``). Edges on the image border keep
+weight one (the whole-image result has the same border there). With a guard band of at least
+``r`` the tiled output equals the whole-image output up to float rounding:
+:func:`overlap_for_radius` gives that overlap (``decongan predict --overlap auto`` uses it with the
+radius measured by :func:`engine.inference.receptive_field_radius`). Smaller overlaps give
+differences that decay with the guard width (see ``benchmarks/bench_inference.py``).
 
 Networks that down-sample (average pooling, strided convolutions) are only shift-equivariant for
 shifts that are multiples of their total stride ``multiple`` (16 for a 4-level U-Net). The plane is
@@ -96,10 +98,23 @@ def _ramp(overlap: int) -> np.ndarray:
     """Rising edge of length ``overlap``: zeros, raised cosine, ones (see module doc)."""
     if overlap <= 0:
         return np.ones(0)
-    zero = overlap // 4
+    zero = guard_width(overlap)
     width = overlap - 2 * zero
     t = (np.arange(width) + 0.5) / width
     return np.concatenate([np.zeros(zero), 0.5 - 0.5 * np.cos(np.pi * t), np.ones(zero)])
+
+
+def guard_width(overlap: int) -> int:
+    """Pixels of zero weight along a tile edge shared with a neighbour: ``(overlap - overlap // 4) // 2``."""
+    return (overlap - overlap // 4) // 2
+
+
+def overlap_for_radius(radius: int, *, multiple: int = 1) -> int:
+    """Smallest overlap (a multiple of ``multiple``) whose guard band is at least ``radius`` pixels."""
+    overlap = max(0, int(radius))
+    while guard_width(overlap) < radius:
+        overlap += 1
+    return _round_up(overlap, multiple) if overlap else 0
 
 
 def _axis_window(starts: tuple[int, ...], index: int, size: int, scale: int) -> np.ndarray:
@@ -276,4 +291,5 @@ def tile_memory_bytes(shape: tuple[int, int], *, tile: int, scale: int = 1, batc
     return int(2 * plane + 2 * out + tiles)
 
 
-__all__ = ["TilePlan", "TileFunction", "iter_tiled", "pad_plane", "plan_tiles", "process_tiled", "tile_memory_bytes"]
+__all__ = ["TilePlan", "TileFunction", "guard_width", "iter_tiled", "overlap_for_radius", "pad_plane", "plan_tiles",
+           "process_tiled", "tile_memory_bytes"]

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="images to restore (files or folders)")
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--tile", type=int, default=512, metavar="PX", help="tile side in pixels; 0 = whole image")
-    parser.add_argument("--overlap", type=int, default=64, metavar="PX", help="overlap between tiles in pixels")
+    parser.add_argument("--overlap", type=_overlap, default=64, metavar="PX",
+                        help="overlap between tiles in pixels, or 'auto': the generator's receptive field (tiled = whole output)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--which", choices=["best", "last"], default="best", help="best validated model or last checkpoint")
     parser.add_argument("--batch-tiles", type=int, default=1, metavar="N", help="tiles per forward pass (GPU)")
@@ -45,6 +46,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON line per event on stdout")
+
+
+def _overlap(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'auto', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"overlap must be >= 0, got {value}")
+    return value
 
 
 def _expand(inputs: list[Path]) -> list[Path]:
@@ -79,8 +92,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.tile < 0 or args.overlap < 0:
-        raise CommandError("--tile and --overlap must be >= 0")
+    if args.tile < 0:
+        raise CommandError("--tile must be >= 0 (0 = whole image)")
     if args.pixel_nm is not None and args.pixel_nm <= 0:
         raise CommandError(f"--pixel-nm must be positive, got {args.pixel_nm}")
     if args.threads is not None:

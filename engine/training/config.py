@@ -146,4 +146,27 @@ def preset_updates(config: TrainConfig) -> dict[str, Any]:
     return deep_merge(updates, config.preset_overrides)
 
 
-__all__ = ["TrainConfig", "deep_merge", "preset_updates"]
+def apply_overrides(preset: Any, updates: dict[str, Any]) -> Any:
+    """``preset`` with ``updates`` deep-merged into its content and validated again.
+
+    Nested fields merge (``{"loss_weights": {"perceptual": 0}}`` keeps the other weights;
+    ``{"generator": {"kwargs": {"base_channels": 8}}}`` keeps the other constructor arguments).
+
+    Raises
+    ------
+    engine.presets.PresetError
+        The result is not a valid preset (the message carries pydantic's report).
+    """
+    from pydantic import ValidationError
+
+    from engine.presets import Preset, PresetError
+
+    if not updates:
+        return preset
+    try:
+        return Preset.model_validate(deep_merge(preset.model_dump(), updates))
+    except ValidationError as err:
+        raise PresetError(f"invalid override of preset {preset.name} ({sorted(updates)}): {err}") from err
+
+
+__all__ = ["TrainConfig", "apply_overrides", "deep_merge", "preset_updates"]

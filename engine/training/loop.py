@@ -69,7 +69,7 @@ from engine.checkpoint import (
 )
 from engine.progress import Cancelled, CancelToken, Progress, ProgressCallback, run_with_callbacks
 from engine.provenance import software_versions
-from engine.training.config import TrainConfig, preset_updates
+from engine.training.config import TrainConfig, apply_overrides, preset_updates
 from engine.training.data import PatchSampler, TrainingData, prepare_training_data
 from engine.training.validation import Validator, write_previews
 
@@ -243,10 +243,7 @@ def iter_train(config: TrainConfig, *, cancel: CancelToken | None = None) -> Gen
         if config.iterations is not None and config.iterations != preset.iterations:
             preset = preset.with_overrides(iterations=config.iterations)
     else:
-        preset = load_preset(config.preset)
-        updates = preset_updates(config)
-        if updates:
-            preset = preset.with_overrides(**updates)
+        preset = apply_overrides(load_preset(config.preset), preset_updates(config))
     total = int(preset.iterations)
     yield Progress(0, total, "reading the training data")
     data = prepare_training_data(
