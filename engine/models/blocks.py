@@ -89,13 +89,14 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     size : tuple of int
         The original (H, W), for :func:`crop_to`.
     """
-    h, w = x.shape[-2:]
-    pad_h = (-h) % multiple
-    pad_w = (-w) % multiple
-    if pad_w:
-        x = F.pad(x, (0, pad_w, 0, 0), mode="reflect" if pad_w < w else "replicate")
-    if pad_h:
-        x = F.pad(x, (0, 0, 0, pad_h), mode="reflect" if pad_h < h else "replicate")
+    h = x.shape[-2]
+    w = x.shape[-1]
+    pad_h = (multiple - h % multiple) % multiple
+    pad_w = (multiple - w % multiple) % multiple
+    if pad_w > 0:
+        x = F.pad(x, [0, pad_w, 0, 0], mode="reflect" if pad_w < w else "replicate")
+    if pad_h > 0:
+        x = F.pad(x, [0, 0, 0, pad_h], mode="reflect" if pad_h < h else "replicate")
     return x, (h, w)
 
 
@@ -169,7 +170,7 @@ class ResidualDownBlock(nn.Module):
         self.pool = nn.AvgPool2d(2)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shortcut = F.pad(x, (0, 0, 0, 0, 0, self.extra_channels)) if self.extra_channels else x
+        shortcut = F.pad(x, [0, 0, 0, 0, 0, self.extra_channels]) if self.extra_channels > 0 else x
         features = self.convs(x) + shortcut
         return features, self.pool(features)
 

@@ -109,8 +109,9 @@ class ResidualUNet(nn.Module):
         for block in self.down:
             skip, x = block(x)
             skips.append(skip)
-        for block, skip in zip(self.up, reversed(skips), strict=True):
-            x = block(x, skip)
+        last = len(skips) - 1
+        for i, block in enumerate(self.up):
+            x = block(x, skips[last - i])
         return crop_to(self.final(x), h, w)
 
 

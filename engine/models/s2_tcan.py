@@ -55,13 +55,22 @@ class FourierChannelAttention(nn.Module):
         self.excite = nn.Conv2d(hidden, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():
+            return self._attention(x.float())
+        return self._attention_without_autocast(x)
+
+    @torch.jit.unused
+    def _attention_without_autocast(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
-            spectrum = torch.fft.fft2(x.float())
-            amplitude = (spectrum.real.square() + spectrum.imag.square() + self.eps).sqrt().pow(self.gamma)
-            amplitude = torch.fft.fftshift(amplitude, dim=(-2, -1))
-            a = F.relu(self.spatial(amplitude)).mean(dim=(-2, -1), keepdim=True)
-            a = F.relu(self.squeeze(a))
-            return torch.sigmoid(self.excite(a))
+            return self._attention(x.float())
+
+    def _attention(self, x: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.fft.fft2(x)
+        amplitude = (spectrum.real.square() + spectrum.imag.square() + self.eps).sqrt().pow(self.gamma)
+        amplitude = torch.fft.fftshift(amplitude, dim=(-2, -1))
+        a = F.relu(self.spatial(amplitude)).mean(dim=(-2, -1), keepdim=True)
+        a = F.relu(self.squeeze(a))
+        return torch.sigmoid(self.excite(a))
 
 
 class FCAB(nn.Module):
@@ -173,7 +182,9 @@ class TCANGenerator(nn.Module):
         init_kaiming(self, negative_slope=negative_slope)
 
     def _upsample(self, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=self.scale, mode="nearest") if self.scale > 1 else x
+        if self.scale > 1:
+            return F.interpolate(x, scale_factor=float(self.scale), mode="nearest")
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, self.multiple)

@@ -127,8 +127,8 @@ class RRDBNet(nn.Module):
         feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
         feat = self.conv_first(feat)
         feat = feat + self.conv_body(self.body(feat))
-        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2.0, mode="nearest")))
+        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2.0, mode="nearest")))
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
         return crop_to(out, h * self.scale, w * self.scale)
 
@@ -171,15 +171,15 @@ class UNetDiscriminatorSN(nn.Module):
         x1 = F.leaky_relu(self.conv1(x0), 0.2)
         x2 = F.leaky_relu(self.conv2(x1), 0.2)
         x3 = F.leaky_relu(self.conv3(x2), 0.2)
-        x3 = F.interpolate(x3, scale_factor=2, mode="bilinear", align_corners=False)
+        x3 = F.interpolate(x3, scale_factor=2.0, mode="bilinear", align_corners=False)
         x4 = F.leaky_relu(self.conv4(x3), 0.2)
         if self.skip_connection:
             x4 = x4 + x2
-        x4 = F.interpolate(x4, scale_factor=2, mode="bilinear", align_corners=False)
+        x4 = F.interpolate(x4, scale_factor=2.0, mode="bilinear", align_corners=False)
         x5 = F.leaky_relu(self.conv5(x4), 0.2)
         if self.skip_connection:
             x5 = x5 + x1
-        x5 = F.interpolate(x5, scale_factor=2, mode="bilinear", align_corners=False)
+        x5 = F.interpolate(x5, scale_factor=2.0, mode="bilinear", align_corners=False)
         x6 = F.leaky_relu(self.conv6(x5), 0.2)
         if self.skip_connection:
             x6 = x6 + x0

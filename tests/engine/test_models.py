@@ -96,6 +96,18 @@ def test_generators_accept_odd_sizes(name, kwargs, scale):
     assert torch.isfinite(y).all()
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize(("name", "kwargs", "scale"), TINY_GENERATORS[::2] + TINY_GENERATORS[-1:], ids=lambda v: str(v))
+def test_generators_compile_to_torchscript(name, kwargs, scale):
+    # export (TorchScript) must keep the any-size padding logic: script, not trace
+    torch.manual_seed(0)
+    net = create_model(name, **kwargs).eval()
+    scripted = torch.jit.script(net)
+    x = torch.rand(1, 1, 37, 50)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), net(x), rtol=1e-5, atol=1e-6)
+
+
 def test_generator_output_does_not_depend_on_batch_neighbours():
     # padding and cropping are per image: the first image's output is the same alone or in a batch
     torch.manual_seed(0)
