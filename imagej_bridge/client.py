@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -69,9 +68,11 @@ def _builtin_commands_file() -> str | None:
 
 
 def choose_display(requested: str = "auto") -> DisplayMode:
-    """The display mode for plain ImageJ 1.x: ``auto`` = Xvfb if installed, else the user's display, else headless.
+    """The display mode for plain ImageJ 1.x (see :mod:`imagej_bridge.worker`).
 
-    A private Xvfb screen is preferred even on a desktop: it never pops windows in front of the user.
+    ``auto``: a private Xvfb screen on Linux when ``Xvfb`` is installed (never pops windows in front
+    of the user, and all commands work); else the user's display on Linux/Windows; else headless
+    (macOS too: AWT in a JVM started from Python cannot use the Cocoa main thread).
     """
     if requested not in ("auto", "xvfb", "desktop", "headless"):
         raise ValueError(f"display must be auto, xvfb, desktop or headless, got {requested!r}")
@@ -79,11 +80,13 @@ def choose_display(requested: str = "auto") -> DisplayMode:
         if requested == "xvfb" and shutil.which("Xvfb") is None:
             raise errors.FijiUnavailable("Xvfb is not installed (apt-get install xvfb); use display='headless'")
         return requested  # type: ignore[return-value]
-    if sys.platform.startswith("linux") and shutil.which("Xvfb"):
-        return "xvfb"
-    if sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return "desktop"
-    return "headless"
+    if sys.platform.startswith("linux"):
+        if shutil.which("Xvfb"):
+            return "xvfb"
+        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+            return "desktop"
+        return "headless"
+    return "desktop" if sys.platform == "win32" else "headless"
 
 
 @dataclass
@@ -170,19 +173,14 @@ class _Worker:
             return ""
 
     def kill(self) -> None:
-        """Kill the worker (and its Xvfb) without waiting for anything slow."""
+        """Kill the worker without waiting for anything slow (its Xvfb gets SIGTERM from the kernel:
+        the worker starts it with PR_SET_PDEATHSIG)."""
         try:
             if self.process.poll() is None:
                 self.process.kill()
             self.process.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             pass
-        xvfb = self.info.get("xvfb_pid")
-        if xvfb:
-            try:
-                os.kill(int(xvfb), signal.SIGTERM)
-            except (OSError, ValueError):
-                pass
         if self.conn is not None:
             try:
                 self.conn.close()

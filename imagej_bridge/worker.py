@@ -72,6 +72,9 @@ from imagej_bridge.protocol import (
 )
 
 LOG_LIMIT = 20_000  # characters of captured ImageJ output returned with each answer
+#: packages ImageJ2/legacy plugins reflect into on Java 17+ (as Fiji's own launcher opens them)
+_ADD_OPENS = ("java.base/java.lang", "java.base/java.util", "java.base/java.io", "java.base/java.nio",
+              "java.desktop/java.awt", "java.desktop/sun.awt", "java.desktop/javax.swing")
 
 
 class _Failed(Exception):
@@ -148,6 +151,10 @@ def _hard_exit(code: int) -> None:
     """Stop Xvfb and leave immediately (System.exit when the JVM runs: shutdown hooks, no hang)."""
     if _XVFB is not None and _XVFB.poll() is None:
         _XVFB.terminate()
+        try:
+            _XVFB.wait(timeout=2)  # reap it (an orphaned zombie is never reaped in some containers)
+        except subprocess.TimeoutExpired:
+            _XVFB.kill()
     try:
         import jpype
 
@@ -241,12 +248,22 @@ class Runtime:
             init.invoke(None)
 
     def _start_imagej2(self) -> None:
+        """ImageJ2 + legacy ImageJ 1.x: a local Fiji.app (offline) or a Maven endpoint (pyimagej).
+
+        Local Fiji.app: the JVM gets Fiji's own jars/ and plugins/ and the gateway is created
+        directly (``new net.imagej.ImageJ()``, what pyimagej's ``imagej.init(dir)`` creates), because
+        importing pyimagej adds imglib2-imglyb as a Maven endpoint, which an offline machine cannot
+        resolve. Endpoint: pyimagej is imported first (its hooks add imglyb), then the JVM is
+        started here and ``imagej.init(endpoint)`` creates the gateway. In both cases the JVM is
+        started by this function with ``fetch="never"`` (pyimagej 1.8.0's own start fails with
+        fetch="never": UnboundLocalError in ``_guess_java_version``).
+        """
         config = self.config
         os.environ["JAVA_HOME"] = config.java_home
         import scyjava
 
         scyjava.config.set_java_constraints(fetch="never")
-        for option in self._jvm_options(True) + ["--add-opens=java.base/java.lang=ALL-UNNAMED"]:
+        for option in self._jvm_options(True) + [f"--add-opens={m}=ALL-UNNAMED" for m in _ADD_OPENS]:
             scyjava.config.add_option(option)
         if config.kind == "fiji":
             root = Path(config.location)
@@ -254,30 +271,27 @@ class Runtime:
                 str(p) for p in (root / "plugins").rglob("*.jar"))
             scyjava.config.add_classpath(*jars)
             for prop in (f"-Dplugins.dir={root / 'plugins'}", f"-Dimagej.dir={root}", f"-Dfiji.dir={root}",
-                         f"-Dij.dir={root}"):
+                         f"-Dij.dir={root}", f"-Dscijava.app.directory={root}"):
                 scyjava.config.add_option(prop)
-            target = str(root)
+            scyjava.start_jvm()
+            try:
+                gateway_class = scyjava.jimport("net.imagej.ImageJ")
+            except Exception as err:  # noqa: BLE001 - ClassNotFound in several forms
+                raise RuntimeError(f"{root} has no ImageJ2 (net.imagej.ImageJ not found in jars/): is it a complete "
+                                   "Fiji.app?") from err
+            self.gateway = gateway_class()
         else:
+            import imagej
+
             scyjava.config.endpoints.append(config.location)
             if not config.location.startswith("sc.fiji:fiji") and "imagej-legacy" not in config.location:
                 scyjava.config.endpoints.append("net.imagej:imagej-legacy:MANAGED")
             scyjava.config.endpoints.append("org.scijava:scijava-config:MANAGED")
-            target = config.location
-        # Start the JVM ourselves: pyimagej 1.8.0's imagej.init() fails with fetch="never" before
-        # the JVM runs (UnboundLocalError in _guess_java_version); with a running JVM it only
-        # creates the gateway.
-        scyjava.start_jvm()
-        try:
-            import logging
-
-            from imagej._java import unlock_modules
-
-            unlock_modules(logging.getLogger("imagej"))
-        except Exception:  # noqa: BLE001 - only needed by some legacy plugins
-            pass
-        import imagej
-
-        self.gateway = imagej.init(target, mode="headless")
+            scyjava.start_jvm()
+            gateway = imagej.init(config.location, mode="headless")
+            if not gateway:  # pyimagej returns False when net.imagej.ImageJ is not on the classpath
+                raise RuntimeError(f"pyimagej could not create an ImageJ2 gateway from {config.location}")
+            self.gateway = gateway
         self.display = "headless (ImageJ2 legacy layer)"
 
     def _after_start(self) -> None:

@@ -136,3 +136,20 @@ def test_provenance_keeps_the_exact_macro():
     assert provenance.parameters["fiji_macro"] == bridge["macro"]
     assert provenance.versions["DeconvolutionLab2"] == "2.1.2 (27.06.2018)"
     assert provenance.notes == ["periodic"]
+
+
+def test_deconvolve_image_falls_back_on_a_microscopy_image(ij1_available):
+    from engine.deconvolution import deconvolve_image
+    from engine.io import MicroscopyImage
+
+    rng = np.random.default_rng(2)
+    image = MicroscopyImage(rng.poisson(30, (2, 40, 40)).astype(np.float32), "CYX", pixel_size_um=0.1)
+    psf = np.outer(np.hanning(5), np.hanning(5)).astype(np.float32)
+    with pytest.raises(fiji_backend.FijiUnavailable, match="DeconvolutionLab2"):
+        fiji_backend.fiji_deconvolve_image(image, psf, iterations=2)
+    result = fiji_backend.with_engine_fallback(
+        lambda: fiji_backend.fiji_deconvolve_image(image, psf, iterations=2),
+        lambda: deconvolve_image(image, psf, iterations=2, edges="circular"))
+    assert result.provenance.backend == fiji_backend.FALLBACK_LABEL
+    assert result.image.axes == "CYX" and result.image.data.shape == (2, 40, 40)
+    assert any("DeconvolutionLab2" in note for note in result.provenance.notes)
