@@ -45,21 +45,38 @@ class FijiUnavailable(bridge_errors.FijiUnavailable):
 # -- clients -----------------------------------------------------------------------------------------
 
 _CLIENTS: dict[tuple[str, str, str], FijiClient] = {}
+_BY_REQUEST: dict[tuple[str, str], FijiClient] = {}  # (fiji_dir, display) -> client: discovery runs once
 _CLIENTS_LOCK = threading.Lock()
 
 
 def get_client(fiji_dir: str | os.PathLike[str] | None = None, *, display: str = "auto") -> FijiClient:
     """The shared :class:`FijiClient` for the backend that discovery picks for ``fiji_dir``.
 
+    Discovery (which may probe the network for the endpoint backend) runs once per ``fiji_dir``;
+    :func:`close_clients` forgets the choice.
+
     Raises
     ------
     FijiUnavailable
         No backend is usable (the message lists each backend with its reason).
     """
+    request_key = (os.fspath(fiji_dir) if fiji_dir is not None else "", display)
+    with _CLIENTS_LOCK:
+        cached = _BY_REQUEST.get(request_key)
+        if cached is not None:
+            return cached
     found = discover(fiji_dir)
     backend = found.active
     if backend is None:
         raise FijiUnavailable("no Fiji/ImageJ backend: " + "; ".join(f"{b.kind}: {b.reason}" for b in found.candidates))
+    client = client_for_backend(backend, display=display)
+    with _CLIENTS_LOCK:
+        _BY_REQUEST[request_key] = client
+    return client
+
+
+def client_for_backend(backend: Backend, *, display: str = "auto") -> FijiClient:
+    """The shared :class:`FijiClient` of one discovered backend (created on first use)."""
     key = (backend.kind, backend.location, display)
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
@@ -77,6 +94,7 @@ def close_clients() -> None:
     with _CLIENTS_LOCK:
         clients = list(_CLIENTS.values())
         _CLIENTS.clear()
+        _BY_REQUEST.clear()
     for client in clients:
         client.close()
 
@@ -462,7 +480,7 @@ def doctor(fiji_dir: str | os.PathLike[str] | None = None, *, start_worker: bool
                           for key, path in scan_plugins(active.plugin_folders).items()} if active.plugin_folders else {}
     if active is not None and start_worker:
         try:
-            client = get_client(fiji_dir, display=display)
+            client = client_for_backend(active, display=display)
             client.start()
             report.worker = client.describe()
             report.worker["ready_s"] = client.info.get("ready_s")
