@@ -49,9 +49,15 @@ def idle(window) -> bool:
     return not window.jobs.jobs
 
 
-def save(window, out: Path, name: str) -> Path:
+def save(window, out: Path, name: str, *, screen: bool = False) -> Path:
+    """The window (or the whole screen, to include dialogs) as ``out/name.png``."""
     path = out / f"{name}.png"
-    window.grab().save(str(path))
+    if screen:
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.primaryScreen().grabWindow(0).save(str(path))
+    else:
+        window.grab().save(str(path))
     print(f"wrote {path}")
     return path
 
@@ -149,7 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         export.preview()
         wait_for(app, lambda: export.preview_ready and idle(window), 300, "the export preview")
         pump(app, 0.5)
-    save(window, args.out, "6_export_preview")
+    save(window, args.out, "6_export_panel")
+    if hasattr(export, "show_large_preview"):
+        dialog = export.show_large_preview()
+        if dialog is not None:
+            dialog.move(60, 60)
+            pump(app, 1.0)
+            save(window, args.out, "7_export_preview_large", screen=True)
+            dialog.close()
 
     window.close()
     pump(app, 0.5)
@@ -167,6 +180,10 @@ def _model_for_screens(window, app, tagan: Path, work: Path, iterations: int) ->
     train.hq_edit.setText(str(tagan / "hq"))
     train.out_edit.setText(str(work / "run_s1"))
     train.iterations_spin.setValue(iterations)
+    train.val_every_spin.setValue(max(1, iterations // 4))
+    train.patch_spin.setValue(64)
+    train.batch_spin.setValue(2)
+    train.width_spin.setValue(8)  # a small model: a CPU-friendly run for the screenshots
     train.device_combo.setCurrentText("auto")
     process = train.start()
     if process is None:
@@ -177,8 +194,6 @@ def _model_for_screens(window, app, tagan: Path, work: Path, iterations: int) ->
         train.stop()
         wait_for(app, lambda: not train.is_running, 60, "the training run to stop")
     pump(app, 0.5)
-    if process.records:
-        save(window, Path(os.environ.get("DECONGAN_SCREENS_OUT", work)), "_training_probe")
     bundled = bundled_models()
     from engine.checkpoint import is_run_dir
 

@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1500, 950)
+            self.resizeDocks([self.data_dock, self.workflow_dock], [240, 420], Qt.Orientation.Horizontal)
         if state is not None:
             self.restoreState(state)
         self._refresh_recent_menu()

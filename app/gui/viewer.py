@@ -156,6 +156,11 @@ class ImagePanel:
         self.title.setZValue(30)
         self.item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.item)
+        # outline of the image extent: maps whose values sit at the LUT's dark centre stay readable
+        self.outline = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
+        self.outline.setPen(pg.mkPen("#6a6a6a", width=1, cosmetic=True))
+        self.outline.setZValue(5)
+        self.view.addItem(self.outline)
         self.scale_bar = ScaleBar(self.view)
         self.line: pg.LineSegmentROI | None = None
         self.plane: np.ndarray | None = None
@@ -166,6 +171,8 @@ class ImagePanel:
         self.displayed = data
         self.levels = levels
         self.item.setImage(data, autoLevels=False, levels=levels, lut=lut)
+        if self.plane is not None:
+            self.outline.setRect(0, 0, self.plane.shape[1], self.plane.shape[0])
         if self.plane is not None and data.shape != self.plane.shape:  # e.g. a map on the coarser LQ grid
             self.item.setRect(0, 0, self.plane.shape[1], self.plane.shape[0])
 
@@ -341,6 +348,8 @@ class MultiPanelViewer(QWidget):
         self._rebuild_panel_buttons()
         self._update_nav()
         self._rebuild(view_range)
+        if self.layers and self.readout.text().startswith("Open an image"):
+            self.readout.setText("Move the pointer over an image for its values and position.")
 
     def layer_names(self) -> list[str]:
         return [lay.name for lay in self.layers]
@@ -407,8 +416,8 @@ class MultiPanelViewer(QWidget):
         visible = self.visible_layers
         n = len(visible)
         if n:
-            rows = 1 if n <= 4 else math.ceil(n / 4)
-            cols = math.ceil(n / rows)
+            rows, cols = self.grid_shape(n)
+            self._grid = (rows, cols)
             for i, lay in enumerate(visible):
                 panel = ImagePanel(lay, self._colour(lay))
                 r, c = divmod(i, cols)
@@ -426,6 +435,27 @@ class MultiPanelViewer(QWidget):
         if self.line_button.isChecked():
             self._install_lines()
         self.panels_changed.emit()
+
+    def grid_shape(self, n: int) -> tuple[int, int]:
+        """(rows, columns) for ``n`` panels that show the image largest in the current widget size."""
+        width = max(1, self.graphics.width())
+        height = max(1, self.graphics.height())
+        img_h, img_w = self.layers[0].image.yx_shape if self.layers else (1, 1)
+        best, best_scale = (1, n), -1.0
+        for rows in range(1, n + 1):
+            cols = math.ceil(n / rows)
+            if (rows - 1) * cols >= n:
+                continue
+            scale = min(width / cols / img_w, height / rows / img_h)
+            if scale > best_scale * 1.001:
+                best, best_scale = (rows, cols), scale
+        return best
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        panels = len(self.panels)
+        if panels and self.grid_shape(panels) != getattr(self, "_grid", None):
+            self._rebuild(self.panels[0].view.viewRange())
 
     def reset_view(self) -> None:
         """Zoom to fit the whole image."""

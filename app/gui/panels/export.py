@@ -16,11 +16,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
+    QDialog,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -30,7 +32,7 @@ SCOPES = ("Current field", "All compared fields")
 CONTRASTS = ("shared", "per-panel")
 #: viewer LUT names -> matplotlib colour maps of engine.figures.IMAGE_CMAPS
 FIGURE_CMAPS = {"grey": "gray", "magma": "magma", "inferno": "inferno", "viridis": "viridis", "cividis": "cividis"}
-PREVIEW_DPI = 80
+PREVIEW_DPI = 110
 
 
 class ExportPanel(WorkflowPanel):
@@ -50,6 +52,7 @@ class ExportPanel(WorkflowPanel):
         self.outputs: Any = None
         self.preview_png: bytes | None = None
         self.preview_ready = False
+        self.large_dialog: QDialog | None = None
         form = self.add_group("What")
         self.scope_combo = combo(SCOPES, SCOPES[0], tooltip="The field on screen, or every field compared so far")
         self.contrast_combo = combo(CONTRASTS, "shared" if ctx.settings.get("viewer/contrast_shared", False)
@@ -87,9 +90,14 @@ class ExportPanel(WorkflowPanel):
         buttons = QHBoxLayout()
         self.preview_button = QPushButton("Preview")
         self.preview_button.clicked.connect(self.preview)
+        self.large_button = QPushButton("Large preview...")
+        self.large_button.setToolTip("Show the figure at full size in its own window")
+        self.large_button.setEnabled(False)
+        self.large_button.clicked.connect(self.show_large_preview)
         self.export_button = QPushButton("Export")
         self.export_button.clicked.connect(self.export)
         buttons.addWidget(self.preview_button)
+        buttons.addWidget(self.large_button)
         buttons.addWidget(self.export_button)
         buttons.addStretch(1)
         self.outer.addLayout(buttons)
@@ -235,6 +243,31 @@ class ExportPanel(WorkflowPanel):
                                                           Qt.TransformationMode.SmoothTransformation))
         self.caption.setText(caption)
         self.preview_ready = True
+        self.large_button.setEnabled(True)
+        if self.large_dialog is not None and self.large_dialog.isVisible():
+            self.show_large_preview()
+
+    def show_large_preview(self) -> QDialog | None:
+        """The previewed figure at full size in a non-modal window (reused)."""
+        if self.preview_png is None:
+            return None
+        if self.large_dialog is None:
+            self.large_dialog = QDialog(self)
+            self.large_dialog.setWindowTitle("DeconGAN: comparison figure preview")
+            layout = QVBoxLayout(self.large_dialog)
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            self._large_label = QLabel()
+            self._large_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            scroll.setWidget(self._large_label)
+            layout.addWidget(scroll)
+        pixmap = QPixmap()
+        pixmap.loadFromData(self.preview_png, "PNG")
+        self._large_label.setPixmap(pixmap)
+        self.large_dialog.resize(min(pixmap.width() + 40, 1500), min(pixmap.height() + 60, 900))
+        self.large_dialog.show()
+        self.large_dialog.raise_()
+        return self.large_dialog
 
     # -- export --------------------------------------------------------------------------------------
     def export(self) -> None:
