@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="torch device (auto: CUDA when available)")
     parser.add_argument("--backend", choices=list(BACKENDS), default="engine",
                         help="engine: DeconGAN's PyTorch RL; fiji: DeconvolutionLab2 in Fiji")
+    parser.add_argument("--fiji", type=Path, metavar="DIR",
+                        help="Fiji.app or ImageJ 1.x folder for --backend fiji (default: settings, DECONGAN_FIJI, discovery)")
     parser.add_argument("--pixel-nm", type=float, metavar="NM", help="override the input's lateral pixel size, nanometres")
     parser.add_argument("--z-step-nm", type=float, metavar="NM", help="override the input's z step, nanometres")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON line per iteration on stdout")
@@ -81,9 +83,34 @@ def deconvolve(backend: str, image: Any, psf: Any, *, options: dict[str, Any], p
         events = iter_deconvolve_image(image, psf.data, psf_source=psf_source, **options)
         return run_with_callbacks(events, progress=progress)
     if backend == "fiji":
-        raise CommandError("--backend fiji is not wired yet; use --backend engine (same RL, DeconvolutionLab2's "
-                           "conventions with --edges circular)")
+        return _deconvolve_fiji(image, psf, options=options, psf_source=psf_source, progress=progress)
     raise CommandError(f"unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
+
+
+def _deconvolve_fiji(image: Any, psf: Any, *, options: dict[str, Any], psf_source: str, progress: Any):
+    """DeconvolutionLab2 through the Fiji bridge; without a usable Fiji, the engine with DL2's conventions
+    (periodic edges, DL2's RL-TV variant), labelled "engine (Fiji unavailable)" with the reason."""
+    from app.fiji_backend import FALLBACK_LABEL, FijiUnavailable, fiji_deconvolve_image
+    from engine.deconvolution import iter_deconvolve_image
+    from engine.progress import run_with_callbacks
+
+    tv_lambda = options.get("tv_lambda") if options.get("method") == "rltv" else None
+    try:
+        return fiji_deconvolve_image(image, psf.data, iterations=options["iterations"], tv_lambda=tv_lambda,
+                                     psf_source=psf_source, fiji_dir=options.get("fiji_dir"), progress=progress)
+    except FijiUnavailable as err:
+        print(f"decongan deconvolve: Fiji unavailable, using the engine with DeconvolutionLab2's conventions: "
+              f"{err.reason}", file=sys.stderr)
+    engine_options = {"iterations": options["iterations"], "method": options["method"], "edges": "circular",
+                      "device": options.get("device", "auto")}
+    if tv_lambda is not None:
+        engine_options.update(tv_lambda=tv_lambda, tv_variant="dl2")
+    result = run_with_callbacks(iter_deconvolve_image(image, psf.data, psf_source=psf_source, **engine_options),
+                                progress=progress)
+    result.provenance.backend = FALLBACK_LABEL
+    result.provenance.notes.append("--backend fiji was asked for but no Fiji/ImageJ with DeconvolutionLab2 "
+                                   "could run it")
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     options = {"iterations": args.iterations, "method": args.method, "edges": args.edges, "device": args.device}
     if args.method == "rltv":
         options.update(tv_lambda=args.tv_lambda, tv_variant=args.tv_variant)
+    if args.backend == "fiji":
+        options["fiji_dir"] = args.fiji
     progress = ConsoleProgress("deconvolve", json_lines=args.json_progress)
     start = time.monotonic()
     try:

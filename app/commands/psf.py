@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="born-wolf: integration effort (PSF Generator's setting)")
     parser.add_argument("--fwhm-nm", type=float, metavar="NM", help="gaussian: lateral FWHM in nanometres")
     parser.add_argument("--fwhm-z-nm", type=float, metavar="NM", help="gaussian: axial FWHM in nanometres (3-D)")
+    parser.add_argument("--backend", choices=["engine", "fiji"], default="engine",
+                        help="engine: DeconGAN's Born & Wolf; fiji: PSF Generator through the Fiji bridge "
+                             "(falls back to the engine, labelled, when Fiji or the plugin is missing)")
+    parser.add_argument("--fiji", type=Path, metavar="DIR",
+                        help="Fiji.app or ImageJ 1.x folder for --backend fiji (default: DECONGAN_FIJI, discovery)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output TIFF (float32)")
 
 
@@ -74,18 +79,47 @@ def make_psf(args: argparse.Namespace):  # -> (ndarray, dict of parameters)
         raise CommandError(str(err)) from None
 
 
+def make_psf_fiji(args: argparse.Namespace):  # -> (ndarray, Provenance)
+    """PSF Generator through the Fiji bridge, else the engine labelled "engine (Fiji unavailable)"."""
+    import sys
+
+    from app.fiji_backend import psf_with_fallback
+
+    if args.model != "born-wolf":
+        raise CommandError("--backend fiji supports --model born-wolf only (PSF Generator's Born & Wolf model)")
+    if args.na is None or args.wavelength_nm is None:
+        raise CommandError("--model born-wolf needs --na and --wavelength-nm")
+    try:
+        result = psf_with_fallback(fiji_dir=args.fiji, na=args.na, ni=args.ni, wavelength_nm=args.wavelength_nm,
+                                   pixel_nm=args.pixel_nm, size=args.size, nz=args.nz, z_step_nm=args.z_step_nm,
+                                   accuracy=args.accuracy)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    for note in result.provenance.notes:
+        print(f"decongan psf: note: {note}", file=sys.stderr)
+    psf = result.image.astype("float32")
+    if args.normalize == "sum":
+        psf = psf / float(psf.sum(dtype="float64"))
+        result.provenance.parameters["normalize"] = "sum"
+    return psf, result.provenance
+
+
 def run(args: argparse.Namespace) -> int:
     from engine.io import write_tiff
     from engine.provenance import Provenance
 
-    psf, params = make_psf(args)
     name = "Born & Wolf PSF" if args.model == "born-wolf" else "Gaussian PSF"
-    provenance = Provenance(method=name, backend="engine", parameters=params,
-                            notes=["PSF Generator (EPFL) Born & Wolf sampling convention"] if args.model == "born-wolf" else [])
+    if args.backend == "fiji":
+        psf, provenance = make_psf_fiji(args)
+        name = provenance.method
+    else:
+        psf, params = make_psf(args)
+        provenance = Provenance(method=name, backend="engine", parameters=params,
+                                notes=["PSF Generator (EPFL) Born & Wolf sampling convention"] if args.model == "born-wolf" else [])
     z_step_um = args.z_step_nm / 1000.0 if (psf.ndim == 3 and args.z_step_nm) else None
     write_tiff(args.out, psf, axes="ZYX" if psf.ndim == 3 else "YX", pixel_size_um=args.pixel_nm / 1000.0,
                z_step_um=z_step_um, dtype="float32", description=provenance.model_dump_json())
     shape = " x ".join(str(n) for n in psf.shape[::-1])
     print(f"wrote {args.out}: {name}, {shape} px (X x Y{' x Z' if psf.ndim == 3 else ''}), "
-          f"pixel {args.pixel_nm:g} nm, max {float(psf.max()):.4g}, sum {float(psf.sum(dtype='float64')):.6g}")
+          f"pixel {args.pixel_nm:g} nm, {provenance.backend}, max {float(psf.max()):.4g}, sum {float(psf.sum(dtype='float64')):.6g}")
     return 0

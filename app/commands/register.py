@@ -60,7 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-ncc", type=float, default=0.1, metavar="R",
                         help="report failure when the final NCC is below this")
     parser.add_argument("--backend", choices=list(BACKENDS), default="engine",
-                        help="engine: DeconGAN's registration; fiji: TurboReg/SIFT through the Fiji bridge")
+                        help="engine: DeconGAN's registration; fiji: TurboReg/SIFT through the Fiji bridge "
+                             "(falls back to the engine, labelled, when Fiji or the plugin is missing)")
+    parser.add_argument("--fiji", type=Path, metavar="DIR",
+                        help="Fiji.app or ImageJ 1.x folder for --backend fiji (default: DECONGAN_FIJI, discovery)")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON line per stage on stdout")
 
 
@@ -99,9 +102,27 @@ def register_with_backend(backend: str, moving: Any, fixed: Any, *, options: dic
 
         return run_with_callbacks(iter_register(moving, fixed, **options), progress=progress)
     if backend == "fiji":
-        raise CommandError("--backend fiji (TurboReg/SIFT through the Fiji bridge) is not wired yet; "
-                           "use --backend engine")
+        return _register_fiji(moving, fixed, options=options, progress=progress)
     raise CommandError(f"unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
+
+
+def _register_fiji(moving: Any, fixed: Any, *, options: dict[str, Any], progress: Any) -> Any:
+    """TurboReg (else SIFT) through the Fiji bridge; without a usable Fiji, the engine's registration,
+    with backend "engine (Fiji unavailable)" and the reason in ``details["notes"]``."""
+    from app.fiji_backend import FALLBACK_LABEL, FijiUnavailable, iter_fiji_register
+    from engine.progress import run_with_callbacks
+    from engine.registration import iter_register
+
+    try:
+        return run_with_callbacks(iter_fiji_register(moving, fixed, transform=options["transform"],
+                                                     fiji_dir=options.get("fiji_dir")), progress=progress)
+    except FijiUnavailable as err:
+        reason = err.reason
+    engine_options = {k: v for k, v in options.items() if k != "fiji_dir"}
+    result = run_with_callbacks(iter_register(moving, fixed, **engine_options), progress=progress)
+    result.details["backend"] = FALLBACK_LABEL
+    result.details.setdefault("notes", []).append(f"Fiji unavailable, engine registration used: {reason}")
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
     options = {"transform": args.transform, "moving_pixel_size_um": moving.pixel_size_um,
                "fixed_pixel_size_um": fixed.pixel_size_um, "max_iterations": args.max_iterations,
                "min_ncc": args.min_ncc}
+    if args.backend == "fiji":
+        options["fiji_dir"] = args.fiji
     progress = ConsoleProgress("register", json_lines=args.json_progress)
     try:
         result = register_with_backend(args.backend, m_plane, f_plane, options=options, progress=progress)
@@ -146,7 +169,9 @@ def run(args: argparse.Namespace) -> int:
     for note in result.details.get("notes", []):
         print(f"decongan register: note: {note}", file=sys.stderr)
 
-    provenance = Provenance(method=f"registered ({args.transform}, {args.backend})", backend=args.backend,
+    backend = str(result.details.get("backend") or args.backend)
+    options.pop("fiji_dir", None)
+    provenance = Provenance(method=f"registered ({args.transform}, {backend})", backend=backend,
                             parameters={"moving": str(args.moving), "fixed": str(args.fixed), **options,
                                         "matrix": result.transform.matrix.tolist(),
                                         "ncc_before": result.ncc_before, "ncc_after": result.ncc_after})

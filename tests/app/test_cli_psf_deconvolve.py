@@ -136,9 +136,6 @@ def test_deconvolve_command_errors_name_the_file(tmp_path, golden_dir, capsys):
                  "--method", "rltv", "--tv-lambda", "0.5"]) == 1
     assert "too large for 2-D" in capsys.readouterr().err
 
-    assert main(["deconvolve", str(source), "--psf", str(golden_dir / PSF_NAME), "--out", str(out),
-                 "--backend", "fiji"]) == 1
-    assert "not wired yet" in capsys.readouterr().err
     assert not out.exists()
 
 

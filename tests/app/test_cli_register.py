@@ -68,13 +68,6 @@ def test_refuses_to_overwrite_an_input(calibrated_pair, capsys):
     assert fixed.read_bytes() == before
 
 
-def test_fiji_backend_not_wired_yet(calibrated_pair, tmp_path, capsys):
-    moving, fixed = calibrated_pair
-    assert main(["register", str(moving), str(fixed), "--backend", "fiji", "--out", str(tmp_path / "a.tif")]) == 1
-    assert "not wired yet" in capsys.readouterr().err
-    assert not (tmp_path / "a.tif").exists()
-
-
 def test_constant_image_error_names_the_file(calibrated_pair, tmp_path, capsys):
     _, fixed = calibrated_pair
     flat = tmp_path / "flat.tif"
