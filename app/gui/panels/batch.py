@@ -1,28 +1,363 @@
-"""Batch panel (mirrors ``decongan batch``): a folder through the chosen methods, resumable."""
+"""Batch panel (mirrors ``decongan batch``): every image of a folder through the chosen methods, then
+the comparison and report; a progress bar, a per-file status list, cancel and resume.
+
+The batch runs as the CLI in a child process (``decongan batch ... --json-progress``), like training:
+the same code, isolated from the window. The per-file status comes from the batch manifest
+(``OUT/manifest.json``, rewritten atomically after every output by :mod:`engine.batch`), the
+overall progress from the JSON lines. Cancel sends SIGINT (the CLI stops after the current step
+and keeps the manifest); Resume runs the same command again, which skips finished work.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
 
-from app.gui.panels.base import Context, WorkflowPanel
+from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
+from app.gui.process_job import ProcessJob, decongan_command
+
+DECON = ("engine", "fiji", "none")
+REGISTER = ("none", "translation", "rigid", "similarity", "affine")
+CONSISTENCY = ("auto", "identity", "off")
+STATUS_COLOURS = {"done": "#009E73", "skipped": "#56B4E9", "failed": "#D55E00", "queued": "#888888"}
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """The batch manifest's entries (empty when there is none yet or it cannot be read)."""
+    path = Path(out_dir) / "manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    entries = data.get("entries") if isinstance(data, dict) else None
+    return entries if isinstance(entries, dict) else {}
 
 
 class BatchPanel(WorkflowPanel):
-    """Placeholder until engine.batch lands."""
+    """Folders, methods and options; Start / Cancel / Resume; per-file status.
+
+    Signals
+    -------
+    rows_ready(list)   metric rows of the finished batch (OUT/metrics.csv) for the dataset table
+    finished(str)      "succeeded", "failed" (some files failed), "crashed" or "stopped"
+    """
 
     command = "batch"
     title = "Batch"
     rows_ready = Signal(list)
+    finished = Signal(str)
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
+        self.process: ProcessJob | None = None
+        self.inputs: list[Path] = []
+        self.items: dict[str, QTreeWidgetItem] = {}
+        self.methods: list[str] = []
+
+        form = self.add_group("Folders")
+        self.in_edit = PathEdit(folder=True, caption="Folder of input images", placeholder="IN_DIR (LQ images)")
+        self.gt_edit = PathEdit(folder=True, caption="Ground truths (same file names)", placeholder="GT folder (optional)")
+        self.out_edit = PathEdit(folder=True, caption="Output folder", placeholder="OUT_DIR (created)")
+        use = QPushButton("Use the open dataset")
+        use.clicked.connect(self.fill_from_dataset)
+        form.addRow("Input", self.in_edit)
+        form.addRow("Ground truth", self.gt_edit)
+        form.addRow("Output", self.out_edit)
+        form.addRow(use)
+
+        form2 = self.add_group("Methods")
+        self.decon_combo = combo(DECON, "engine", tooltip="Richardson-Lucy with the engine, with Fiji's "
+                                 "DeconvolutionLab2, or none; PSF and iterations from the Deconvolve panel")
+        self.gan_check = QCheckBox("GAN model (run folder of the Predict panel)")
+        self.gan_check.setChecked(True)
+        self.register_combo = combo(REGISTER, "none", tooltip="Register each ground truth onto its input first")
+        self.consistency_combo = combo(CONSISTENCY, "auto", tooltip="Data-consistency map: with the PSF (auto), "
+                                       "identity forward model, or off")
+        self.decon_info = QLabel("")
+        self.decon_info.setWordWrap(True)
+        form2.addRow("Deconvolution", self.decon_combo)
+        form2.addRow(self.decon_info)
+        form2.addRow(self.gan_check)
+        form2.addRow("Register GT", self.register_combo)
+        form2.addRow("Consistency", self.consistency_combo)
+        self.dpi_spin = int_spin(72, 1200, 300, step=50, suffix=" dpi", tooltip="Figure resolution of the report")
+        form2.addRow("Figures", self.dpi_spin)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start_batch)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop after the current image (finished images are kept)")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Run again: finished, unchanged images are skipped (manifest)")
+        self.resume_button.clicked.connect(self.start_batch)
+        self.report_button = QPushButton("Open report")
+        self.report_button.setEnabled(False)
+        self.report_button.clicked.connect(self.open_report)
+        for b in (self.start_button, self.cancel_button, self.resume_button, self.report_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        self.outer.addLayout(buttons)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m steps")
+        self.status = QLabel("Not running")
+        self.status.setWordWrap(True)
+        self.outer.addWidget(self.progress)
+        self.outer.addWidget(self.status)
+        self.tree = QTreeWidget()
+        self.tree.setRootIsDecorated(False)
+        self.tree.setHeaderLabels(["file"])
+        self.tree.setMinimumHeight(220)
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.outer.addWidget(self.tree, 1)
         self.add_command_row()
+        self.connect_refresh(self.in_edit, self.gt_edit, self.out_edit, self.decon_combo, self.gan_check,
+                             self.register_combo, self.consistency_combo, self.dpi_spin)
+        self.decon_combo.currentTextChanged.connect(self._describe_decon)
+        self._describe_decon()
+        self.refresh_command()
+
+    # -- form ----------------------------------------------------------------------------------------
+    def fill_from_dataset(self) -> None:
+        ds = self.ctx.session.dataset
+        if ds is None:
+            return
+        if ds.lq_dir:
+            self.in_edit.setText(ds.lq_dir)
+        self.gt_edit.setText(ds.hq_dir if ds.hq_dir and ds.paired else "")
+
+    def _window_panels(self) -> tuple[Any, Any]:
+        window = self.ctx.window
+        return (window.deconvolve_panel, window.predict_panel) if window is not None else (None, None)
+
+    def _describe_decon(self, *args: Any) -> None:
+        decon, _ = self._window_panels()
+        if decon is None or self.decon_combo.currentText() == "none":
+            self.decon_info.setText("")
+            return
+        p = decon.parameters()
+        self.decon_info.setText(f"{p['method'].upper()} {p['iterations']} it, {p['psf']['model']} PSF "
+                                f"(Deconvolve panel); Born & Wolf PSFs are sized for each image's pixel size")
+
+    def model_dir(self) -> str | None:
+        _, predict = self._window_panels()
+        if predict is None or not self.gan_check.isChecked():
+            return None
+        return predict.run_edit.text() or None
 
     def parameters(self) -> dict[str, Any]:
-        return {}
+        return {"input": self.in_edit.text(), "gt": self.gt_edit.text(), "out": self.out_edit.text(),
+                "decon": self.decon_combo.currentText(), "model": self.model_dir(),
+                "register_gt": self.register_combo.currentText(), "consistency": self.consistency_combo.currentText()}
+
+    def cli_args(self) -> list[str]:
+        """``decongan batch`` arguments for this form (PSF, RL and GAN options from their panels)."""
+        args = ["batch", self.in_edit.text() or "IN_DIR", "--out", self.out_edit.text() or "OUT_DIR"]
+        if self.gt_edit.text():
+            args += ["--gt", self.gt_edit.text()]
+        decon_panel, predict = self._window_panels()
+        decon = self.decon_combo.currentText()
+        args += ["--decon", decon]
+        needs_psf = decon != "none" or self.consistency_combo.currentText() == "auto"
+        if decon_panel is not None:
+            p = decon_panel.parameters()
+            if decon != "none":
+                args += ["--iterations", str(p["iterations"]), "--method", p["method"], "--device", p["device"]]
+                if decon == "engine":
+                    args += ["--edges", p["edges"]]
+                if p["method"] == "rltv":
+                    args += ["--tv-lambda", f"{p['tv_lambda']:g}"]
+            if needs_psf:
+                psf = p["psf"]
+                if psf["model"] == "born-wolf":
+                    args += ["--na", f"{psf['na']:g}", "--ni", f"{psf['ni']:g}", "--wavelength-nm",
+                             f"{psf['wavelength_nm']:g}"]
+                elif psf["model"] == "file":
+                    args += ["--psf", psf.get("path") or "PSF.tif"]
+                else:
+                    args += ["--psf", str(Path(self.out_edit.text() or "OUT_DIR") / "gui_psf.tif")]
+            if decon == "fiji" and decon_panel.fiji_location.text():
+                args += ["--fiji-dir", decon_panel.fiji_location.text()]
+        model = self.model_dir()
+        if model and predict is not None:
+            args += ["--model", model, "--which", predict.which_combo.currentText(),
+                     "--tile", str(predict.tile_spin.value()), "--overlap", str(predict.overlap_spin.value())]
+        if self.ctx.session.pixel_size_override:
+            args += ["--pixel-nm", f"{self.ctx.session.pixel_size_override * 1000:g}"]
+        if self.register_combo.currentText() != "none":
+            args += ["--register-gt", self.register_combo.currentText()]
+        args += ["--consistency", self.consistency_combo.currentText(), "--dpi", str(self.dpi_spin.value())]
+        return args
+
+    # -- running -------------------------------------------------------------------------------------
+    @property
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.is_running
+
+    def start_batch(self) -> ProcessJob | None:
+        """Run ``decongan batch`` (again: finished work is skipped) in a child process."""
+        if self.is_running:
+            return self.process
+        missing = [n for n, w in (("input folder", self.in_edit), ("output folder", self.out_edit)) if not w.text()]
+        if missing:
+            self.ctx.errors.present(ValueError(f"choose the {' and the '.join(missing)}"), context="Batch")
+            return None
+        from engine.io import ImageReadError, list_images
+
+        try:
+            self.inputs = list_images(self.in_edit.path())
+        except ImageReadError as err:
+            self.ctx.errors.present(err, context="Batch")
+            return None
+        args = self.cli_args()
+        decon_panel, _ = self._window_panels()
+        if "--psf" in args and decon_panel is not None and decon_panel.model == "gaussian":
+            psf_path = Path(args[args.index("--psf") + 1])
+            try:
+                decon_panel.save_psf(psf_path)
+            except (OSError, ValueError) as err:
+                self.ctx.errors.present(err, context="Batch PSF")
+                return None
+        self._fill_tree()
+        self.process = ProcessJob("Batch", decongan_command(*args, "--json-progress"), parent=self)
+        self.process.record.connect(self._on_record)
+        self.process.failed.connect(lambda err: self.ctx.errors.present(err, context="Batch"))
+        self.process.finished.connect(self._on_finished)
+        self.status.setText(f"$ {self.process.command_line}")
+        self.progress.setRange(0, 0)
+        self.process.start()
+        self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.report_button.setEnabled(False)
+        return self.process
+
+    def cancel(self) -> None:
+        if self.process is not None and self.is_running:
+            self.status.setText("Cancelling after the current image...")
+            self.process.stop()
 
     def shutdown(self) -> None:
-        pass
+        """Window closing: stop the child (the manifest keeps what is done) and wait briefly."""
+        if self.is_running:
+            self.process.stop(grace_ms=5000)
+            self.process.wait(8000)
+
+    def _fill_tree(self) -> None:
+        self.tree.clear()
+        self.items = {}
+        for path in self.inputs:
+            item = QTreeWidgetItem([path.name])
+            item.setToolTip(0, str(path))
+            self.tree.addTopLevelItem(item)
+            self.items[str(path)] = item
+        self.methods = []
+        self.refresh_statuses()
+
+    def refresh_statuses(self) -> dict[str, dict[str, str]]:
+        """Update the per-file list from the manifest; return {file name: {method: status}}."""
+        out = self.out_edit.path()
+        entries = read_manifest(out) if out is not None else {}
+        for entry in entries.values():
+            method = entry.get("method")
+            if method and method not in self.methods:
+                self.methods.append(method)
+        self.tree.setHeaderLabels(["file", *self.methods])
+        statuses: dict[str, dict[str, str]] = {}
+        by_input: dict[str, dict[str, dict[str, Any]]] = {}
+        for entry in entries.values():
+            by_input.setdefault(str(Path(entry.get("input", ""))), {})[entry.get("method", "")] = entry
+        for key, item in self.items.items():
+            row = by_input.get(key, {})
+            statuses[Path(key).name] = {}
+            for col, method in enumerate(self.methods, start=1):
+                entry = row.get(method)
+                status = entry.get("status", "queued") if entry else "queued"
+                statuses[Path(key).name][method] = status
+                item.setText(col, status)
+                item.setForeground(col, QBrush(QColor(STATUS_COLOURS.get(status, "#DDDDDD"))))
+                item.setToolTip(col, (entry or {}).get("error") or (entry or {}).get("output") or "")
+        return statuses
+
+    def _on_record(self, record: dict[str, Any]) -> None:
+        total = record.get("total")
+        if total:
+            self.progress.setRange(0, int(total))
+            self.progress.setValue(int(min(record.get("step") or 0, total)))
+        eta = record.get("eta_s")
+        eta_text = f" - ETA {int(eta) // 60}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else ""
+        self.status.setText(f"{record.get('message', '')}{eta_text}")
+        self.refresh_statuses()
+
+    def _on_finished(self, code: int, outcome: str) -> None:
+        statuses = self.refresh_statuses()
+        self.start_button.setEnabled(True)
+        self.resume_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        failed = sum(1 for per in statuses.values() for s in per.values() if s == "failed")
+        report = self.report_path()
+        if outcome == "stopped":
+            text = "Cancelled: finished images are kept - press Resume to continue"
+        elif report is not None and report.exists():
+            text = f"Done: report {report}" + (f" ({failed} failed step{'s' if failed != 1 else ''})" if failed else "")
+        else:
+            text = f"Batch {outcome} (exit status {code})"
+        self.status.setText(text)
+        if report is not None and report.exists():
+            self.report_button.setEnabled(True)
+            rows = self.metric_rows()
+            if rows:
+                self.rows_ready.emit(rows)
+        self.finished.emit(outcome)
+
+    def report_path(self) -> Path | None:
+        out = self.out_edit.path()
+        return out / "report.html" if out is not None else None
+
+    def metric_rows(self) -> list[dict[str, Any]]:
+        """The rows of OUT/metrics.csv (numbers as floats)."""
+        out = self.out_edit.path()
+        path = out / "metrics.csv" if out is not None else None
+        if path is None or not path.exists():
+            return []
+        rows = []
+        with path.open(newline="", encoding="utf-8") as fh:
+            for raw in csv.DictReader(fh):
+                row: dict[str, Any] = {}
+                for key, value in raw.items():
+                    try:
+                        row[key] = float(value) if value not in ("", None) and key not in ("image", "method") else (
+                            value if value != "" else None)
+                    except ValueError:
+                        row[key] = value
+                rows.append(row)
+        return rows
+
+    def open_report(self) -> None:
+        report = self.report_path()
+        if report is not None and report.exists():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(report)))
+
+
+__all__ = ["BatchPanel", "read_manifest"]
