@@ -119,6 +119,21 @@ class ConsistencyResult:
     flagged: np.ndarray
     scores: dict[str, float]
     parameters: dict[str, Any] = field(default_factory=dict)
+    noise_floor: np.ndarray | None = None
+    evaluated: np.ndarray | None = None
+
+    def plane(self, z: int) -> ConsistencyResult:
+        """Plane ``z`` of a 3-D result, with the per-plane scores recomputed (gain/offset stay the stack's)."""
+        if self.zmap.ndim != 3:
+            raise ValueError("plane() needs a 3-D consistency result")
+        lq = self.prediction[z] + self.residual[z]
+        floor = self.noise_floor[z] if self.noise_floor is not None else None
+        evaluated = self.evaluated[z] if self.evaluated is not None else np.ones(lq.shape, dtype=bool)
+        scores = _scores(self.prediction[z], self.residual[z], lq, self.detection[z], self.flagged[z], floor, evaluated,
+                         self.scores["gain"], self.scores["offset"])
+        params = dict(self.parameters, plane=int(z))
+        return ConsistencyResult(self.prediction[z], self.residual[z], self.zmap[z], self.detection[z], self.flagged[z],
+                                 scores, params, floor, evaluated)
 
     @property
     def unsupported(self) -> np.ndarray:
@@ -473,23 +488,7 @@ def data_consistency(
         min_area_px = max(4, int(round(0.5 * np.pi * sigma_det ** 2)))
     flagged = _remove_small(np.abs(detection) > threshold, min_area_px)
 
-    noise_sigma = floor
-    with np.errstate(divide="ignore", invalid="ignore"):
-        chi = residual / noise_sigma
-    chi_rms = float(np.sqrt(np.mean(chi[np.isfinite(chi)] ** 2))) if np.any(noise_sigma > 0) else float("nan")
-    n_regions = int(_label(flagged)[1])
-    scores = {
-        "flagged_fraction": float(flagged.mean()),
-        "evaluated_fraction": float(evaluated.mean()),
-        "unsupported_fraction": float((flagged & (detection < 0)).mean()),
-        "missing_fraction": float((flagged & (detection > 0)).mean()),
-        "n_regions": float(n_regions),
-        "rse": float(np.sqrt(np.mean(residual ** 2))),
-        "rsp": _pearson(prediction, lq_f),
-        "chi_rms": chi_rms,
-        "gain": gain,
-        "offset": offset,
-    }
+    scores = _scores(prediction, residual, lq_f, detection, flagged, floor, evaluated, gain, offset)
     parameters = {
         "threshold": float(threshold), "detection_sigma_px": float(sigma_det),
         "background_sigma_px": float(sigma_bg), "border_margin_px": margin, "min_area_px": int(min_area_px),
@@ -498,7 +497,29 @@ def data_consistency(
         "spread_model": spread_model, "spread_bins": N_BINS, "detection_scales_px": [float(v) for v in scales],
     }
     return ConsistencyResult(prediction=prediction, residual=residual, zmap=zmap, detection=detection,
-                             flagged=flagged, scores=scores, parameters=parameters)
+                             flagged=flagged, scores=scores, parameters=parameters, noise_floor=floor,
+                             evaluated=evaluated)
+
+
+def _scores(prediction: np.ndarray, residual: np.ndarray, lq: np.ndarray, detection: np.ndarray, flagged: np.ndarray,
+            floor: np.ndarray | None, evaluated: np.ndarray, gain: float, offset: float) -> dict[str, float]:
+    chi_rms = float("nan")
+    if floor is not None and np.any(floor > 0):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chi = residual / floor
+        chi_rms = float(np.sqrt(np.mean(chi[np.isfinite(chi)] ** 2)))
+    return {
+        "flagged_fraction": float(flagged.mean()),
+        "evaluated_fraction": float(evaluated.mean()),
+        "unsupported_fraction": float((flagged & (detection < 0)).mean()),
+        "missing_fraction": float((flagged & (detection > 0)).mean()),
+        "n_regions": float(_label(flagged)[1]),
+        "rse": float(np.sqrt(np.mean(residual ** 2))),
+        "rsp": _pearson(prediction, lq),
+        "chi_rms": chi_rms,
+        "gain": float(gain),
+        "offset": float(offset),
+    }
 
 
 def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:

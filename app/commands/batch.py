@@ -1,0 +1,186 @@
+"""``decongan batch``: restore every image of a folder (RL engine/Fiji, GAN), then compare and report; resumable."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.commands import CommandError
+from app.commands.compare import (
+    add_figure_arguments,
+    add_psf_arguments,
+    consistency_psf_function,
+    figure_options,
+    psf_source_from_args,
+    report_and_print,
+)
+
+HELP = "restore every image in a folder (RL via engine or Fiji, GAN models), then compare and report; resumable"
+DESCRIPTION = """\
+decongan batch IN_DIR --out OUT_DIR [--model RUN_DIR ...] [--decon engine|fiji|none]
+               [--psf PSF.tif | --na NA --ni NI --wavelength-nm NM] [--iterations N] [--gt GT_DIR]
+
+Every image directly inside IN_DIR goes through the chosen methods; results are written to
+OUT_DIR/restored/<method>/<name>.tif (float32, calibrated, provenance in the TIFF). Then, with the
+ground truths of --gt (matched by file name) or without, the comparison of `decongan compare` is
+made over all images: OUT_DIR/metrics.csv, summary.csv, figures/, report.html.
+
+Resuming: OUT_DIR/manifest.json records every output with the sha256 of the input file, of the
+method's parameters and of the output; running the same command again skips what is done and
+unchanged and redoes what changed. A file that fails is logged with its reason and the rest go on
+(exit status 1 at the end). Inputs are never written; an OUT_DIR whose outputs would overwrite an
+input is refused. Ctrl-C stops cleanly after the current step.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input_dir", type=Path, metavar="IN_DIR", help="folder of input (LQ) images")
+    parser.add_argument("--out", "-o", type=Path, required=True, metavar="OUT_DIR", help="output folder")
+    parser.add_argument("--gt", type=Path, metavar="GT_DIR", help="folder of ground truths with the same file names")
+    parser.add_argument("--model", type=Path, action="append", default=[], metavar="RUN_DIR",
+                        help="trained GAN run folder (decongan train / export-model); repeat for several")
+    parser.add_argument("--which", choices=["best", "last"], default="best", help="which generator of a run folder")
+    parser.add_argument("--tile", type=int, default=512, help="GAN inference tile size, pixels (0 = whole plane)")
+    parser.add_argument("--overlap", type=int, default=64, help="GAN tile overlap, pixels")
+    parser.add_argument("--decon", choices=["engine", "fiji", "none"], default="engine",
+                        help="Richardson-Lucy backend: the engine, Fiji's DeconvolutionLab2, or no deconvolution")
+    parser.add_argument("--iterations", "-n", type=int, default=20, metavar="N", help="RL iterations")
+    parser.add_argument("--method", choices=["rl", "rltv"], default="rl", help="plain RL or RL-TV")
+    parser.add_argument("--tv-lambda", type=float, default=0.01, help="RL-TV weight (engine: dimensionless)")
+    parser.add_argument("--edges", choices=["circular", "padded", "zero"], default="padded",
+                        help="engine RL boundary model (padded for real images)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="torch device")
+    parser.add_argument("--fiji-dir", type=Path, help="a local Fiji.app (default: discovered)")
+    parser.add_argument("--pixel-nm", type=float, metavar="NM", help="override every image's lateral pixel size")
+    parser.add_argument("--z-step-nm", type=float, metavar="NM", help="override every image's z step")
+    parser.add_argument("--register-gt", choices=["translation", "rigid", "similarity", "affine"],
+                        help="register each ground truth onto its input before comparing")
+    parser.add_argument("--consistency", choices=["auto", "identity", "off"], default="auto",
+                        help="data-consistency map: auto = with the deconvolution PSF when given; identity; off")
+    parser.add_argument("--no-compare", action="store_true", help="only restore; no comparison or report")
+    add_psf_arguments(parser, purpose="for RL and the data-consistency map")
+    add_figure_arguments(parser)
+    parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout")
+
+
+def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any], str, list[dict[str, Any]]]:
+    """The MethodSpecs, the Fiji backend line and the model summaries for the report."""
+    from app import methods as m
+
+    specs = []
+    fiji_line = "not used (--decon " + args.decon + ")"
+    if args.decon == "engine":
+        specs.append(m.engine_rl_method(psf_source, iterations=args.iterations, method=args.method,
+                                        tv_lambda=args.tv_lambda, edges=args.edges, device=args.device))
+    elif args.decon == "fiji":
+        from app.fiji_backend import FijiUnavailable
+
+        try:
+            specs.append(m.fiji_rl_method(psf_source, iterations=args.iterations,
+                                          tv_lambda=args.tv_lambda if args.method == "rltv" else None,
+                                          fiji_dir=str(args.fiji_dir) if args.fiji_dir else None))
+        except FijiUnavailable as err:
+            raise CommandError(f"--decon fiji: {err}. Use --decon engine for the engine's RL "
+                               "(decongan fiji doctor explains what is missing)") from err
+        from app.commands.compare import fiji_backend_summary
+
+        fiji_line = fiji_backend_summary()
+    models = []
+    for run_dir in args.model:
+        spec = m.gan_method(run_dir, which=args.which, tile=args.tile, overlap=args.overlap, device=args.device)
+        specs.append(spec)
+        try:
+            models.append(m.model_summary(run_dir))
+        except Exception as err:  # the report notes it; the model already loaded fine
+            models.append({"run_dir": str(run_dir), "error": str(err)})
+    return specs, fiji_line, models
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.console import ConsoleProgress
+    from engine.batch import BatchError, iter_batch
+    from engine.compare import FieldFiles, image_stem, iter_evaluate_fields
+    from engine.io import ImageReadError, list_images, read_image
+    from engine.progress import Cancelled, CancelToken, run_with_callbacks
+    from engine.report import ReportContext
+
+    for flag, value in (("--pixel-nm", args.pixel_nm), ("--z-step-nm", args.z_step_nm), ("--iterations", args.iterations)):
+        if value is not None and not value > 0:
+            raise CommandError(f"{flag} must be positive, got {value}")
+    if not args.input_dir.is_dir():
+        raise CommandError(f"{args.input_dir}: not a folder")
+    if args.gt is not None and not args.gt.is_dir():
+        raise CommandError(f"--gt {args.gt}: not a folder")
+    inputs = list_images(args.input_dir)
+    if not inputs:
+        raise CommandError(f"{args.input_dir} holds no images (TIFF, PNG, JPEG, BMP)")
+    options = figure_options(args)
+    psf_source = psf_source_from_args(args, required=args.decon != "none")
+    specs, fiji_line, models = build_methods(args, psf_source)
+    if not specs and args.gt is None:
+        raise CommandError("nothing to do: --decon none, no --model and no --gt")
+
+    pixel_um = args.pixel_nm / 1000 if args.pixel_nm else None
+    z_um = args.z_step_nm / 1000 if args.z_step_nm else None
+
+    def read(path: Path) -> Any:
+        return read_image(path, pixel_size_um=pixel_um, z_step_um=z_um)
+
+    cancel = CancelToken()
+    progress = ConsoleProgress("batch", json_lines=args.json_progress)
+    try:
+        result = run_with_callbacks(iter_batch(inputs, args.out, specs, read=read), progress=progress, cancel=cancel)
+    except BatchError as err:
+        raise CommandError(str(err)) from err
+    except (KeyboardInterrupt, Cancelled):
+        print(f"decongan batch: stopped; finished images are recorded in {args.out / 'manifest.json'} -- run the "
+              "same command again to resume", file=sys.stderr)
+        return 130
+    for item in result.failed:
+        print(f"decongan batch: failed: {item.error}", file=sys.stderr)
+    print(f"batch: {len(result.done)} restored, {len(result.skipped)} already done (skipped), "
+          f"{len(result.failed)} failed; manifest {result.manifest_path}")
+    if args.no_compare:
+        return 1 if result.failed else 0
+
+    gt_files: dict[str, Path] = {}
+    if args.gt is not None:
+        gt_files = {image_stem(p): p for p in list_images(args.gt)}
+    fields, notes = [], []
+    failed_inputs = {i.input for i in result.failed}
+    for path in inputs:
+        if path in failed_inputs:
+            notes.append(f"{path.name}: left out of the comparison (a method failed on it)")
+            continue
+        gt = gt_files.get(image_stem(path))
+        if args.gt is not None and gt is None:
+            notes.append(f"{path.name}: no ground truth of that name in {args.gt}; compared without one")
+        fields.append(FieldFiles(image_stem(path), path, gt, result.outputs_for(path)))
+    if not fields:
+        raise CommandError("no image was restored, so there is nothing to compare")
+    psf_for = consistency_psf_function(psf_source, args.consistency)
+    try:
+        evaluations, failures = run_with_callbacks(iter_evaluate_fields(
+            fields, pixel_size_um=pixel_um, z_step_um=z_um, register_gt=args.register_gt,
+            consistency=psf_for is not None, consistency_psf=psf_for), progress=ConsoleProgress("compare"), cancel=cancel)
+    except ImageReadError as err:
+        raise CommandError(str(err)) from err
+    for line in failures:
+        print(f"decongan batch: comparison failed: {line}", file=sys.stderr)
+    if not evaluations:
+        raise CommandError("no image could be compared: " + "; ".join(failures[:3]))
+    context = ReportContext(
+        title="DeconGAN batch comparison",
+        command="decongan batch " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["batch"] else "decongan batch",
+        parameters={"input_dir": str(args.input_dir), "gt_dir": str(args.gt) if args.gt else None,
+                    "methods": {s.name: s.parameters for s in specs}, "register_gt": args.register_gt,
+                    "consistency": args.consistency, **{k: v for k, v in options.items() if k != "formats"}},
+        fiji_backend=fiji_line, model=({"models": models} if models else None),
+        notes=notes + [f"restoration failed: {i.error}" for i in result.failed] + [f"comparison failed: {f}" for f in failures],
+    )
+    report_and_print(evaluations, args.out, context=context, options=options, label="batch",
+                     json_progress=args.json_progress)
+    return 1 if (result.failed or failures) else 0

@@ -1,0 +1,217 @@
+"""``decongan demo``: the whole comparison on bundled sample data, headless: figures, tables, report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from app.commands import CommandError
+
+HELP = "run the whole comparison on bundled sample data (widefield vs confocal nucleus); writes figures, tables, report"
+DESCRIPTION = """\
+Runs DeconGAN's main job headless on the bundled sample pair (resources/samples/neubias_nucleus: one
+DNA-stained nucleus imaged by widefield and by confocal, 3-D, NEUBIAS training resources, CC BY 4.0):
+
+1. Richardson-Lucy deconvolution of the widefield stack in 3-D with the engine and a Born & Wolf PSF
+   (assumed optics, stated in the report: NA 1.4 oil, ni 1.515, emission 461 nm; the source does not
+   give them), after subtracting the camera offset;
+2. the GAN column, when a trained model is bundled in resources/models/ (otherwise the report says so);
+3. the comparison LQ | RL | (GAN) | confocal on every plane where the confocal shows the nucleus, with
+   metrics, statistics, line profiles, error maps and a 3-D data-consistency map;
+4. figures (PNG/SVG/PDF), metrics.csv/json, summary.csv and a self-contained report.html in --out.
+"""
+
+#: Assumed optics of the sample (the source states only the sampling).
+ASSUMED_NA = 1.4
+ASSUMED_NI = 1.515
+ASSUMED_EMISSION_NM = 461.0
+SAMPLE = "neubias_nucleus"
+#: Planes whose confocal mean (above the darkest plane) reaches this fraction of the brightest plane's.
+FOCUS_FRACTION = 0.10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", "-o", type=Path, default=Path("decongan-demo"), help="output folder")
+    parser.add_argument("--iterations", "-n", type=int, default=20, metavar="N", help="Richardson-Lucy iterations")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="torch device")
+    parser.add_argument("--no-gan", action="store_true", help="leave out bundled GAN models")
+    parser.add_argument("--formats", default="png,svg,pdf", help="figure formats, comma-separated (png always)")
+    parser.add_argument("--dpi", type=int, default=300, help="PNG resolution (dots per inch)")
+    parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout")
+
+
+def bundled_models() -> list[Path]:
+    """Run folders bundled in resources/models (each with a config.json)."""
+    from resources import ROOT
+
+    folder = ROOT / "models"
+    if not folder.is_dir():
+        return []
+    return sorted(p.parent for p in folder.glob("*/config.json"))
+
+
+def focus_planes(gt_stack: Any, *, fraction: float = FOCUS_FRACTION) -> list[int]:
+    """Planes where the confocal shows the object: plane mean above the darkest plane's by >= ``fraction`` of the range."""
+    import numpy as np
+
+    means = gt_stack.reshape(gt_stack.shape[0], -1).mean(axis=1)
+    low, high = float(means.min()), float(means.max())
+    return [int(z) for z in np.flatnonzero(means >= low + fraction * (high - low))]
+
+
+def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_models: bool = True,
+             formats: tuple[str, ...] = ("png", "svg", "pdf"), dpi: int = 300, json_progress: bool = False,
+             log: Any = print) -> Any:
+    """The demo pipeline; returns ``engine.report.ComparisonOutputs``."""
+    import numpy as np
+
+    from app.console import ConsoleProgress
+    from app.methods import born_wolf_for_grid, gan_method, model_summary
+    from engine.compare import GT_NAME, LQ_NAME, attach_consistency, build_comparison_set, evaluate_set
+    from engine.consistency import data_consistency
+    from engine.deconvolution import iter_deconvolve_image
+    from engine.figures import orthogonal_view_figure
+    from engine.io import read_image
+    from engine.progress import run_with_callbacks
+    from engine.report import ReportContext, write_comparison_outputs
+    from resources import resource_path
+
+    start = time.monotonic()
+    lq_path = resource_path("samples", SAMPLE, "lq", "nucleus_widefield.tif")
+    gt_path = resource_path("samples", SAMPLE, "hq", "nucleus_confocal.tif")
+    lq = read_image(lq_path)
+    gt = read_image(gt_path)
+    if lq.axes != "ZYX" or not lq.pixel_size_um or not lq.z_step_um:
+        raise CommandError(f"{lq_path}: expected a calibrated Z stack, got axes {lq.axes}")
+    log(f"sample: {lq_path.parent.parent} ({lq.data.shape[0]} planes of {lq.yx_shape[0]}x{lq.yx_shape[1]} px, "
+        f"{lq.pixel_size_um * 1000:.0f} nm pixels, {lq.z_step_um * 1000:.0f} nm z step)")
+
+    # 1. Richardson-Lucy in 3-D with the assumed optics -------------------------------------------
+    offset = float(lq.data.min())
+    psf = born_wolf_for_grid(na=ASSUMED_NA, ni=ASSUMED_NI, wavelength_nm=ASSUMED_EMISSION_NM,
+                             pixel_nm=lq.pixel_size_um * 1000, yx_shape=lq.yx_shape, nz=lq.n_z,
+                             z_step_nm=lq.z_step_um * 1000)
+    rl_input = lq.with_data(np.clip(lq.data.astype(np.float32) - offset, 0, None))
+    events = iter_deconvolve_image(rl_input, psf, iterations=iterations, edges="padded", device=device,
+                                   psf_source=f"Born & Wolf NA {ASSUMED_NA}, ni {ASSUMED_NI}, {ASSUMED_EMISSION_NM:g} nm")
+    rl = run_with_callbacks(events, progress=ConsoleProgress("demo: RL 3-D", json_lines=json_progress))
+    rl.provenance.parameters.update({"camera_offset_subtracted": offset, "psf_model": "born-wolf", "na": ASSUMED_NA,
+                                     "ni": ASSUMED_NI, "wavelength_nm": ASSUMED_EMISSION_NM, "psf_shape": list(psf.shape),
+                                     "optics": "assumed (not stated by the data source)"})
+    rl_name = f"RL {iterations} it (engine, 3-D)"
+    restored: dict[str, tuple[Any, Any]] = {rl_name: (rl.image, rl.provenance)}
+    log(f"Richardson-Lucy: {iterations} iterations in 3-D on {rl.provenance.backend} with a {psf.shape} PSF")
+
+    # 2. bundled GAN models -----------------------------------------------------------------------
+    models_info: list[dict[str, Any]] = []
+    model_notes: list[str] = []
+    runs = bundled_models() if use_models else []
+    for run_dir in runs:
+        try:
+            spec = gan_method(run_dir, device=device)
+            image, provenance = spec.run(lq)
+            restored[spec.name] = (image, provenance)
+            models_info.append(model_summary(run_dir))
+            log(f"GAN: {spec.name} from {run_dir}")
+        except Exception as err:  # a broken bundled model must not break the demo; the report says why
+            model_notes.append(f"bundled model {run_dir.name} could not be used: {err}")
+    if not runs:
+        model_notes.append("no trained GAN model is bundled in resources/models/ (or --no-gan was given), so the "
+                           "comparison shows LQ, Richardson-Lucy and the confocal ground truth only; train one with "
+                           "`decongan train` and place its run folder in resources/models/ to add the GAN column")
+
+    # 3. data consistency in 3-D (widefield blur is 3-D) --------------------------------------------
+    consistency = {name: data_consistency(img.data.astype(np.float32), lq.data, psf=psf)
+                   for name, (img, _) in restored.items()}
+    consistency[GT_NAME] = data_consistency(gt.data.astype(np.float32), lq.data, psf=psf)
+
+    # 4. per-plane comparison sets ----------------------------------------------------------------
+    planes = focus_planes(gt.data.astype(np.float64))
+    evaluations = []
+    for z in planes:
+        cset = build_comparison_set(
+            f"z{z:02d}", lq.select(z=z), gt=gt.select(z=z),
+            restored={name: (img.select(z=z), prov) for name, (img, prov) in restored.items()})
+        ev = evaluate_set(cset, consistency=False)
+        for name, result in consistency.items():
+            attach_consistency(ev, name, result.plane(z))
+        evaluations.append(ev)
+    volume_lines = []
+    from engine.metrics.reference import reference_metrics
+
+    for name, data in [(LQ_NAME, lq.data), *[(n, img.data) for n, (img, _) in restored.items()]]:
+        m = reference_metrics(data.astype(np.float32), gt.data.astype(np.float32))
+        volume_lines.append(f"{name}: SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.2f} dB")
+    focus = int(np.argmax(gt.data.reshape(gt.data.shape[0], -1).mean(axis=1)))
+    show = [f"z{z:02d}" for z in (focus - 3, focus, focus + 3) if z in planes]
+    volumes = {LQ_NAME: lq.data.astype(np.float32), **{n: img.data.astype(np.float32) for n, (img, _) in restored.items()},
+               GT_NAME: gt.data.astype(np.float32)}
+    ortho = orthogonal_view_figure(volumes, reference=GT_NAME, pixel_size_um=lq.pixel_size_um, z_step_um=lq.z_step_um)
+
+    context = ReportContext(
+        title="DeconGAN demo: widefield vs Richardson-Lucy vs confocal (NEUBIAS nucleus)",
+        command="decongan demo " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "decongan demo",
+        parameters={"iterations": iterations, "edges": "padded", "device": device, "planes": planes,
+                    "planes_shown": show, "focus_plane": focus, "psf_shape": list(psf.shape)},
+        assumptions=[
+            f"Optics assumed (the data source gives only the sampling): NA {ASSUMED_NA}, oil immersion ni {ASSUMED_NI}, "
+            f"emission {ASSUMED_EMISSION_NM:g} nm (a DNA dye such as Hoechst/DAPI), the S1 seed's optics. At 512 nm "
+            "pixels such an objective is undersampled (the in-focus PSF core is smaller than a pixel), so the "
+            "deconvolution acts mainly along Z: it removes the widefield's out-of-focus haze.",
+            f"Camera offset: the widefield stack's minimum ({offset:g}) was subtracted before Richardson-Lucy, whose "
+            "Poisson model assumes no offset. Metrics are gain/offset invariant (normalisation policy), so this only "
+            "affects the deconvolution.",
+            f"Planes compared: every plane where the confocal shows the nucleus (plane mean above the darkest plane's by "
+            f">= {FOCUS_FRACTION:.0%} of the range): z = {planes[0]}..{planes[-1]} ({len(planes)} planes). Each plane "
+            "is one row of the tables; planes of one nucleus are NOT independent samples, so the statistics only "
+            "illustrate the pipeline.",
+            "Deconvolution and the data-consistency map work on the whole 3-D stack (widefield blur is 3-D); "
+            "metrics and figures use the planes above.",
+            "The conclusion depends on what is measured: on the whole stack (all planes; SSIM averaged over planes, "
+            "PSNR over the volume, same normalisation policy) the scores are " + "; ".join(volume_lines) + ". "
+            "Richardson-Lucy removes the out-of-focus haze of planes above and below the nucleus, while in its "
+            "central planes the widefield image already resembles the confocal after gain/offset matching and RL's "
+            "sharpening (with assumed optics) costs SSIM. The per-plane table shows both regimes.",
+        ],
+        fiji_backend="not used by the demo (engine Richardson-Lucy); `decongan fiji doctor` shows what is available",
+        model={"models": models_info} if models_info else None,
+        notes=model_notes + ["Sample data: NEUBIAS training resources (github.com/NEUBIAS/training-resources, "
+                             "image_data/xyzc_16bit__dna_conf_wf.tif), CC BY 4.0; see resources/samples/ATTRIBUTION.md."],
+    )
+    outputs = write_comparison_outputs(evaluations, out, context=context, show=show, extra_figures=[ortho],
+                                       formats=formats, dpi=dpi,
+                                       progress=ConsoleProgress("demo: outputs", json_lines=json_progress))
+    log(f"done in {time.monotonic() - start:.0f} s")
+    return outputs
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.commands.compare import print_summary
+    from engine.compare import MetricTable
+
+    if args.iterations < 1:
+        raise CommandError(f"--iterations must be at least 1, got {args.iterations}")
+    formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
+    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if bad:
+        raise CommandError(f"--formats: unknown format(s) {', '.join(bad)} (png, svg, pdf)")
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"--out {args.out} exists and is not a folder")
+
+    def log(message: str) -> None:
+        print(f"demo: {message}", file=sys.stderr)
+
+    outputs = run_demo(args.out, iterations=args.iterations, device=args.device, use_models=not args.no_gan,
+                       formats=formats, dpi=args.dpi, json_progress=args.json_progress, log=log)
+    import json
+
+    table = MetricTable(json.loads(outputs.metrics_json.read_text(encoding="utf-8"))["rows"])
+    print_summary(table)
+    print(f"figures:  {outputs.out_dir / 'figures'}")
+    print(f"metrics:  {outputs.metrics_csv}")
+    print(f"summary:  {outputs.summary_csv}")
+    print(f"report:   {outputs.report_html}")
+    return 0

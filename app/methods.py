@@ -1,0 +1,198 @@
+"""Restoration methods for comparisons and batches, built from the engine, a GAN run or the Fiji bridge.
+
+The engine's orchestration (``engine.batch``, ``engine.compare``) takes restoration methods as plain
+callables so that it never imports the Fiji bridge; this module is where the front end builds them:
+
+* :func:`engine_rl_method` -- Richardson-Lucy / RL-TV with the engine (CPU/CUDA);
+* :func:`fiji_rl_method` -- DeconvolutionLab2's RL through ``app.fiji_backend`` (raises
+  ``FijiUnavailable`` up front when no Fiji/ImageJ backend with the plugin can run);
+* :func:`gan_method` -- a trained generator (``engine.inference``), loaded once.
+
+Each returns an :class:`engine.batch.MethodSpec` whose ``parameters`` hold everything that determines
+the result (PSF description, iterations, the model weights' sha256), so a batch can tell when a
+result must be recomputed.
+
+PSFs: :class:`PsfSource` gives the PSF for an image -- a PSF file, or a Born & Wolf PSF computed for
+the image's own pixel size (and z step for stacks) from the optics (NA, immersion index, emission
+wavelength) and cached per calibration.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.commands import CommandError
+
+
+@dataclass
+class PsfSource:
+    """Where a method's PSF comes from: a file, or Born & Wolf optics evaluated on each image's grid.
+
+    Attributes
+    ----------
+    path : Path or None
+        PSF image (2-D or 3-D), sampled on the images' grid.
+    na, ni, wavelength_nm : float or None
+        Born & Wolf optics (used when ``path`` is None).
+    pixel_nm, z_step_nm : float or None
+        Override the images' calibration for the Born & Wolf PSF.
+    """
+
+    path: Path | None = None
+    na: float | None = None
+    ni: float | None = None
+    wavelength_nm: float | None = None
+    pixel_nm: float | None = None
+    z_step_nm: float | None = None
+    _cache: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.path is None and None in (self.na, self.ni, self.wavelength_nm):
+            raise CommandError("a PSF is needed: give --psf PSF.tif, or the optics --na, --ni and --wavelength-nm "
+                               "for a Born & Wolf PSF")
+
+    def describe(self) -> dict[str, Any]:
+        """The parameters that determine the PSF (for provenance and batch hashes)."""
+        if self.path is not None:
+            from engine.batch import sha256_file
+
+            return {"psf_file": str(self.path), "psf_sha256": sha256_file(self.path)}
+        return {"psf_model": "born-wolf", "na": self.na, "ni": self.ni, "wavelength_nm": self.wavelength_nm,
+                "pixel_nm": self.pixel_nm, "z_step_nm": self.z_step_nm}
+
+    def label(self) -> str:
+        if self.path is not None:
+            return f"PSF {self.path.name}"
+        return f"Born & Wolf NA {self.na:g}, ni {self.ni:g}, {self.wavelength_nm:g} nm"
+
+    def for_image(self, image: Any) -> np.ndarray:
+        """The PSF for ``image`` (a MicroscopyImage): the file's, or Born & Wolf on its grid (sum 1)."""
+        if self.path is not None:
+            if "file" not in self._cache:
+                from engine.psf import read_psf
+
+                self._cache["file"] = read_psf(self.path).data
+            return self._cache["file"]
+        pixel_nm = self.pixel_nm or (image.pixel_size_um * 1000.0 if image.pixel_size_um else None)
+        if not pixel_nm:
+            raise CommandError(f"{image.path or 'image'}: its pixel size is unknown; give --pixel-nm for the "
+                               "Born & Wolf PSF")
+        nz = image.n_z if "Z" in image.axes else None
+        dz = self.z_step_nm or (image.z_step_um * 1000.0 if image.z_step_um else None)
+        if nz is not None and nz > 1 and not dz:
+            raise CommandError(f"{image.path or 'image'}: a Z stack without a z step; give --z-step-nm")
+        key = (round(pixel_nm, 6), nz, round(dz or 0.0, 6), image.yx_shape)
+        if key not in self._cache:
+            self._cache[key] = born_wolf_for_grid(na=self.na, ni=self.ni, wavelength_nm=self.wavelength_nm,  # type: ignore[arg-type]
+                                                  pixel_nm=pixel_nm, yx_shape=image.yx_shape, nz=nz, z_step_nm=dz)
+        return self._cache[key]
+
+
+def born_wolf_for_grid(*, na: float, ni: float, wavelength_nm: float, pixel_nm: float, yx_shape: tuple[int, int],
+                       nz: int | None = None, z_step_nm: float | None = None) -> np.ndarray:
+    """A sum-normalised Born & Wolf PSF sized for an image grid.
+
+    Lateral size: odd, covering 4 Airy radii in focus and, for stacks, the geometric defocus cone at
+    the largest defocus (radius ``z tan(asin(NA / ni))``), capped at the image size. Axial: ``nz``
+    planes (odd, so the focus is a plane; at least 3) at the image's z step.
+    """
+    from engine.psf import born_wolf_psf
+
+    airy_radius = 0.61 * wavelength_nm / na
+    radius_nm = 4.0 * airy_radius
+    if nz is not None and nz > 1:
+        nz = nz if nz % 2 == 1 else nz + 1
+        half_depth = (nz - 1) / 2 * (z_step_nm or 0.0)
+        radius_nm = max(radius_nm, 1.1 * half_depth * math.tan(math.asin(min(na / ni, 0.999))))
+    size = 2 * int(math.ceil(radius_nm / pixel_nm)) + 1
+    size = max(15, min(size, 2 * (max(yx_shape) // 2) + 1))
+    if nz is None or nz <= 1:
+        return born_wolf_psf(na=na, ni=ni, wavelength_nm=wavelength_nm, pixel_nm=pixel_nm, size=size, normalize="sum")
+    return born_wolf_psf(na=na, ni=ni, wavelength_nm=wavelength_nm, pixel_nm=pixel_nm, size=size, nz=nz,
+                         z_step_nm=z_step_nm, normalize="sum")
+
+
+def engine_rl_method(psf: PsfSource, *, iterations: int = 10, method: str = "rl", tv_lambda: float = 0.01,
+                     edges: str = "padded", device: str = "auto", name: str | None = None) -> Any:
+    """Richardson-Lucy with the engine, as an ``engine.batch.MethodSpec``."""
+    from engine.batch import MethodSpec
+
+    if iterations < 1:
+        raise CommandError(f"--iterations must be at least 1, got {iterations}")
+    label = name or (f"RL {iterations} it (engine)" if method == "rl" else f"RL-TV {iterations} it (engine)")
+
+    def run(image: Any) -> Any:
+        from engine.deconvolution import deconvolve_image
+
+        options: dict[str, Any] = {"iterations": iterations, "method": method, "edges": edges, "device": device}
+        if method == "rltv":
+            options["tv_lambda"] = tv_lambda
+        result = deconvolve_image(image, psf.for_image(image), psf_source=psf.label(), **options)
+        result.provenance.parameters.update(psf.describe())
+        return result
+
+    parameters = {"backend": "engine", "iterations": iterations, "method": method, "edges": edges,
+                  **({"tv_lambda": tv_lambda} if method == "rltv" else {}), **psf.describe()}
+    return MethodSpec(label, run, parameters)
+
+
+def fiji_rl_method(psf: PsfSource, *, iterations: int = 10, tv_lambda: float | None = None,
+                   fiji_dir: str | None = None, name: str | None = None, check: bool = True) -> Any:
+    """DeconvolutionLab2's RL (or RLTV with ``tv_lambda``) through the Fiji bridge.
+
+    Raises
+    ------
+    app.fiji_backend.FijiUnavailable
+        When ``check`` and no Fiji/ImageJ backend can run (the message says why and how to fix it).
+    """
+    from app import fiji_backend
+    from engine.batch import MethodSpec
+
+    if check:
+        fiji_backend.get_client(fiji_dir)  # raises FijiUnavailable with the reasons
+    label = name or (f"RL {iterations} it (Fiji DL2)" if tv_lambda is None else f"RL-TV {iterations} it (Fiji DL2)")
+
+    def run(image: Any) -> Any:
+        return fiji_backend.fiji_deconvolve_image(image, psf.for_image(image), iterations=iterations, tv_lambda=tv_lambda,
+                                                  psf_source=psf.label(), fiji_dir=fiji_dir)
+
+    parameters = {"backend": "fiji", "iterations": iterations, "tv_lambda": tv_lambda, **psf.describe()}
+    return MethodSpec(label, run, parameters)
+
+
+def gan_method(run_dir: str | Path, *, which: str = "best", tile: int = 512, overlap: int = 64,
+               device: str = "auto", name: str | None = None) -> Any:
+    """A trained generator (a ``decongan train`` run folder or an exported model) as a MethodSpec."""
+    from engine.batch import MethodSpec, sha256_file
+    from engine.checkpoint import RunError, generator_weights_path
+    from engine.inference import load_model
+
+    run_dir = Path(run_dir)
+    try:
+        weights = generator_weights_path(run_dir, which)
+        model = load_model(run_dir, which=which, device=device)
+    except (RunError, FileNotFoundError, ValueError) as err:
+        raise CommandError(f"model {run_dir}: {err}") from err
+
+    def run(image: Any) -> Any:
+        from engine.inference import predict_image
+
+        return predict_image(model, image, tile=tile, overlap=overlap, device=device)
+
+    label = name or model.label
+    parameters = {"backend": "gan", "run_dir": str(run_dir), "which": which, "weights_sha256": sha256_file(weights),
+                  "tile": tile, "overlap": overlap}
+    return MethodSpec(label, run, parameters)
+
+
+def model_summary(run_dir: str | Path) -> dict[str, Any]:
+    """The run configuration of a model folder as a plain dict (for the report)."""
+    from engine.checkpoint import load_run_config
+
+    config = load_run_config(run_dir)
+    return {"run_dir": str(run_dir), "config": config.model_dump(mode="json")}
