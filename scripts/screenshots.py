@@ -5,11 +5,12 @@ Run under a virtual X server, e.g.::
     xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb \\
         .venv/bin/python scripts/screenshots.py --out /tmp/screens
 
-It opens a real confocal/STED pair from ../shared/data, deconvolves it with the engine, predicts it
-with a model (``--model RUN_DIR``, else the bundled one, else a tiny run trained here with the real
-``decongan train``), and saves: the viewer with four panels and the line profile, the training
-monitor, a batch in progress or finished, and the export preview. Each view is driven through the
-window's own widgets, exactly as a user would.
+It opens a real confocal/STED pair from ../shared/data, trains a small S1 model with the real
+``decongan train`` from the Train panel (the training monitor), deconvolves the pair with the
+engine, predicts it with that model (or ``--model RUN_DIR``), and saves: the viewer with four
+panels and the line profile, the metrics table, the data-consistency maps, the training monitor, a
+batch running and finished, and the export preview. Each view is driven through the window's own
+widgets, as a user would.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--model", type=Path, default=None, help="a trained run folder for the GAN panel")
-    parser.add_argument("--train-iterations", type=int, default=60,
-                        help="iterations of the tiny training run shown in the monitor")
+    parser.add_argument("--train-iterations", type=int, default=300,
+                        help="iterations of the training run shown in the monitor (its model fills the GAN panel)")
     parser.add_argument("--size", default="1600x1000", help="window size WxH")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     wait_for(app, lambda: window.session.field is fov and idle(window), 60, "the field")
     window.data_panel.pixel_spin.setValue(0.015)
 
-    # -- viewer with four panels: LQ | RL | GAN | GT --------------------------------------------------
+    # -- training monitor: a real (short) `decongan train` run started from the Train panel ------------
+    run_dir = _train(window, app, tagan, work, args.train_iterations, args.out)
+    if args.model is not None:
+        run_dir = args.model
+
+    # -- viewer with four panels: LQ | RL | GAN | GT ---------------------------------------------------
     decon = window.deconvolve_panel
     window.show_workflow(decon)
     decon.wavelength_spin.setValue(640.0)
@@ -102,19 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     decon.edges_combo.setCurrentText("padded")
     decon.run()
     wait_for(app, lambda: any(lay.name.startswith("RL") for lay in window.session.layers), 300, "deconvolution")
-    run_dir = args.model or _model_for_screens(window, app, tagan, work, args.train_iterations)
     if run_dir is not None:
         predict = window.predict_panel
+        window.show_workflow(predict)
         predict.set_run_dir(run_dir)
         predict.tile_spin.setValue(256)
         predict.run()
-        wait_for(app, lambda: any(lay.name.startswith(("S", "GAN")) and lay.role == "restored"
-                                  and not lay.name.startswith("RL") for lay in window.session.layers),
-                 300, "prediction")
-    wait_for(app, lambda: idle(window), 300, "metrics")
+        wait_for(app, lambda: len(window.session.restored) >= 2, 300, "prediction")
+    wait_for(app, lambda: idle(window) and window.evaluation is not None and not window._evaluation_stale(),
+             600, "the comparison")
     viewer = window.viewer
-    viewer.panels[0].view.setRange(xRange=(120, 376), yRange=(120, 376), padding=0)
-    viewer.set_line((250.0, 150.0), (250.0, 340.0))
+    viewer.panels[0].view.setRange(xRange=(150, 406), yRange=(150, 406), padding=0)
+    viewer.line_button.click()
     pump(app, 1.0)
     save(window, args.out, "1_viewer_four_panels")
     window.bottom_tabs.setCurrentWidget(window.metrics)
@@ -125,81 +130,79 @@ def main(argv: list[str] | None = None) -> int:
     pump(app, 0.5)
     save(window, args.out, "3_consistency_map")
     viewer.consistency_button.click()
-
-    # -- training monitor ------------------------------------------------------------------------------
-    train = window.train_panel
-    window.show_workflow(train)
-    if train.process is not None and train.process.records:
-        pump(app, 0.5)
-        save(window, args.out, "4_training_monitor")
+    window.bottom_tabs.setCurrentWidget(window.profile)
 
     # -- batch -------------------------------------------------------------------------------------------
     batch = window.batch_panel
     window.show_workflow(batch)
-    if hasattr(batch, "start_batch"):
-        batch.in_edit.setText(str(tagan / "lq"))
-        batch.gt_edit.setText(str(tagan / "hq"))
-        batch.out_edit.setText(str(work / "batch"))
-        if run_dir is not None:
-            batch.model_edit.setText(str(run_dir))
-        batch.start_batch()
-        wait_for(app, lambda: not batch.is_running, 900, "the batch")
+    batch.fill_from_dataset()
+    batch.out_edit.setText(str(work / "batch"))
+    batch.gan_check.setChecked(run_dir is not None)
+    batch.dpi_spin.setValue(120)
+    process = batch.start_batch()
+    if process is not None:
+        wait_for(app, lambda: len(process.records) >= 4 or not batch.is_running, 900, "batch progress")
+        save(window, args.out, "5_batch_running")
+        wait_for(app, lambda: not batch.is_running, 1800, "the batch")
         pump(app, 0.5)
-    save(window, args.out, "5_batch")
+        save(window, args.out, "6_batch_done")
 
     # -- export preview ------------------------------------------------------------------------------
     export = window.export_panel
     window.show_workflow(export)
-    if hasattr(export, "preview"):
-        export.out_edit.setText(str(work / "export"))
-        export.preview()
-        wait_for(app, lambda: export.preview_ready and idle(window), 300, "the export preview")
-        pump(app, 0.5)
-    save(window, args.out, "6_export_panel")
-    if hasattr(export, "show_large_preview"):
-        dialog = export.show_large_preview()
-        if dialog is not None:
-            dialog.move(60, 60)
-            pump(app, 1.0)
-            save(window, args.out, "7_export_preview_large", screen=True)
-            dialog.close()
+    export.out_edit.setText(str(work / "export"))
+    export.preview()
+    wait_for(app, lambda: export.preview_ready and idle(window), 300, "the export preview")
+    pump(app, 0.5)
+    save(window, args.out, "7_export_panel")
+    dialog = export.show_large_preview()
+    if dialog is not None:
+        dialog.move(40, 60)
+        pump(app, 1.0)
+        save(window, args.out, "8_export_preview_large", screen=True)
+        dialog.close()
 
     window.close()
     pump(app, 0.5)
     return 0
 
 
-def _model_for_screens(window, app, tagan: Path, work: Path, iterations: int) -> Path | None:
-    """The bundled model, else a tiny real training run started from the Train panel (the monitor view)."""
-    from app.gui.panels.predict import bundled_models
+def _train(window, app, tagan: Path, work: Path, iterations: int, out: Path) -> Path | None:
+    """A real `decongan train` run from the Train panel; screenshots of its monitor; the run folder."""
+    from engine.checkpoint import is_run_dir
 
     train = window.train_panel
     window.show_workflow(train)
     train.preset_combo.setCurrentText("s1")
     train.lq_edit.setText(str(tagan / "lq"))
     train.hq_edit.setText(str(tagan / "hq"))
-    train.out_edit.setText(str(work / "run_s1"))
+    run = work / "run_s1"
+    train.out_edit.setText(str(run))
     train.iterations_spin.setValue(iterations)
-    train.val_every_spin.setValue(max(1, iterations // 4))
-    train.patch_spin.setValue(64)
-    train.batch_spin.setValue(2)
-    train.width_spin.setValue(8)  # a small model: a CPU-friendly run for the screenshots
+    train.val_every_spin.setValue(max(1, iterations // 6))
+    train.patch_spin.setValue(96)
+    train.batch_spin.setValue(4)
+    train.width_spin.setValue(16)  # a small model: a CPU-friendly run
     train.device_combo.setCurrentText("auto")
     process = train.start()
     if process is None:
         return None
     try:
-        wait_for(app, lambda: not train.is_running, 1800, "the training run")
+        wait_for(app, lambda: any("val_ssim" in r for r in process.records) or not train.is_running, 1800,
+                 "the first validation")
+        wait_for(app, lambda: len([r for r in process.records if "val_ssim" in r]) >= 3 or not train.is_running,
+                 3600, "three validations")
+        pump(app, 2.5)  # let the preview timer pick up the newest validation images
+        train.refresh_previews()
+        save(window, out, "4_training_monitor")
+        wait_for(app, lambda: not train.is_running, 3600, "the training run")
     except TimeoutError:
         train.stop()
-        wait_for(app, lambda: not train.is_running, 60, "the training run to stop")
+        wait_for(app, lambda: not train.is_running, 120, "the training run to stop")
     pump(app, 0.5)
-    bundled = bundled_models()
-    from engine.checkpoint import is_run_dir
-
-    if is_run_dir(work / "run_s1"):
-        return work / "run_s1"
-    return bundled[0] if bundled else None
+    train.refresh_previews()
+    save(window, out, "4b_training_finished")
+    return run if is_run_dir(run) else None
 
 
 if __name__ == "__main__":

@@ -42,3 +42,9 @@ def test_decongan_gui_opens_files_and_closes(tmp_path, tagan):
     assert proc.returncode == 0, proc.stderr
     text = settings.read_text()
     assert PAIR in text  # the opened file went into the recent list of this settings file
+
+
+def test_decongan_without_arguments_and_without_a_display_prints_help():
+    proc = subprocess.run([sys.executable, "-m", "app.cli"], env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "no display" in proc.stderr and "usage: decongan" in proc.stderr

@@ -100,3 +100,52 @@ def test_metrics_table_sorts_numerically_and_exports(qtbot, tmp_path):
     table.merge_rows([{"image": "b", "method": "LQ", "ssim": 0.3}], "Dataset")
     table.merge_rows([{"image": "b", "method": "LQ", "ssim": 0.35}], "Dataset")
     assert table.rows["Dataset"] == [{"image": "b", "method": "LQ", "ssim": 0.35}]
+
+
+def test_panels_save_the_cli_command_and_parameters(qtbot, tmp_path, temporary_settings):
+    from app.gui.main import create_application
+    from app.gui.main_window import MainWindow
+
+    create_application()
+    window = MainWindow(Settings(temporary_settings))
+    qtbot.addWidget(window)
+    panel = window.deconvolve_panel
+    panel.iterations_spin.setValue(12)
+    panel.method_combo.setCurrentText("RL-TV")
+    saved = json.loads(panel.save_config(tmp_path / "deconvolve.json").read_text())
+    assert saved["command"] == "deconvolve"
+    assert saved["argv"][:2] == ["decongan", "deconvolve"] and "--iterations" in saved["argv"]
+    assert saved["argv"][saved["argv"].index("--iterations") + 1] == "12"
+    assert saved["parameters"]["method"] == "rltv" and saved["parameters"]["psf"]["model"] == "born-wolf"
+    # the command parses with the real CLI parser
+    from app.cli import build_parser
+
+    args = build_parser().parse_args(saved["argv"][1:])
+    assert args.iterations == 12 and args.method == "rltv" and args.tv_lambda == panel.tv_spin.value()
+    window.close()
+
+
+def test_every_panel_command_is_accepted_by_the_cli_parser(qtbot, tmp_path, temporary_settings):
+    from app.cli import build_parser
+    from app.gui.main import create_application
+    from app.gui.main_window import MainWindow
+
+    create_application()
+    window = MainWindow(Settings(temporary_settings))
+    qtbot.addWidget(window)
+    window.train_panel.width_spin.setValue(8)
+    window.train_panel.val_every_spin.setValue(50)
+    window.predict_panel.set_run_dir(tmp_path / "run")
+    window.batch_panel.in_edit.setText(str(tmp_path / "in"))
+    window.batch_panel.out_edit.setText(str(tmp_path / "out"))
+    window.export_panel.out_edit.setText(str(tmp_path / "export"))
+    parser = build_parser()
+    for panel in (window.register_panel, window.deconvolve_panel, window.train_panel, window.predict_panel,
+                  window.batch_panel, window.export_panel):
+        args = parser.parse_args(panel.cli_args())
+        assert args.command == panel.command
+    batch = parser.parse_args(window.batch_panel.cli_args())
+    assert batch.na == 1.4 and batch.decon == "engine" and batch.iterations == 10
+    train = parser.parse_args(window.train_panel.cli_args())
+    assert train.width == 8 and train.val_every == 50
+    window.close()
