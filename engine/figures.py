@@ -451,7 +451,8 @@ def comparison_caption(shown: Sequence[Any], evaluations: Sequence[Any], *, chan
 # ---------------------------------------------------------------------------------------------
 # box plots with statistics
 # ---------------------------------------------------------------------------------------------
-def boxplot_figure(table: Any, metrics: Sequence[str], *, p_adjust: str = "holm", alpha: float = 0.05) -> CaptionedFigure:
+def boxplot_figure(table: Any, metrics: Sequence[str], *, p_adjust: str = "holm", alpha: float = 0.05,
+                   statistics: dict[str, Any] | None = None) -> CaptionedFigure:
     """One box plot per metric across methods, with Kruskal-Wallis p and Dunn's significant pairs.
 
     Parameters
@@ -461,6 +462,8 @@ def boxplot_figure(table: Any, metrics: Sequence[str], *, p_adjust: str = "holm"
         Metrics to draw (those without values are skipped).
     p_adjust : str
         Dunn's multiple-comparison correction ("holm" or "bonferroni").
+    statistics : dict, optional
+        Precomputed ``table.statistics(metric)`` results by metric (computed here when missing).
     """
     from engine.compare import HIGHER_IS_BETTER, METRIC_LABELS
     from engine.stats import format_p, significance_stars
@@ -486,7 +489,7 @@ def boxplot_figure(table: Any, metrics: Sequence[str], *, p_adjust: str = "holm"
         rng = np.random.default_rng(0)
         for k, values in enumerate(data):
             ax.scatter(k + 1 + rng.uniform(-0.12, 0.12, len(values)), values, s=6, color="black", zorder=3)
-        result = table.statistics(metric, p_adjust=p_adjust, alpha=alpha)
+        result = (statistics or {}).get(metric) or table.statistics(metric, p_adjust=p_adjust, alpha=alpha)
         stats_out[metric] = result
         direction = HIGHER_IS_BETTER.get(metric)
         arrow = " (↑ better)" if direction else " (↓ better)" if direction is False else ""

@@ -205,7 +205,7 @@ def write_comparison_outputs(
     if "decorrelation_nm" in box_metrics and "decorrelation_px" in box_metrics:
         box_metrics.remove("decorrelation_px")
     if box_metrics:
-        made.append(figs.boxplot_figure(table, box_metrics, p_adjust=p_adjust))
+        made.append(figs.boxplot_figure(table, box_metrics, p_adjust=p_adjust, statistics=stats))
     for ch in range(first.n_channels):
         for builder in (figs.consistency_figure, figs.error_map_figure):
             try:
