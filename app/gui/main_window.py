@@ -264,8 +264,6 @@ class MainWindow(QMainWindow):
                 self.open_dataset(folder / "lq", folder / "hq", True)
             else:
                 self.open_dataset(folder, None, True)
-            self.settings.add_recent(folder)
-            self._refresh_recent_menu()
             return
         files = [p for p in paths if p.exists() or p.suffix]
         if not files:
@@ -275,6 +273,10 @@ class MainWindow(QMainWindow):
         fields = [FieldOfView(image_stem(p), p, None) for p in files]
         dataset = Dataset(None, None, False, fields)
         self.session.set_dataset(dataset)
+        for path in reversed(files):
+            if path.exists():
+                self.settings.add_recent(path)
+        self._refresh_recent_menu()
         self.load_field(fields[0])
 
     def open_dataset(self, lq_dir: Path | None, hq_dir: Path | None = None, paired: bool = True) -> Dataset | None:
@@ -290,6 +292,13 @@ class MainWindow(QMainWindow):
         self.session.set_dataset(dataset)
         self.metrics.set_rows([], "Dataset")
         self.evaluations_by_field = {}
+        # the recent list gets the dataset: its parent when it holds lq/ and hq/ (reopens paired)
+        base = Path(lq_dir or hq_dir)
+        if hq_dir is not None and paired and Path(hq_dir).parent == base.parent \
+                and {base.name, Path(hq_dir).name} == {"lq", "hq"}:
+            base = base.parent
+        self.settings.add_recent(base)
+        self._refresh_recent_menu()
         if dataset.fields:
             self.load_field(dataset.fields[0])
         return dataset
@@ -304,10 +313,6 @@ class MainWindow(QMainWindow):
         def done(layers: list[Layer]) -> None:
             self.session.set_field(fov, layers)
             self.data_panel.select_field(fov)
-            for path in (fov.lq, fov.hq):
-                if path is not None:
-                    self.settings.add_recent(path)
-            self._refresh_recent_menu()
 
         return self.jobs.start(f"Opening {fov.name}", work, on_success=done)
 

@@ -52,9 +52,16 @@ def test_recent_files_are_persisted_in_the_settings(qtbot, window, tagan, tempor
     from app.gui.settings import Settings
 
     recent = Settings(temporary_settings).recent_files()
-    assert str((tagan / "lq" / window.session.field.lq.name).resolve()) in recent
+    assert recent[0] == str(tagan.resolve())  # lq/ + hq/ of one folder: the folder, which reopens paired
     assert any("Recent" in a.text() for a in window.menuBar().actions()[0].menu().actions())
-    assert window.recent_menu.actions()[0].text() in recent
+    assert window.recent_menu.actions()[0].text() == recent[0]
+    window.open_paths([tagan / "lq" / PAIR])
+    qtbot.waitUntil(lambda: window.session.field.name == PAIR[:-4], timeout=20_000)
+    assert Settings(temporary_settings).recent_files()[:2] == [str((tagan / "lq" / PAIR).resolve()), str(tagan.resolve())]
+    window.session.set_dataset(None)
+    window.recent_menu.actions()[1].trigger()  # reopen the dataset from the menu
+    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.dataset.paired, timeout=20_000)
+    assert window.session.dataset.hq_dir == tagan / "hq"
 
 
 def test_dropping_a_dataset_folder_opens_it_paired(qtbot, window, tagan):
