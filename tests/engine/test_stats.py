@@ -104,6 +104,18 @@ def test_compare_groups_runs_tests_only_with_enough_images():
     assert d["summaries"]["GAN"]["median"] == pytest.approx(0.88)
 
 
+def test_holm_and_bonferroni_equal_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from engine.stats import adjust_pvalues
+
+    p = [0.01, 0.04, 0.03, 0.005, 0.2, 0.04]
+    for method in ("holm", "bonferroni"):
+        np.testing.assert_allclose(adjust_pvalues(p, method), multipletests(p, method=method)[1], rtol=1e-12)
+    other = dunn_test(GROUPS, p_adjust="holm-sidak")  # delegated to scikit-posthocs / statsmodels
+    assert all(o.pvalue >= o.pvalue_raw for o in other)
+
+
 def test_formatting():
     assert format_p(0.0004) == "p < 0.001"
     assert format_p(0.0123) == "p = 0.012"
