@@ -199,7 +199,12 @@ def run(args: argparse.Namespace) -> int:
                 break
             console(event)
     except Cancelled:
-        print(f"decongan train: stopped; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
+        from engine.checkpoint import has_checkpoint
+
+        if has_checkpoint(config.out):
+            print(f"decongan train: stopped; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
+        else:
+            print("decongan train: stopped before training started; nothing to resume", file=sys.stderr)
         return 130
     except (TrainingError, DataError, PresetError, RunError, CheckpointImportError) as err:
         raise CommandError(str(err)) from err

@@ -24,7 +24,8 @@ Exact resume
 A checkpoint is taken between iterations and holds every source of randomness, so
 ``N`` iterations in one go and ``N/2`` + resume + ``N/2`` give identical losses on CPU (tested).
 On resume the stored configuration is used; only ``iterations`` (extend the run), ``device``,
-``amp``, ``log_every``, ``checkpoint_every`` and ``vgg19_weights`` may change. ``progress.jsonl``
+``amp``, ``log_every``, ``checkpoint_every`` and ``vgg19_weights`` may change (a larger ``iterations``
+extends the run; a cosine schedule is stretched to the new length). ``progress.jsonl``
 is cut back to the checkpoint's iteration so it never holds events of work that was redone.
 
 Cancellation
@@ -290,6 +291,9 @@ def iter_train(config: TrainConfig, *, cancel: CancelToken | None = None) -> Gen
     if config.resume:
         training_state, state = load_checkpoint(out, networks=system.networks(), device=device)
         system.load_training_state(training_state["system"])
+        for scheduler in system.schedulers().values():  # an extended run: cosine annealing over the new length
+            if getattr(scheduler, "T_max", total) != total:
+                scheduler.T_max = total
         torch.set_rng_state(training_state["rng"]["torch"].cpu())
         if device.type == "cuda" and training_state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all([s.cpu() for s in training_state["rng"]["cuda"]])
@@ -394,7 +398,7 @@ def iter_train(config: TrainConfig, *, cancel: CancelToken | None = None) -> Gen
                 checkpoint(iteration)
                 saved_at = iteration
     except (Cancelled, GeneratorExit):
-        if iteration > saved_at:
+        if iteration > saved_at or not has_checkpoint(out):  # (a checkpoint at 0 lets --resume start the run)
             checkpoint(iteration)
         summary.cancelled = True
         append_progress(out, {"event": "cancelled", "iteration": iteration})

@@ -152,3 +152,23 @@ def test_unpaired_domains_are_sampled_independently(fmd_dirs):
     assert data.val[0].hq is None
     batch = PatchSampler(data, patch_size=16, batch_size=3, seed=0).sample()
     assert batch["lq"].shape == batch["hq"].shape == (3, 1, 16, 16)
+
+
+def test_optional_registration_aligns_each_pair_before_training(shared_data, tmp_path):
+    from scipy.ndimage import shift
+
+    lq = read_image(shared_data / FMD / "lq" / "fov01.png").data[:160, :160].astype(np.float32)
+    hq = read_image(shared_data / FMD / "hq" / "fov01.png").data[:160, :160].astype(np.float32)
+    write_tiff(tmp_path / "lq" / "a.tif", shift(lq, (3.0, -5.0), order=1, mode="nearest"))
+    write_tiff(tmp_path / "hq" / "a.tif", hq)
+    data = prepare_training_data(lq_dir=tmp_path / "lq", hq_dir=tmp_path / "hq", paired=True, patch_size=32,
+                                 val_fraction=0, register="translation")
+    assert len(data.registration) == 1 and data.registration[0].startswith("a: translation")
+    sample = data.train[0]
+    assert sample.lq.shape == sample.hq.shape and max(sample.lq.shape) < 160  # cropped to the common valid area
+    before = np.corrcoef(shift(lq, (3.0, -5.0), order=1, mode="nearest").ravel(), hq.ravel())[0, 1]
+    after = np.corrcoef(sample.lq.ravel(), sample.hq.ravel())[0, 1]
+    assert after > before + 0.05
+    with pytest.raises(DataError, match="scale 1 only"):
+        prepare_training_data(lq_dir=tmp_path / "lq", hq_dir=tmp_path / "hq", paired=True, scale=2, patch_size=16,
+                              register="translation")
