@@ -136,3 +136,34 @@ def test_consistency_map_uses_the_psf_of_the_deconvolve_panel(qtbot, pair_window
     lo, hi = viewer.panel("GT").levels
     assert lo == -hi and hi >= 5.0  # signed map on a symmetric scale that includes the threshold
     assert "flagged" in pair_window.statusBar().currentMessage()
+
+
+@pytest.mark.slow
+def test_z_navigation_and_maps_of_a_real_stack(qtbot, window, shared_data):
+    """Widefield vs confocal z-stacks (45 planes): z navigation, and the error map of the plane on screen."""
+    from engine.metrics import normalize_pair
+
+    folder = shared_data / "neubias_widefield_vs_confocal_3d"
+    window.open_paths([folder / "lq" / "nucleus_widefield.tif"])
+    qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)
+    window.open_ground_truth(folder / "hq" / "nucleus_confocal.tif")
+    qtbot.waitUntil(lambda: window.session.gt is not None, timeout=20_000)
+    viewer = window.viewer
+    spin = viewer.nav_spins["z"]
+    assert not spin.isHidden() and spin.maximum() == 44
+    spin.setValue(20)
+    lq, gt = window.session.lq.image, window.session.gt.image
+    np.testing.assert_array_equal(viewer.panel("LQ").plane, lq.data[20])
+    np.testing.assert_array_equal(viewer.panel("GT").plane, gt.data[20])
+    info = viewer.show_readout(64.5, 70.5)
+    assert info["values"]["GT"] == float(gt.data[20, 64, 70])
+    assert info["x_um"] == pytest.approx(70.5 * lq.pixel_size_um)
+    viewer.error_button.click()
+    qtbot.waitUntil(lambda: "LQ" in viewer.maps["error"], timeout=120_000)
+    pred_n, ref_n, _ = normalize_pair(lq.data.astype(np.float32), gt.data.astype(np.float32))  # whole volume
+    expected = np.abs(pred_n - ref_n)
+    np.testing.assert_allclose(viewer.panel("LQ").displayed, expected[20], rtol=1e-6)
+    spin.setValue(30)  # another plane: the same evaluation, sliced again (nothing recomputed)
+    evaluation = window.evaluation
+    np.testing.assert_allclose(viewer.panel("LQ").displayed, expected[30], rtol=1e-6)
+    assert window.evaluation is evaluation
