@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self._evaluation_key: tuple | None = None
 
         self.viewer = MultiPanelViewer(lut=self.settings.get("viewer/lut"),
-                                       shared_contrast=self.settings.get("viewer/contrast_shared", False),
+                                       shared_contrast=self.settings.get("viewer/contrast_shared"),
                                        low_pct=self.settings.get("viewer/percentile_low"),
                                        high_pct=self.settings.get("viewer/percentile_high"))
         self.profile = LineProfileWidget()
@@ -87,11 +87,16 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([640, 240])
-        self.setCentralWidget(splitter)
+        self.central_tabs = QTabWidget()
+        self.central_tabs.setDocumentMode(True)
+        self.central_tabs.addTab(splitter, "Compare")
+        self.compare_page = splitter
+        self.setCentralWidget(self.central_tabs)
 
         self.data_panel = DataPanel(self.session)
         self.data_dock = self._dock("Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._build_workflows()
+        self.central_tabs.addTab(self.train_panel.monitor, "Training monitor")
         self._build_menus()
         self.job_status = JobStatusWidget(self.jobs)
         self.statusBar().addPermanentWidget(self.job_status, 1)
@@ -161,6 +166,12 @@ class MainWindow(QMainWindow):
         self.workflow_dock.setMinimumWidth(400)
         self.deconvolve_panel.psf_changed.connect(lambda _psf: self.schedule_evaluation())
         self.batch_panel.rows_ready.connect(lambda rows: self.metrics.merge_rows(rows, "Dataset"))
+
+    def show_training_monitor(self) -> None:
+        self.central_tabs.setCurrentWidget(self.train_panel.monitor)
+
+    def show_compare(self) -> None:
+        self.central_tabs.setCurrentWidget(self.compare_page)
 
     def show_workflow(self, panel: QWidget) -> None:
         """Bring the tab holding ``panel`` to the front."""
@@ -386,6 +397,7 @@ class MainWindow(QMainWindow):
 
     def _layers_changed(self) -> None:
         self.viewer.set_layers(self.session.layers)
+        self.show_compare()  # a new result: show it
         self.schedule_evaluation()
 
     def _pixel_size_changed(self, um: float | None) -> None:
@@ -473,6 +485,7 @@ class MainWindow(QMainWindow):
     def _map_mode_changed(self, mode: str) -> None:
         if mode == "image":
             return
+        self.show_compare()
         if self.evaluation is None or self._evaluation_stale():
             self.statusBar().showMessage("Comparing the field (metrics and maps)...", 3000)
             self.compute_evaluation()
@@ -500,6 +513,7 @@ class MainWindow(QMainWindow):
 
     def _line_tool_toggled(self, on: bool) -> None:
         if on:
+            self.show_compare()
             self.bottom_tabs.setCurrentWidget(self.profile)
         else:
             self.profile.set_profiles({}, {})

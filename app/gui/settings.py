@@ -24,7 +24,7 @@ MAX_RECENT = 10
 DEFAULTS: dict[str, Any] = {
     "fiji/location": "",
     "viewer/lut": "grey",
-    "viewer/contrast_shared": True,
+    "viewer/contrast_shared": False,
     "viewer/percentile_low": 0.1,
     "viewer/percentile_high": 99.9,
     "predict/tile": 512,

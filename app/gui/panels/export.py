@@ -55,7 +55,7 @@ class ExportPanel(WorkflowPanel):
         self.large_dialog: QDialog | None = None
         form = self.add_group("What")
         self.scope_combo = combo(SCOPES, SCOPES[0], tooltip="The field on screen, or every field compared so far")
-        self.contrast_combo = combo(CONTRASTS, "shared" if ctx.settings.get("viewer/contrast_shared", False)
+        self.contrast_combo = combo(CONTRASTS, "shared" if ctx.settings.get("viewer/contrast_shared")
                                     else "per-panel", tooltip="One display range for all panels of a row, or one "
                                     "per panel (stated in the caption)")
         self.cmap_combo = combo(list(FIGURE_CMAPS.values()), FIGURE_CMAPS.get(ctx.settings.get("viewer/lut"), "gray"))

@@ -16,12 +16,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSplitter,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -73,7 +74,7 @@ class CurvePlot(pg.PlotWidget):
         self.setLabel("bottom", "iteration")
         self.setLabel("left", y_label)
         self.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.addLegend(offset=(-10, 10), labelTextColor="#DDDDDD")
+        self.legend = self.addLegend(offset=(-10, 10), labelTextColor="#DDDDDD", brush=pg.mkBrush(32, 32, 32, 190))
         self.series: dict[str, tuple[list[float], list[float]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
 
@@ -167,36 +168,45 @@ class TrainPanel(WorkflowPanel):
         self.outer.addWidget(self.progress)
         self.outer.addWidget(self.status)
 
-        monitor = QSplitter(Qt.Orientation.Vertical)
+        # the monitor (curves, previews, log) is its own widget: the window shows it in the central area
+        self.monitor = QWidget()
+        grid = QGridLayout(self.monitor)
+        grid.setContentsMargins(4, 4, 4, 4)
         self.loss_plot = CurvePlot("Losses", "loss")
-        self.val_plot = CurvePlot("Validation (dashed: LQ input)", "SSIM / score")
+        self.val_plot = CurvePlot("Validation SSIM (dashed: LQ input)", "SSIM / score")
         self.psnr_plot = CurvePlot("Validation PSNR (dashed: LQ input)", "PSNR (dB)")
-        self.loss_plot.setMinimumHeight(170)
-        self.val_plot.setMinimumHeight(140)
-        self.psnr_plot.setMinimumHeight(140)
-        previews = QWidget()
-        row = QHBoxLayout(previews)
-        row.setContentsMargins(0, 0, 0, 0)
         self.preview_widget = pg.GraphicsLayoutWidget()
         self.preview_widget.setBackground("#202020")
-        self.preview_widget.setMinimumHeight(150)
-        self.preview_label = QLabel("Validation previews appear here")
+        self.preview_label = QLabel("Validation previews (LQ | GAN | GT of a held-out image) appear here")
         self.preview_label.setWordWrap(True)
         self.follow_check = QCheckBox("Log scale (losses)")
         self.follow_check.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
-        row.addWidget(self.preview_widget, 1)
-        monitor.addWidget(self.loss_plot)
-        monitor.addWidget(self.val_plot)
-        monitor.addWidget(self.psnr_plot)
-        monitor.addWidget(previews)
-        self.outer.addWidget(self.follow_check)
-        self.outer.addWidget(monitor, 1)
-        self.outer.addWidget(self.preview_label)
+        self.monitor_status = QLabel("No training run")
+        self.monitor_status.setWordWrap(True)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
-        self.log.setMaximumHeight(110)
-        self.outer.addWidget(self.log)
+        self.log.setMaximumHeight(120)
+        top = QHBoxLayout()
+        top.addWidget(self.monitor_status, 1)
+        top.addWidget(self.follow_check)
+        grid.addLayout(top, 0, 0, 1, 2)
+        grid.addWidget(self.loss_plot, 1, 0)
+        grid.addWidget(self.val_plot, 1, 1)
+        grid.addWidget(self.psnr_plot, 2, 0)
+        previews = QWidget()
+        column = QVBoxLayout(previews)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.preview_widget, 1)
+        column.addWidget(self.preview_label)
+        grid.addWidget(previews, 2, 1)
+        grid.addWidget(self.log, 3, 0, 1, 2)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(2, 1)
+        self.show_monitor_button = QPushButton("Show the training monitor")
+        self.show_monitor_button.clicked.connect(self._show_monitor)
+        self.outer.addWidget(self.show_monitor_button)
+        self.outer.addStretch(1)
         self.add_command_row()
         self.preview_items: list[pg.ImageItem] = []
         self.preview_files: list[Path] = []
@@ -262,6 +272,7 @@ class TrainPanel(WorkflowPanel):
         self.process.failed.connect(lambda err: self.ctx.errors.present(err, context="Training"))
         self.process.finished.connect(self._on_finished)
         self.log.appendPlainText(f"$ {self.process.command_line}")
+        self._show_monitor()
         self.status.setText("Starting...")
         self.progress.setRange(0, 0)
         self.process.start()
@@ -296,7 +307,9 @@ class TrainPanel(WorkflowPanel):
             (self.psnr_plot if name.endswith(PSNR_SUFFIX) else self.val_plot).add_point(name, x, value)
         eta = record.get("eta_s")
         eta_text = f", ETA {int(eta) // 60:d}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else ""
-        self.status.setText(f"{record.get('message') or ''} (step {step}{' / ' + str(total) if total else ''}{eta_text})")
+        text = f"{record.get('message') or ''} (step {step}{' / ' + str(total) if total else ''}{eta_text})"
+        self.status.setText(text)
+        self.monitor_status.setText(text)
         if validation:
             self.refresh_previews()
 
@@ -310,7 +323,13 @@ class TrainPanel(WorkflowPanel):
             self.progress.setRange(0, 1)
         self.status.setText(f"Training {outcome} (exit status {code})"
                             + (" - press Resume to continue" if outcome == "stopped" else ""))
+        self.monitor_status.setText(self.status.text())
         self.finished.emit(outcome)
+
+    def _show_monitor(self) -> None:
+        window = self.ctx.window
+        if window is not None and hasattr(window, "show_training_monitor"):
+            window.show_training_monitor()
 
     def _use_model(self) -> None:
         window = self.ctx.window
