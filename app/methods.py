@@ -175,7 +175,9 @@ def gan_method(run_dir: str | Path, *, which: str = "best", tile: int = 512, ove
     run_dir = Path(run_dir)
     try:
         weights = generator_weights_path(run_dir, which)
-        model = load_model(run_dir, which=which, device=device)
+        from engine.device import resolve_device
+
+        model = load_model(run_dir, which=which, device=resolve_device(device))  # "auto" is not a torch device
     except (RunError, FileNotFoundError, ValueError) as err:
         raise CommandError(f"model {run_dir}: {err}") from err
 
