@@ -110,6 +110,11 @@ class WorkflowPanel(QWidget):
         if path:
             self.save_config(path)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Commands may depend on other panels (PSF, model): refresh when the panel is shown."""
+        super().showEvent(event)
+        self.refresh_command()
+
     def connect_refresh(self, *widgets: QWidget) -> None:
         """Update the command line whenever one of ``widgets`` changes."""
         for w in widgets:

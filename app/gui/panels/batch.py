@@ -133,6 +133,7 @@ class BatchPanel(WorkflowPanel):
         self.connect_refresh(self.in_edit, self.gt_edit, self.out_edit, self.decon_combo, self.gan_check,
                              self.register_combo, self.consistency_combo, self.dpi_spin)
         self.decon_combo.currentTextChanged.connect(self._describe_decon)
+        self.in_edit.textChanged.connect(self._describe_decon)
         self._describe_decon()
         self.refresh_command()
 
@@ -148,6 +149,10 @@ class BatchPanel(WorkflowPanel):
     def _window_panels(self) -> tuple[Any, Any]:
         window = self.ctx.window
         return (window.deconvolve_panel, window.predict_panel) if window is not None else (None, None)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self._describe_decon()
 
     def _describe_decon(self, *args: Any) -> None:
         decon, _ = self._window_panels()
@@ -237,6 +242,7 @@ class BatchPanel(WorkflowPanel):
             except (OSError, ValueError) as err:
                 self.ctx.errors.present(err, context="Batch PSF")
                 return None
+        self._describe_decon()
         self._fill_tree()
         self.process = ProcessJob("Batch", decongan_command(*args, "--json-progress"), parent=self)
         self.process.record.connect(self._on_record)

@@ -33,7 +33,9 @@ PRESETS = ("s1", "s2", "s3", "s4", "s5")
 DEVICES = ("auto", "cpu", "cuda")
 #: record keys that are bookkeeping, not curves
 NON_CURVE_KEYS = {"step", "total", "eta_s", "iteration", "epoch", "lr", "lr_g", "lr_d", "elapsed_s", "seconds",
-                  "it_per_s", "best_iteration", "best_metric"}
+                  "it_per_s", "best_iteration", "best_metric",
+                  # discriminator outputs (logits), not losses: they would swamp the loss axis
+                  "d_real", "d_fake"}
 #: validation keys (``val_*``: the model on held-out images; ``lq_*``: the LQ input itself, the baseline)
 VALIDATION_PREFIXES = ("val_", "lq_")
 PSNR_SUFFIX = "psnr"
@@ -89,6 +91,8 @@ class CurvePlot(pg.PlotWidget):
         xs.append(x)
         ys.append(y)
         curve = self.curves.get(name)
+        if curve is None and not any(ys):
+            return  # a term that is switched off in this preset (always 0): no curve
         if curve is None:
             colour = CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)]
             baseline = name.startswith("lq_")
