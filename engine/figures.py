@@ -333,7 +333,7 @@ def comparison_figure(
     width = panel_in * sum(ratios) + 0.35
     height = panel_in * 1.2 * len(shown) + 0.55
     fig = new_figure(width, height)
-    grid = fig.add_gridspec(len(shown), len(ratios), width_ratios=ratios, left=0.3 / width, right=1 - 0.05 / width,
+    grid = fig.add_gridspec(len(shown), len(ratios), width_ratios=ratios, left=0.3 / width, right=1 - 0.15 / width,
                             top=1 - 0.3 / height, bottom=0.3 / height, wspace=0.05, hspace=0.3)
     panels = 0
     lines_used = []

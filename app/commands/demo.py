@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.commands import CommandError
+from resources import resource_path
 
 HELP = "run the whole comparison on bundled sample data (widefield vs confocal nucleus); writes figures, tables, report"
 DESCRIPTION = """\
@@ -77,8 +78,6 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
     from engine.io import read_image
     from engine.progress import run_with_callbacks
     from engine.report import ReportContext, write_comparison_outputs
-    from resources import resource_path
-
     start = time.monotonic()
     lq_path = resource_path("samples", SAMPLE, "lq", "nucleus_widefield.tif")
     gt_path = resource_path("samples", SAMPLE, "hq", "nucleus_confocal.tif")
