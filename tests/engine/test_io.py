@@ -185,3 +185,14 @@ def test_six_d_is_rejected(tmp_path):
 def test_microscopy_image_validates_axes():
     with pytest.raises(ValueError, match="TZCYX"):
         MicroscopyImage(np.zeros((2, 3, 4)), axes="YZX")
+
+
+def test_atomic_outputs_get_normal_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = write_tiff(tmp_path / "perm.tif", np.zeros((4, 4), np.float32))
+    finally:
+        os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o644
