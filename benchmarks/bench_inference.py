@@ -10,7 +10,7 @@ want (CPU here; CUDA when a GPU is present):
 Measured:
 * ``speed``: megapixels (input) per second of each preset's generator on one ``--size`` x ``--size``
   plane, whole-plane inference (``tile=0``), best of ``--repeats`` after one warm-up.
-* ``tiling``: S1 and S5 on a ``2 * --size`` plane: whole vs tiled (``--tile``, overlap 64 and "auto");
+* ``tiling``: S1 and S5 on a ``--tiling-size`` plane: whole vs tiled (``--tile``, overlap 64 and "auto");
   reports the time ratio tiled/whole (the overhead, measured in the same run) and the largest
   difference from the whole-plane output in units of its range.
 * ``memory``: a 3072 x 3072 uint16 image through ``predict_image`` with 512 px tiles in a fresh
@@ -86,7 +86,7 @@ def bench_tiling(args, device) -> None:
     from engine.inference import predict_array, predict_image
     from engine.io import MicroscopyImage
 
-    side = 2 * args.size
+    side = args.tiling_size
     yy, xx = np.mgrid[0:side, 0:side]
     plane = (500 + 400 * np.sin(xx / 11.0) * np.cos(yy / 7.0) + 50 * np.random.default_rng(1).random((side, side))).astype(np.float32)
     for name in ("s1", "s5"):
@@ -116,6 +116,7 @@ def bench_tiling(args, device) -> None:
 
 
 def bench_memory(args) -> None:
+    divisor = args.memory_width_divisor or args.width_divisor
     script = textwrap.dedent(f"""
         import resource, time, numpy as np, torch
         torch.set_num_threads({args.threads})
@@ -123,7 +124,7 @@ def bench_memory(args) -> None:
         from benchmarks.bench_inference import build_generator
         from engine.inference import predict_image
         from engine.io import MicroscopyImage
-        g, _ = build_generator("s1", width_divisor={args.width_divisor}, device=torch.device("cpu"))
+        g, _ = build_generator("s1", width_divisor={divisor}, device=torch.device("cpu"))
         image = MicroscopyImage(np.random.default_rng(0).integers(0, 65535, (3072, 3072), dtype=np.uint16), "YX",
                                 pixel_size_um=0.1)
         start = time.perf_counter()
@@ -137,7 +138,7 @@ def bench_memory(args) -> None:
     seconds, maxrss_kib, dtype = result.stdout.split()[-3:]
     peak_mib = int(maxrss_kib) / 1024
     emit({"bench": "memory", "preset": "s1", "image": "3072x3072 uint16", "tile": 512, "overlap": 64,
-          "width_divisor": args.width_divisor, "seconds": round(float(seconds), 2), "peak_rss_mib": round(peak_mib, 1),
+          "width_divisor": divisor, "seconds": round(float(seconds), 2), "peak_rss_mib": round(peak_mib, 1),
           "below_4_gib": peak_mib < 4096, "output_dtype": dtype})
 
 
@@ -177,6 +178,7 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--size", type=int, default=512, help="plane side for the speed benchmark (px)")
     parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--tiling-size", type=int, default=1024, help="plane side for the tiling benchmark (px)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--width-divisor", type=int, default=1, help="divide the presets' widths (quick CPU runs)")
@@ -184,6 +186,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=["speed", "tiling", "memory", "train"],
                         default=["speed", "tiling", "memory", "train"])
     parser.add_argument("--quick", action="store_true", help="--width-divisor 4 --size 256 --tile 256 --repeats 1")
+    parser.add_argument("--memory-width-divisor", type=int, default=None,
+                        help="width divisor of the 3072 x 3072 memory run (default: --width-divisor)")
     args = parser.parse_args()
     if args.quick:
         args.width_divisor, args.size, args.tile, args.repeats = 4, 256, 256, 1

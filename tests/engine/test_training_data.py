@@ -172,3 +172,16 @@ def test_optional_registration_aligns_each_pair_before_training(shared_data, tmp
     with pytest.raises(DataError, match="scale 1 only"):
         prepare_training_data(lq_dir=tmp_path / "lq", hq_dir=tmp_path / "hq", paired=True, scale=2, patch_size=16,
                               register="translation")
+
+
+def test_multichannel_images_are_trained_per_channel_with_their_own_parameters(shared_data, tmp_path):
+    lq = read_image(shared_data / FMD / "lq" / "fov11.png").data[:64, :64].astype(np.float32)
+    hq = read_image(shared_data / FMD / "hq" / "fov11.png").data[:64, :64].astype(np.float32)
+    write_tiff(tmp_path / "lq" / "a.tif", np.stack([lq, 100 * lq]), axes="CYX")  # channel 1 is 100x brighter
+    write_tiff(tmp_path / "hq" / "a.tif", np.stack([hq, 100 * hq]), axes="CYX")
+    data = prepare_training_data(lq_dir=tmp_path / "lq", hq_dir=tmp_path / "hq", paired=True, patch_size=32,
+                                 val_fraction=0)
+    assert data.n_channels == 2 and [s.label for s in data.train] == ["a[c=0]", "a[c=1]"]
+    low0, low1 = data.normalization.lq[0], data.normalization.lq[1]
+    assert low1.high == pytest.approx(100 * low0.high, rel=1e-4)
+    np.testing.assert_allclose(data.train[0].lq, data.train[1].lq, atol=1e-5)  # same content in network units
