@@ -462,7 +462,9 @@ def write_tiff(
         raise ImageWriteError(f"{path}: refusing to write an empty array (shape {arr.shape})")
     out = _convert_for_writing(Path(path), arr, dtype)
 
-    metadata: dict[str, Any] = {"axes": axes, "unit": "micron"}
+    metadata: dict[str, Any] = {"axes": axes}
+    if pixel_size_um or z_step_um:  # without a unit ImageJ (and read_image) treat the file as uncalibrated
+        metadata["unit"] = "micron"
     if z_step_um is not None:
         metadata["spacing"] = float(z_step_um)
     if time_interval_s is not None:

@@ -196,3 +196,8 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_uncalibrated_write_reads_back_uncalibrated(tmp_path):
+    img = read_image(write_tiff(tmp_path / "u.tif", np.zeros((5, 6), np.float32)))
+    assert img.pixel_size_um is None and img.z_step_um is None
