@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(app, lambda: len(process.records) >= 4 or not batch.is_running, 900, "batch progress")
         save(window, args.out, "5_batch_running")
         wait_for(app, lambda: not batch.is_running, 1800, "the batch")
+        window.bottom_tabs.setCurrentWidget(window.metrics)
+        window.metrics.set_scope("Dataset")
         pump(app, 0.5)
         save(window, args.out, "6_batch_done")
 
@@ -154,13 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     export.preview()
     wait_for(app, lambda: export.preview_ready and idle(window), 300, "the export preview")
     pump(app, 0.5)
-    save(window, args.out, "7_export_panel")
-    dialog = export.show_large_preview()
-    if dialog is not None:
-        dialog.move(40, 60)
-        pump(app, 1.0)
-        save(window, args.out, "8_export_preview_large", screen=True)
-        dialog.close()
+    save(window, args.out, "7_export_preview")
 
     window.close()
     pump(app, 0.5)

@@ -32,9 +32,11 @@ class LineProfileWidget(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.plot = pg.PlotWidget(background="#202020")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.plot.setLabel("left", "intensity")
         self.plot.setLabel("bottom", "distance", units="px")
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#DDDDDD")
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#DDDDDD", brush=pg.mkBrush(32, 32, 32, 190))
         layout.addWidget(self.plot)
         self.profiles: dict[str, np.ndarray] = {}
         self.distance: np.ndarray | None = None

@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.data_dock = self._dock("Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._build_workflows()
         self.central_tabs.addTab(self.train_panel.monitor, "Training monitor")
+        self.central_tabs.addTab(self.export_panel.preview_page, "Figure preview")
         self._build_menus()
         self.job_status = JobStatusWidget(self.jobs)
         self.statusBar().addPermanentWidget(self.job_status, 1)
@@ -169,6 +170,9 @@ class MainWindow(QMainWindow):
 
     def show_training_monitor(self) -> None:
         self.central_tabs.setCurrentWidget(self.train_panel.monitor)
+
+    def show_figure_preview(self) -> None:
+        self.central_tabs.setCurrentWidget(self.export_panel.preview_page)
 
     def show_compare(self) -> None:
         self.central_tabs.setCurrentWidget(self.compare_page)

@@ -66,6 +66,8 @@ class BatchPanel(WorkflowPanel):
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self.process: ProcessJob | None = None
+        self._restore_total: int | None = None
+        self._phase = "restore"
         self.inputs: list[Path] = []
         self.items: dict[str, QTreeWidgetItem] = {}
         self.methods: list[str] = []
@@ -244,6 +246,8 @@ class BatchPanel(WorkflowPanel):
                 return None
         self._describe_decon()
         self._fill_tree()
+        self._restore_total: int | None = None
+        self._phase = "restore"
         self.process = ProcessJob("Batch", decongan_command(*args, "--json-progress"), parent=self)
         self.process.record.connect(self._on_record)
         self.process.failed.connect(lambda err: self.ctx.errors.present(err, context="Batch"))
@@ -287,7 +291,9 @@ class BatchPanel(WorkflowPanel):
             method = entry.get("method")
             if method and method not in self.methods:
                 self.methods.append(method)
-        self.tree.setHeaderLabels(["file", *self.methods])
+        self.tree.setHeaderLabels(["file", *(m.split(" (")[0] for m in self.methods)])
+        for col, method in enumerate(self.methods, start=1):
+            self.tree.headerItem().setToolTip(col, method)
         statuses: dict[str, dict[str, str]] = {}
         by_input: dict[str, dict[str, dict[str, Any]]] = {}
         for entry in entries.values():
@@ -306,12 +312,20 @@ class BatchPanel(WorkflowPanel):
 
     def _on_record(self, record: dict[str, Any]) -> None:
         total = record.get("total")
-        if total:
+        message = record.get("message", "")
+        if self._restore_total is None and total:
+            self._restore_total = int(total)  # the first phase: every (image, method) step
+        if total and int(total) == self._restore_total and self._phase == "restore":
             self.progress.setRange(0, int(total))
             self.progress.setValue(int(min(record.get("step") or 0, total)))
-        eta = record.get("eta_s")
-        eta_text = f" - ETA {int(eta) // 60}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else ""
-        self.status.setText(f"{record.get('message', '')}{eta_text}")
+            eta = record.get("eta_s")
+            eta_text = f" - ETA {int(eta) // 60}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else ""
+            self.status.setText(f"{message}{eta_text}")
+            if record.get("step") == total:
+                self._phase = "report"
+        else:  # comparison and report outputs
+            self._phase = "report"
+            self.status.setText(f"Comparing and writing the report: {message}")
         self.refresh_statuses()
 
     def _on_finished(self, code: int, outcome: str) -> None:
@@ -321,6 +335,8 @@ class BatchPanel(WorkflowPanel):
         self.cancel_button.setEnabled(False)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
+        if outcome != "stopped":
+            self.progress.setValue(self.progress.maximum())
         failed = sum(1 for per in statuses.values() for s in per.values() if s == "failed")
         report = self.report_path()
         if outcome == "stopped":

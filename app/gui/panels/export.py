@@ -90,7 +90,7 @@ class ExportPanel(WorkflowPanel):
         buttons = QHBoxLayout()
         self.preview_button = QPushButton("Preview")
         self.preview_button.clicked.connect(self.preview)
-        self.large_button = QPushButton("Large preview...")
+        self.large_button = QPushButton("Full size...")
         self.large_button.setToolTip("Show the figure at full size in its own window")
         self.large_button.setEnabled(False)
         self.large_button.clicked.connect(self.show_large_preview)
@@ -102,6 +102,13 @@ class ExportPanel(WorkflowPanel):
         buttons.addStretch(1)
         self.outer.addLayout(buttons)
 
+        # the preview page: shown large in the window's central area (a wide figure needs the room)
+        self.preview_page = QScrollArea()
+        self.preview_page.setWidgetResizable(True)
+        self.page_label = QLabel("Press Preview (Export panel) to see the comparison figure here.")
+        self.page_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.page_label.setStyleSheet("background: white;")
+        self.preview_page.setWidget(self.page_label)
         self.preview_label = QLabel("Press Preview to see the comparison figure.")
         self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview_label.setMinimumHeight(200)
@@ -241,9 +248,16 @@ class ExportPanel(WorkflowPanel):
         width = max(200, self.preview_scroll.viewport().width() - 8)
         self.preview_label.setPixmap(pixmap.scaledToWidth(min(width, pixmap.width()),
                                                           Qt.TransformationMode.SmoothTransformation))
+        page_width = max(400, self.preview_page.viewport().width() - 16)
+        self.page_label.setPixmap(pixmap.scaledToWidth(min(page_width, pixmap.width()),
+                                                       Qt.TransformationMode.SmoothTransformation))
+        self.page_label.setToolTip(caption)
         self.caption.setText(caption)
         self.preview_ready = True
         self.large_button.setEnabled(True)
+        window = self.ctx.window
+        if window is not None and hasattr(window, "show_figure_preview"):
+            window.show_figure_preview()
         if self.large_dialog is not None and self.large_dialog.isVisible():
             self.show_large_preview()
 

@@ -76,6 +76,8 @@ class CurvePlot(pg.PlotWidget):
         self.setLabel("bottom", "iteration")
         self.setLabel("left", y_label)
         self.showGrid(x=True, y=True, alpha=0.25)
+        for axis in ("left", "bottom"):
+            self.getAxis(axis).enableAutoSIPrefix(False)  # SSIM 0.52 must not read "520 (x0.001)"
         self.legend = self.addLegend(offset=(-10, 10), labelTextColor="#DDDDDD", brush=pg.mkBrush(32, 32, 32, 190))
         self.series: dict[str, tuple[list[float], list[float]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
@@ -194,17 +196,17 @@ class TrainPanel(WorkflowPanel):
         top = QHBoxLayout()
         top.addWidget(self.monitor_status, 1)
         top.addWidget(self.follow_check)
-        grid.addLayout(top, 0, 0, 1, 2)
+        grid.addLayout(top, 0, 0, 1, 3)
         grid.addWidget(self.loss_plot, 1, 0)
         grid.addWidget(self.val_plot, 1, 1)
-        grid.addWidget(self.psnr_plot, 2, 0)
+        grid.addWidget(self.psnr_plot, 1, 2)
         previews = QWidget()
         column = QVBoxLayout(previews)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.preview_widget, 1)
         column.addWidget(self.preview_label)
-        grid.addWidget(previews, 2, 1)
-        grid.addWidget(self.log, 3, 0, 1, 2)
+        grid.addWidget(previews, 2, 0, 1, 3)
+        grid.addWidget(self.log, 3, 0, 1, 3)
         grid.setRowStretch(1, 1)
         grid.setRowStretch(2, 1)
         self.show_monitor_button = QPushButton("Show the training monitor")
@@ -378,7 +380,7 @@ class TrainPanel(WorkflowPanel):
             elif data.ndim > 2:
                 data = data.reshape((-1,) + data.shape[-2:])[0]
             role = next((t for key, t in PREVIEW_TITLES.items() if path.stem.endswith(key)), path.stem)
-            self.preview_widget.addLabel(role, row=0, col=i, color="#DDDDDD")
+            self.preview_widget.addLabel(role, row=0, col=i, color="#DDDDDD", size="10pt")
             view = self.preview_widget.addViewBox(row=1, col=i, lockAspect=True, invertY=True)
             item = pg.ImageItem(axisOrder="row-major")
             lo, hi = np.percentile(data, [0.5, 99.5]) if data.ndim == 2 else (0, 255)

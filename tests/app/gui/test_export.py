@@ -39,6 +39,8 @@ def test_preview_and_export_write_the_comparison_files(qtbot, window, tagan, tmp
     panel.preview()
     qtbot.waitUntil(lambda: panel.preview_ready, timeout=120_000)
     assert panel.preview_png.startswith(b"\x89PNG") and not panel.preview_label.pixmap().isNull()
+    assert window.central_tabs.currentWidget() is panel.preview_page  # shown large in the window
+    assert not panel.page_label.pixmap().isNull()
     assert "each panel stretched to its own" in panel.caption.text()  # the contrast policy is stated
 
     out = tmp_path / "export"
