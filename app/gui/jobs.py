@@ -43,9 +43,15 @@ class JobContext:
     def __init__(self, cancel: CancelToken, emit: Callable[[Progress], None]) -> None:
         self.cancel = cancel
         self._emit = emit
+        self.cancel_hooks: list[Callable[[], None]] = []
 
     def progress(self, event: Progress) -> None:
         self._emit(event)
+
+    def on_cancel(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` (from the GUI thread) when the job is cancelled: for work that cannot poll the
+        token, e.g. a Fiji request, whose worker process the hook kills."""
+        self.cancel_hooks.append(hook)
 
 
 class _Runner(QThread):
@@ -59,6 +65,7 @@ class _Runner(QThread):
         self.work = work
         self.token = token
         self._last_emit = 0.0
+        self.context = JobContext(token, self._emit)
 
     def _emit(self, event: Progress) -> None:
         now = time.monotonic()
@@ -68,7 +75,7 @@ class _Runner(QThread):
             self.progressed.emit(event)
 
     def run(self) -> None:  # runs in the worker thread
-        ctx = JobContext(self.token, self._emit)
+        ctx = self.context
         try:
             out = self.work(ctx)
             if inspect.isgenerator(out):
@@ -140,7 +147,14 @@ class Job(QObject):
 
     def cancel(self) -> None:
         """Ask the work to stop at its next safe point (the ``cancelled`` signal follows)."""
+        if self.token.cancelled:
+            return
         self.token.cancel()
+        for hook in list(self._runner.context.cancel_hooks):
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - a failing hook must not keep the others from running
+                pass
 
     def wait(self, msecs: int = 30_000) -> bool:
         """Block until the thread ends (used on shutdown; the GUI never waits otherwise)."""

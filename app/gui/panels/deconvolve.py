@@ -359,7 +359,15 @@ class DeconvolvePanel(WorkflowPanel):
                 return result
             # Fiji: DeconvolutionLab2 through the bridge; without it, the engine with DL2's conventions,
             # labelled "engine (Fiji unavailable)" (app.fiji_backend, what `decongan fiji` uses)
-            from app.fiji_backend import fiji_deconvolve_image, with_engine_fallback
+            from app.fiji_backend import fiji_deconvolve_image, get_client, with_engine_fallback
+
+            def kill_fiji() -> None:  # DeconvolutionLab2 cannot poll our token: cancel kills the worker
+                try:
+                    get_client(fiji_dir).cancel()
+                except Exception:  # noqa: BLE001 - no client: nothing to stop
+                    pass
+
+            ctx.on_cancel(kill_fiji)
 
             tv_lambda = options.get("tv_lambda") if options["method"] == "rltv" else None
             fallback = {"iterations": options["iterations"], "method": options["method"], "edges": "circular",

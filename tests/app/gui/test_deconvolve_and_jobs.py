@@ -138,3 +138,22 @@ def test_fiji_backend_runs_deconvolutionlab2_or_falls_back_labelled(qtbot, windo
         np.testing.assert_array_equal(layer.image.data, expected.image.data)
     else:
         assert layer.name == "RL 5 it (Fiji)" and "DeconvolutionLab2" in layer.provenance.method
+
+
+def test_cancel_hooks_stop_work_that_cannot_poll_the_token(qtbot, window):
+    """Like a Fiji request: the work blocks in a call; the cancel hook (killing the worker) ends it."""
+    import threading
+
+    released = threading.Event()
+
+    def work(ctx):
+        ctx.on_cancel(released.set)
+        if not released.wait(60):  # a blocking call that only the hook can end
+            raise TimeoutError("the cancel hook never ran")
+        return "interrupted"
+
+    job = window.jobs.start("Fiji request", work)
+    qtbot.waitUntil(lambda: bool(job._runner.context.cancel_hooks), timeout=10_000)
+    job.cancel()
+    qtbot.waitUntil(lambda: job.state is JobState.CANCELLED, timeout=10_000)
+    assert released.is_set() and window.errors.history == []
