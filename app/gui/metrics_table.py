@@ -29,6 +29,11 @@ from engine.atomic import atomic_open, write_json_atomic
 
 SCOPES = ("Current field", "Dataset")
 KEY_COLUMNS = ("image", "method")
+#: preferred column order (others follow in first-seen order): identity, reference metrics,
+#: no-reference metrics, data consistency
+COLUMN_ORDER = ("image", "method", "role", "backend", "channel", "z_plane", "ssim", "psnr", "nrmse", "mse", "snr",
+                "bgstd", "cuf", "decorrelation_nm", "decorrelation_px", "dc_flagged_fraction",
+                "dc_unsupported_fraction", "dc_rsp", "dc_chi_rms")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -53,12 +58,14 @@ class MetricsTable(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: dict[str, list[dict[str, Any]]] = {scope: [] for scope in SCOPES}
+        self.notes: dict[str, str] = {scope: "" for scope in SCOPES}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         self.scope_combo = QComboBox()
         self.scope_combo.addItems(SCOPES)
         self.scope_combo.currentTextChanged.connect(lambda _: self._fill())
+        self.scope_combo.currentTextChanged.connect(lambda scope: self.note.setText(self.notes.get(scope, "")))
         self.note = QLabel("")
         self.export_button = QPushButton("Export...")
         self.export_button.clicked.connect(self._ask_export)
@@ -93,6 +100,7 @@ class MetricsTable(QWidget):
         if scope not in SCOPES:
             raise ValueError(f"unknown scope {scope!r}")
         self.rows[scope] = [dict(r) for r in rows]
+        self.notes[scope] = note
         if scope == self.scope:
             self.note.setText(note)
             self._fill()
@@ -103,17 +111,21 @@ class MetricsTable(QWidget):
         for r in rows:
             keep[(r.get("image"), r.get("method"), r.get("channel"))] = dict(r)
         self.rows[scope] = list(keep.values())
+        images = {r.get("image") for r in self.rows[scope]}
+        self.notes[scope] = f"{len(images)} field{'s' if len(images) != 1 else ''}, {len(self.rows[scope])} rows"
         if scope == self.scope:
+            self.note.setText(self.notes[scope])
             self._fill()
 
     def columns(self, scope: str | None = None) -> list[str]:
         rows = self.rows[scope or self.scope]
-        cols = [c for c in KEY_COLUMNS if any(c in r for r in rows)]
+        present: list[str] = []
         for r in rows:
             for k in r:
-                if k not in cols:
-                    cols.append(k)
-        return cols
+                if k not in present:
+                    present.append(k)
+        ordered = [c for c in COLUMN_ORDER if c in present]
+        return ordered + [c for c in present if c not in ordered]
 
     def _fill(self) -> None:
         rows = self.rows[self.scope]

@@ -32,7 +32,7 @@ SCOPES = ("Current field", "All compared fields")
 CONTRASTS = ("shared", "per-panel")
 #: viewer LUT names -> matplotlib colour maps of engine.figures.IMAGE_CMAPS
 FIGURE_CMAPS = {"grey": "gray", "magma": "magma", "inferno": "inferno", "viridis": "viridis", "cividis": "cividis"}
-PREVIEW_DPI = 110
+PREVIEW_DPI = 150
 
 
 class ExportPanel(WorkflowPanel):
@@ -109,6 +109,7 @@ class ExportPanel(WorkflowPanel):
         self.page_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.page_label.setStyleSheet("background: white;")
         self.preview_page.setWidget(self.page_label)
+        self.preview_page.installEventFilter(self)
         self.preview_label = QLabel("Press Preview to see the comparison figure.")
         self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview_label.setMinimumHeight(200)
@@ -130,6 +131,13 @@ class ExportPanel(WorkflowPanel):
         self.connect_refresh(self.scope_combo, self.contrast_combo, self.cmap_combo, self.out_edit, self.dpi_spin)
         ctx.session.layers_changed.connect(self.refresh_command)
         self.refresh_command()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        from PySide6.QtCore import QEvent
+
+        if watched is self.preview_page and event.type() in (QEvent.Type.Show, QEvent.Type.Resize):
+            self.fit_preview_page()
+        return super().eventFilter(watched, event)
 
     # -- inputs --------------------------------------------------------------------------------------
     def evaluations(self) -> list[Any]:
@@ -248,9 +256,8 @@ class ExportPanel(WorkflowPanel):
         width = max(200, self.preview_scroll.viewport().width() - 8)
         self.preview_label.setPixmap(pixmap.scaledToWidth(min(width, pixmap.width()),
                                                           Qt.TransformationMode.SmoothTransformation))
-        page_width = max(400, self.preview_page.viewport().width() - 16)
-        self.page_label.setPixmap(pixmap.scaledToWidth(min(page_width, pixmap.width()),
-                                                       Qt.TransformationMode.SmoothTransformation))
+        self._page_pixmap = pixmap
+        self.fit_preview_page()
         self.page_label.setToolTip(caption)
         self.caption.setText(caption)
         self.preview_ready = True
@@ -260,6 +267,15 @@ class ExportPanel(WorkflowPanel):
             window.show_figure_preview()
         if self.large_dialog is not None and self.large_dialog.isVisible():
             self.show_large_preview()
+
+    def fit_preview_page(self) -> None:
+        """Scale the preview to the width of the central page (called again when it is shown or resized)."""
+        pixmap = getattr(self, "_page_pixmap", None)
+        if pixmap is None or pixmap.isNull():
+            return
+        width = max(300, self.preview_page.viewport().width() - 16)
+        self.page_label.setPixmap(pixmap.scaledToWidth(min(width, pixmap.width()),
+                                                       Qt.TransformationMode.SmoothTransformation))
 
     def show_large_preview(self) -> QDialog | None:
         """The previewed figure at full size in a non-modal window (reused)."""
