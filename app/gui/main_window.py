@@ -511,7 +511,8 @@ class MainWindow(QMainWindow):
             flagged = ev.consistency_summary(c=c)
             if flagged:
                 summary = ", ".join(f"{k}: {100 * v:.2f}% flagged" for k, v in flagged.items())
-                self.statusBar().showMessage(f"Data consistency vs LQ - {summary}", 15000)
+                self.statusBar().showMessage(f"Data consistency vs LQ (red: brighter than the input supports, "
+                                             f"blue: input signal missing) - {summary}", 20000)
             else:
                 self.statusBar().showMessage(ev.psf_note, 15000)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import faulthandler
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,18 @@ pytest.importorskip("pyqtgraph", reason="the GUI needs pyqtgraph (pip install 'd
 pytest.importorskip("pytestqt", reason="GUI tests need pytest-qt")
 
 PAIR = "synprot_bassoon-homer_train_ch640.tif"
+
+
+#: a GUI test that blocks this long is stuck: dump every thread's stack and end the run (instead of
+#: hanging a CI job until its global timeout)
+HANG_LIMIT_S = 600
+
+
+@pytest.fixture(autouse=True)
+def hang_guard():
+    faulthandler.dump_traceback_later(HANG_LIMIT_S, exit=True, file=sys.stderr)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(autouse=True)
