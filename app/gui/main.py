@@ -21,7 +21,25 @@ def create_application(argv: Sequence[str] | None = None):
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("DeconGAN")
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    collect_garbage_in_gui_thread(app)
     return app
+
+
+def collect_garbage_in_gui_thread(app) -> None:
+    """Let Python's cyclic garbage collector run only in the GUI thread.
+
+    Otherwise a collection triggered inside a worker thread (engine jobs) can destroy Qt objects
+    there, and PySide6 deadlocks waiting for the GIL inside ``QObject::~QObject`` (seen here: the
+    window froze while an export job saved a figure). pyqtgraph's GarbageCollector disables
+    automatic collection and collects on a GUI-thread timer instead. Safe to call repeatedly.
+    """
+    import gc
+
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    if getattr(app, "_decongan_gc", None) is None:
+        app._decongan_gc = GarbageCollector(interval=1.0)
+    gc.disable()
 
 
 def main(argv: Sequence[str] | None = None, *, paths: Sequence[str | Path] = (), settings_file: str | None = None,

@@ -28,6 +28,17 @@ def hang_guard():
 
 
 @pytest.fixture(autouse=True)
+def gui_thread_garbage_collection():
+    """The window turns automatic gc off (it collects on a GUI-thread timer, see
+    app.gui.main.collect_garbage_in_gui_thread); turn it back on for the non-GUI tests that follow."""
+    import gc
+
+    yield
+    gc.collect()
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
 def temporary_settings(tmp_path, monkeypatch) -> Path:
     """Every GUI test uses its own settings file, never the user's."""
     path = tmp_path / "settings.ini"
