@@ -14,6 +14,21 @@ the message, never a traceback, and exits with status 1.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 
 class CommandError(Exception):
     """A user-facing error: the message says what is wrong and, where possible, how to fix it."""
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when ``a`` and ``b`` name the same file (hard links and symlinks included, or the same
+    resolved path when one does not exist yet): used to refuse outputs that would overwrite inputs."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from app.commands import CommandError
+from app.commands import CommandError, same_file
 
 HELP = "Richardson-Lucy (RL) or RL-TV deconvolution of a 2-D/3-D image with a PSF file (engine on CPU/CUDA)"
 DESCRIPTION = """\
@@ -53,14 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json-progress", action="store_true", help="print one JSON line per iteration on stdout")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output TIFF (float32)")
 
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
 
 
 def _calibration_warnings(image: Any, psf: Any) -> list[str]:
@@ -123,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--pixel-nm", args.pixel_nm), ("--z-step-nm", args.z_step_nm)):
         if value is not None and not value > 0:
             raise CommandError(f"{flag} must be a positive number of nanometres, got {value}")
-    if _same_file(args.out, args.input):
+    if same_file(args.out, args.input):
         raise CommandError(f"--out {args.out} is the input file; choose another output path (inputs are never overwritten)")
-    if _same_file(args.out, args.psf):
+    if same_file(args.out, args.psf):
         raise CommandError(f"--out {args.out} is the PSF file; choose another output path")
 
     image = read_image(args.input, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from app.commands import CommandError
+from app.commands import CommandError, same_file
 
 HELP = "restore images with a trained GAN (run folder of 'decongan train'); tiled, calibrated float32 TIFFs"
 DESCRIPTION = """\
@@ -82,14 +81,6 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
 
 def run(args: argparse.Namespace) -> int:
     if args.tile < 0:
@@ -125,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     for path in files:
         dest = args.out / f"{safe_stem(_stem(path))}{suffix}.tif"
         try:
-            if any(_same_file(dest, f) for f in files):
+            if any(same_file(dest, f) for f in files):
                 raise CommandError(f"output {dest} would overwrite an input; choose another --out or --suffix")
             if dest.exists() and not args.overwrite:
                 raise CommandError(f"output {dest} exists (use --overwrite to replace it)")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from app.commands import CommandError
+from app.commands import CommandError, same_file
 
 HELP = "align MOVING onto FIXED's grid (translation, rigid, similarity or affine); write the aligned TIFF and transform"
 DESCRIPTION = """\
@@ -66,14 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Fiji.app or ImageJ 1.x folder for --backend fiji (default: DECONGAN_FIJI, discovery)")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON line per stage on stdout")
 
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
 
 
 def proxy_plane(image: Any, *, channel: int, plane: int | None) -> Any:
@@ -142,12 +133,12 @@ def run(args: argparse.Namespace) -> int:
                                                ("--crop-out-moving", args.crop_out_moving)) if path is not None]
     for flag, path in outputs:
         for label, source in (("MOVING", args.moving), ("FIXED", args.fixed)):
-            if _same_file(path, source):
+            if same_file(path, source):
                 raise CommandError(f"{flag} {path} is the {label} input; choose another output path "
                                    "(inputs are never overwritten)")
     for i, (flag_a, a) in enumerate(outputs):
         for flag_b, b in outputs[i + 1:]:
-            if _same_file(a, b):
+            if same_file(a, b):
                 raise CommandError(f"{flag_a} and {flag_b} are the same file ({a})")
 
     moving = read_image(args.moving, pixel_size_um=args.moving_pixel_um)
