@@ -54,6 +54,65 @@ def bundled_models() -> list[Path]:
     return sorted(p.parent for p in folder.glob("*/config.json"))
 
 
+def align_confocal(lq: Any, gt: Any, *, transform: str = "translation") -> tuple[Any, Any, Any, tuple[int, int, int, int]]:
+    """Register the confocal stack onto the widefield grid; crop both to their common valid area.
+
+    The two channels of the sample are offset by a fixed amount (about 3.4 px in x: separate light
+    paths), so one 2-D transform serves every plane: it is found by ``engine.registration`` on the
+    maximum projections (per-plane estimates are unreliable where the confocal shows almost nothing),
+    the confocal is resampled (cubic) onto the widefield grid, and the widefield stays as acquired
+    (it is every method's input). The bundled model was trained on planes aligned the same way
+    (scripts/train_demo_model.py).
+
+    Returns
+    -------
+    lq, gt : MicroscopyImage
+        The cropped widefield stack and the aligned, cropped confocal stack (float32).
+    result : engine.registration.RegistrationResult
+    crop : tuple of int
+        ``(y0, y1, x0, x1)`` of the common valid area on the widefield grid.
+    """
+    import numpy as np
+
+    from engine.registration import apply_transform, largest_valid_rectangle, register
+
+    result = register(gt.data.max(axis=0).astype(np.float32), lq.data.max(axis=0).astype(np.float32),
+                      transform=transform, moving_pixel_size_um=gt.pixel_size_um, fixed_pixel_size_um=lq.pixel_size_um)
+    aligned, mask = apply_transform(gt.data.astype(np.float32), result.transform, lq.yx_shape)
+    y0, y1, x0, x1 = largest_valid_rectangle(mask)
+    return (lq.with_data(np.ascontiguousarray(lq.data[..., y0:y1, x0:x1])),
+            gt.with_data(np.ascontiguousarray(aligned[..., y0:y1, x0:x1])), result, (y0, y1, x0, x1))
+
+
+def model_sample_planes(summary: dict[str, Any]) -> tuple[list[int], list[int]] | None:
+    """``(training planes, validation planes)`` of this sample used by a model, or None.
+
+    Models trained on the sample by scripts/train_demo_model.py record it in ``data.lq_dir`` and
+    name their per-plane images ``zNN``; ``summary`` is :func:`app.methods.model_summary`'s dict.
+    """
+    import re
+
+    data = summary.get("config", {}).get("data", {})
+    if SAMPLE not in str(data.get("lq_dir") or ""):
+        return None
+
+    def planes(names: list[str]) -> list[int]:
+        return sorted(int(m.group(1)) for n in names if (m := re.fullmatch(r"z(\d+)", n)))
+
+    return planes(data.get("train_names") or []), planes(data.get("val_names") or [])
+
+
+def plane_ranges(planes: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"z0-2, z5"``."""
+    runs: list[list[int]] = []
+    for z in sorted(planes):
+        if runs and z == runs[-1][-1] + 1:
+            runs[-1].append(z)
+        else:
+            runs.append([z])
+    return ", ".join(f"z{r[0]}-{r[-1]}" if len(r) > 1 else f"z{r[0]}" for r in runs) or "none"
+
+
 def focus_planes(gt_stack: Any, *, fraction: float = FOCUS_FRACTION) -> list[int]:
     """Planes where the confocal shows the object: plane mean above the darkest plane's by >= ``fraction`` of the range."""
     import numpy as np
@@ -87,6 +146,9 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
         raise CommandError(f"{lq_path}: expected a calibrated Z stack, got axes {lq.axes}")
     log(f"sample: {lq_path.parent.parent} ({lq.data.shape[0]} planes of {lq.yx_shape[0]}x{lq.yx_shape[1]} px, "
         f"{lq.pixel_size_um * 1000:.0f} nm pixels, {lq.z_step_um * 1000:.0f} nm z step)")
+    lq, gt, registration, crop = align_confocal(lq, gt)
+    log(f"confocal registered onto the widefield grid ({registration.summary()}); both cropped to "
+        f"y {crop[0]}:{crop[1]}, x {crop[2]}:{crop[3]}")
 
     # 1. Richardson-Lucy in 3-D with the assumed optics -------------------------------------------
     offset = float(lq.data.min())
@@ -107,6 +169,7 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
     # 2. bundled GAN models -----------------------------------------------------------------------
     models_info: list[dict[str, Any]] = []
     model_notes: list[str] = []
+    model_splits: dict[str, tuple[list[int], list[int]] | None] = {}
     runs = bundled_models() if use_models else []
     for run_dir in runs:
         try:
@@ -114,6 +177,7 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
             image, provenance = spec.run(lq)
             restored[spec.name] = (image, provenance)
             models_info.append(model_summary(run_dir))
+            model_splits[spec.name] = model_sample_planes(models_info[-1])
             log(f"GAN: {spec.name} from {run_dir}")
         except Exception as err:  # a broken bundled model must not break the demo; the report says why
             model_notes.append(f"bundled model {run_dir.name} could not be used: {err}")
@@ -150,12 +214,28 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
                GT_NAME: gt.data.astype(np.float32)}
     ortho = orthogonal_view_figure(volumes, reference=GT_NAME, pixel_size_um=lq.pixel_size_um, z_step_um=lq.z_step_um)
 
+    split_lines = []
+    for name, split in model_splits.items():
+        if split is None:
+            continue
+        seen = sorted(set(split[0]) & set(planes))
+        split_lines.append(
+            f"{name} was trained on planes {plane_ranges(split[0])} of this stack (the confocal aligned as above) and "
+            f"validated on {plane_ranges(split[1])}; "
+            + (f"WARNING: the compared planes {plane_ranges(seen)} were training planes, so its scores there are "
+               "optimistic" if seen else "none of the compared planes was used to train or select it")
+            + "; its whole-stack scores include its training planes.")
     context = ReportContext(
         title="DeconGAN demo: widefield vs Richardson-Lucy vs confocal (NEUBIAS nucleus)",
         command="decongan demo " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "decongan demo",
         parameters={"iterations": iterations, "edges": "padded", "device": device, "planes": planes,
                     "planes_shown": show, "focus_plane": focus, "psf_shape": list(psf.shape)},
         assumptions=[
+            f"Registration: the confocal stack is offset from the widefield stack (separate light paths); it was "
+            f"registered onto the widefield grid with one translation for all planes, found on the maximum projections "
+            f"({registration.summary()}), resampled (cubic), and every image was cropped to the common area y "
+            f"{crop[0]}:{crop[1]}, x {crop[2]}:{crop[3]}. The widefield input is used as acquired.",
+            *split_lines,
             f"Optics assumed (the data source gives only the sampling): NA {ASSUMED_NA}, oil immersion ni {ASSUMED_NI}, "
             f"emission {ASSUMED_EMISSION_NM:g} nm (a DNA dye such as Hoechst/DAPI), the S1 seed's optics. At 512 nm "
             "pixels such an objective is undersampled (the in-focus PSF core is smaller than a pixel), so the "
