@@ -222,7 +222,11 @@ def _recover_dir(dest: Path) -> None:
 
 def _new_tmp_dir(dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder should be readable like any other
+    return tmp
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,6 +69,10 @@ def test_checkpoint_round_trip_restores_weights_optimisers_and_rng(tmp_path):
                     state={"iteration": 1, "generator_key": "g"})
     files = sorted(p.name for p in checkpoint_dir(tmp_path).iterdir())
     assert files == ["d.safetensors", "g.safetensors", "state.json", "training_state.pt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert checkpoint_dir(tmp_path).stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
+    assert {p.stat().st_mode & 0o777 for p in checkpoint_dir(tmp_path).iterdir()} == {0o666 & ~umask}
     after_one = _step(system)  # what the original does next
 
     _, fresh = _tiny_system()
