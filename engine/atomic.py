@@ -30,9 +30,11 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs should be readable like any new file
     try:
         yield tmp
+        # mkstemp creates 0600 (and some writers, e.g. safetensors, replace the file with 0600 again):
+        # outputs get the permissions of any new file
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, dest)
