@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-compare", action="store_true", help="only restore; no comparison or report")
     add_psf_arguments(parser, purpose="for RL and the data-consistency map")
     add_figure_arguments(parser)
-    parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout")
+    parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout (key \"phase\": restore, compare or report)")
 
 
 def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any], str, list[dict[str, Any]]]:
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         return read_image(path, pixel_size_um=pixel_um, z_step_um=z_um)
 
     cancel = CancelToken()
-    progress = ConsoleProgress("batch", json_lines=args.json_progress)
+    progress = ConsoleProgress("batch", json_lines=args.json_progress, phase="restore")
     try:
         result = run_with_callbacks(iter_batch(inputs, args.out, specs, read=read), progress=progress, cancel=cancel)
     except BatchError as err:
@@ -165,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         evaluations, failures = run_with_callbacks(iter_evaluate_fields(
             fields, pixel_size_um=pixel_um, z_step_um=z_um, register_gt=args.register_gt,
-            consistency=psf_for is not None, consistency_psf=psf_for), progress=ConsoleProgress("compare"), cancel=cancel)
+            consistency=psf_for is not None, consistency_psf=psf_for),
+            progress=ConsoleProgress("compare", json_lines=args.json_progress, phase="compare"), cancel=cancel)
     except ImageReadError as err:
         raise CommandError(str(err)) from err
     for line in failures:

@@ -147,7 +147,7 @@ def report_and_print(evaluations: list[Any], out: Path, *, context: Any, options
     from engine.report import write_comparison_outputs
 
     outputs = write_comparison_outputs(evaluations, out, context=context,
-                                       progress=ConsoleProgress(f"{label}: outputs", json_lines=json_progress),
+                                       progress=ConsoleProgress(f"{label}: outputs", json_lines=json_progress, phase="report"),
                                        **options)
     print_summary(MetricTable.from_evaluations(evaluations))
     print(f"metrics:  {outputs.metrics_csv}")

@@ -37,9 +37,15 @@ def test_batch_then_resume_then_dataset_compare(dataset, capsys):
     out = dataset / "out"
     common = ["--gt", str(dataset / "gt"), "--psf", str(dataset / "psf.tif"), "--iterations", "5",
               "--device", "cpu", "--formats", "png", "--dpi", "100"]
-    assert main(["batch", str(dataset / "in"), "--out", str(out), *common]) == 0
+    assert main(["batch", str(dataset / "in"), "--out", str(out), *common, "--json-progress"]) == 0
     text = capsys.readouterr().out
     assert "3 restored, 0 already done" in text and "median ssim" in text
+    records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    phases = [r["phase"] for r in records]
+    assert phases == sorted(phases, key=["restore", "compare", "report"].index)  # the phases come in order
+    assert [(r["step"], r["total"]) for r in records if r["phase"] == "restore"] == [(1, 3), (2, 3), (3, 3)]
+    assert [(r["step"], r["total"]) for r in records if r["phase"] == "compare"] == [(1, 3), (2, 3), (3, 3)]
+    assert "report" in phases
     rows = _rows(out / "metrics.csv")
     assert {r["method"] for r in rows} == {"LQ (input)", "RL 5 it (engine)", "GT"} and len(rows) == 9
     assert all(r["backend"] == "engine/cpu" for r in rows if r["method"].startswith("RL"))

@@ -66,7 +66,6 @@ class BatchPanel(WorkflowPanel):
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self.process: ProcessJob | None = None
-        self._restore_total: int | None = None
         self._phase = "restore"
         self.inputs: list[Path] = []
         self.items: dict[str, QTreeWidgetItem] = {}
@@ -246,7 +245,6 @@ class BatchPanel(WorkflowPanel):
                 return None
         self._describe_decon()
         self._fill_tree()
-        self._restore_total: int | None = None
         self._phase = "restore"
         self.process = ProcessJob("Batch", decongan_command(*args, "--json-progress"), parent=self)
         self.process.record.connect(self._on_record)
@@ -311,21 +309,23 @@ class BatchPanel(WorkflowPanel):
         return statuses
 
     def _on_record(self, record: dict[str, Any]) -> None:
+        """One JSON progress line of the child: ``phase`` is restore, compare or report (see ``decongan batch``)."""
         total = record.get("total")
+        step = int(record.get("step") or 0)
         message = record.get("message", "")
-        if self._restore_total is None and total:
-            self._restore_total = int(total)  # the first phase: every (image, method) step
-        if total and int(total) == self._restore_total and self._phase == "restore":
+        phase = record.get("phase") or self._phase
+        eta = record.get("eta_s")
+        eta_text = f" - ETA {int(eta) // 60}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else ""
+        if total:
             self.progress.setRange(0, int(total))
-            self.progress.setValue(int(min(record.get("step") or 0, total)))
-            eta = record.get("eta_s")
-            eta_text = f" - ETA {int(eta) // 60}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else ""
+            self.progress.setValue(min(step, int(total)))
+        if phase == "restore":
             self.status.setText(f"{message}{eta_text}")
-            if record.get("step") == total:
-                self._phase = "report"
-        else:  # comparison and report outputs
-            self._phase = "report"
-            self.status.setText(f"Comparing and writing the report: {message}")
+        elif phase == "compare":
+            self.status.setText(f"Comparing field {step}/{total}: {message}{eta_text}")
+        else:
+            self.status.setText(f"Writing figures, tables and the report: {message}")
+        self._phase = phase
         self.refresh_statuses()
 
     def _on_finished(self, code: int, outcome: str) -> None:
