@@ -130,3 +130,52 @@ def test_real_decongan_train_run_from_the_panel(qtbot, window, tiny_run, tmp_pat
     assert len(panel.preview_items) == 3 and "iter_0000004" in panel.preview_label.text()
     panel.use_button.click()
     assert window.predict_panel.run_edit.text() == str(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_real_training_stops_with_a_checkpoint_and_resumes_from_it(qtbot, window, tagan, tmp_path):
+    """The real `decongan train` child: Stop (SIGINT) saves a checkpoint, Resume (--resume) continues from it."""
+    import json
+    import shutil
+
+    for sub in ("lq", "hq"):
+        (tmp_path / sub).mkdir()
+        for name in ("axonal_rings_test0", "axonal_rings_train0"):
+            shutil.copy(tagan / sub / f"{name}.tif", tmp_path / sub / f"{name}.tif")
+    panel = window.train_panel
+    panel.lq_edit.setText(str(tmp_path / "lq"))
+    panel.hq_edit.setText(str(tmp_path / "hq"))
+    run = tmp_path / "run"
+    panel.out_edit.setText(str(run))
+    panel.iterations_spin.setValue(100_000)  # far more than the test lets it run
+    panel.device_combo.setCurrentText("cpu")
+    panel.val_every_spin.setValue(1000)
+    panel.patch_spin.setValue(32)
+    panel.batch_spin.setValue(1)
+    panel.width_spin.setValue(4)
+
+    process = panel.start()
+    qtbot.waitUntil(lambda: any((r.get("step") or 0) >= 5 for r in process.records), timeout=120_000)
+    with qtbot.waitSignal(panel.finished, timeout=60_000) as blocker:
+        panel.stop_button.click()
+    assert blocker.args == ["stopped"] and panel.resume_button.isEnabled()
+    stopped_at = max(r.get("iteration", 0) for r in process.records if "iteration" in r)
+    assert 5 <= stopped_at < 100_000
+    assert any((run / "checkpoints").iterdir())  # the interrupt saved one
+
+    curve_before = list(panel.loss_plot.series["loss_g"][0])
+    target = int(stopped_at) + 25  # losses are logged every 10 iterations; the checkpoint may be a few past
+    panel.iterations_spin.setValue(target)
+    with qtbot.waitSignal(panel.finished, timeout=120_000) as blocker:
+        process = panel.start(resume=True)
+    assert blocker.args == ["succeeded"], panel.log.toPlainText()[-2000:]
+    assert "--resume" in process.command_line
+    done = next(r for r in process.records if r.get("event") == "done")
+    assert done["total_iterations"] == target and done["resumed_from"] is not None
+    assert stopped_at <= done["resumed_from"] < target  # from the interrupt's checkpoint, not from 0
+    steps = [r["iteration"] for r in process.records if "loss_g" in r]
+    assert done["resumed_from"] < steps[0] and steps[-1] == target  # continues, does not restart
+    xs = panel.loss_plot.series["loss_g"][0]
+    assert xs[: len(curve_before)] == curve_before and xs[-1] == target  # the curve continues too
+    config = json.loads((run / "config.json").read_text())
+    assert config["preset"]["name"] == "s1"
