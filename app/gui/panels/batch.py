@@ -36,6 +36,9 @@ DECON = ("engine", "fiji", "none")
 REGISTER = ("none", "translation", "rigid", "similarity", "affine")
 CONSISTENCY = ("auto", "identity", "off")
 STATUS_COLOURS = {"done": "#009E73", "skipped": "#56B4E9", "failed": "#D55E00", "queued": "#888888"}
+# the progress bar counts what the current phase of `decongan batch` counts
+PROGRESS_FORMATS = {"restore": "restore: %v / %m steps", "compare": "compare: %v / %m fields",
+                    "report": "report: %v / %m outputs"}
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:
@@ -119,7 +122,7 @@ class BatchPanel(WorkflowPanel):
         self.outer.addLayout(buttons)
 
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m steps")
+        self.progress.setFormat(PROGRESS_FORMATS["restore"])
         self.status = QLabel("Not running")
         self.status.setWordWrap(True)
         self.outer.addWidget(self.progress)
@@ -246,6 +249,7 @@ class BatchPanel(WorkflowPanel):
         self._describe_decon()
         self._fill_tree()
         self._phase = "restore"
+        self.progress.setFormat(PROGRESS_FORMATS["restore"])
         self.process = ProcessJob("Batch", decongan_command(*args, "--json-progress"), parent=self)
         self.process.record.connect(self._on_record)
         self.process.failed.connect(lambda err: self.ctx.errors.present(err, context="Batch"))
@@ -319,6 +323,7 @@ class BatchPanel(WorkflowPanel):
         if total:
             self.progress.setRange(0, int(total))
             self.progress.setValue(min(step, int(total)))
+        self.progress.setFormat(PROGRESS_FORMATS.get(phase, "%v / %m"))
         if phase == "restore":
             self.status.setText(f"{message}{eta_text}")
         elif phase == "compare":

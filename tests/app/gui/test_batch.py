@@ -102,11 +102,14 @@ def test_progress_lines_drive_the_bar_and_status_by_phase(window):
     panel = window.batch_panel
     panel._on_record({"phase": "restore", "step": 2, "total": 6, "message": "a.tif: RL 3 it (engine)", "eta_s": 75})
     assert (panel.progress.value(), panel.progress.maximum()) == (2, 6)
+    assert panel.progress.text() == "restore: 2 / 6 steps"
     assert panel.status.text() == "a.tif: RL 3 it (engine) - ETA 1:15"
     # the comparison has its own count (fields, not image x method steps), even when the totals coincide
     panel._on_record({"phase": "compare", "step": 1, "total": 6, "message": "a", "eta_s": None})
     assert (panel.progress.value(), panel.progress.maximum()) == (1, 6)
+    assert panel.progress.text() == "compare: 1 / 6 fields"
     assert panel.status.text() == "Comparing field 1/6: a"
     panel._on_record({"phase": "report", "step": 3, "total": 4, "message": "comparison.png"})
     assert (panel.progress.value(), panel.progress.maximum()) == (3, 4)
+    assert panel.progress.text() == "report: 3 / 4 outputs"
     assert panel.status.text().startswith("Writing figures, tables and the report: comparison.png")
