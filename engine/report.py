@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_text_atomic
-from engine.progress import Progress
+from engine.progress import CancelToken, Progress
 
 NO_REFERENCE_CAVEAT = (
     "No-reference metrics (BGSTD, CUF, SNR, decorrelation resolution) are shown next to the input's own value "
@@ -131,6 +131,7 @@ def write_comparison_outputs(
     show: Sequence[str] | None = None,
     extra_figures: Sequence[Any] = (),
     progress: Callable[[Progress], None] | None = None,
+    cancel: CancelToken | None = None,
 ) -> ComparisonOutputs:
     """Write tables, figures, restored TIFFs and the HTML report of evaluated comparison sets.
 
@@ -154,6 +155,10 @@ def write_comparison_outputs(
         More figures made by the caller (e.g. an orthogonal view of a stack), saved and reported too.
     progress : callable, optional
         Receives a :class:`Progress` per output step.
+    cancel : engine.progress.CancelToken, optional
+        Checked before every file; :class:`engine.progress.Cancelled` stops the export there. Files
+        already written stay (each was written atomically); ``report.html`` is written last, so a
+        cancelled export never leaves a report that points at missing files.
     """
     from engine import figures as figs
     from engine.compare import MetricTable
@@ -171,6 +176,12 @@ def write_comparison_outputs(
         if progress is not None:
             progress(Progress(step=i, total=len(steps), message=message))
 
+    def check() -> None:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+
+    check()
+
     # -- tables ---------------------------------------------------------------------------------
     summary = table.summary()
     stats = {m: table.statistics(m, p_adjust=p_adjust) for m in table.metrics}
@@ -183,6 +194,7 @@ def write_comparison_outputs(
         "sets": [_set_dict(ev) for ev in evaluations],
     })
     tick(1, "tables written")
+    check()
 
     # -- figures --------------------------------------------------------------------------------
     fig_dir = out / "figures"
@@ -218,6 +230,7 @@ def write_comparison_outputs(
     made.extend(extra_figures)
     figure_paths: dict[str, list[Path]] = {}
     for cf in made:
+        check()
         figure_paths[cf.name] = figs.save_figure(cf, fig_dir / cf.name, formats=formats, dpi=dpi)
         write_text_atomic(fig_dir / f"{cf.name}.caption.txt", cf.caption + "\n")
     tick(2, "figures written")
@@ -230,11 +243,13 @@ def write_comparison_outputs(
         for ev in evaluations:
             cset = ev.cset
             for col in cset.restored:
+                check()
                 path = out / "restored" / f"{safe_stem(cset.field)}__{safe_stem(col.name)}.tif"
                 write_tiff(path, col.data, axes=cset.axes, pixel_size_um=cset.pixel_size_um, z_step_um=cset.z_step_um,
                            description=col.provenance.model_dump_json())
                 restored_paths.append(path)
     tick(3, "restored images written")
+    check()
 
     # -- HTML -----------------------------------------------------------------------------------
     page = render_html(evaluations, table, summary, stats, made, figure_paths, context,

@@ -86,3 +86,25 @@ def test_html_is_self_contained_and_states_values_policy_and_context(outputs):
     assert "numpy" in page and "scikit_posthocs" in page  # software versions
     captions = sorted(p.name for p in (result.out_dir / "figures").glob("*.caption.txt"))
     assert captions == sorted(f"{name}.caption.txt" for name in result.figures)
+
+
+def test_a_cancelled_export_stops_before_the_report_and_keeps_what_it_wrote(outputs, tmp_path):
+    """Cancel after the tables: no figure files, no report.html; the tables written so far are complete."""
+    from engine.progress import Cancelled, CancelToken
+
+    _, evaluations = outputs
+    cancel = CancelToken()
+    seen = []
+
+    def progress(event):
+        seen.append(event.message)
+        if event.step == 1:
+            cancel.cancel()  # the user presses Cancel while the tables are being written
+
+    with pytest.raises(Cancelled):
+        write_comparison_outputs(evaluations, tmp_path, formats=["png"], dpi=60, progress=progress, cancel=cancel)
+    assert seen == ["tables written"]
+    assert not (tmp_path / "report.html").exists() and not list(tmp_path.glob("figures/*.png"))
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 3 * 3
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no temporary files left behind

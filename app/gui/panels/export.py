@@ -323,7 +323,8 @@ class ExportPanel(WorkflowPanel):
             from engine.report import write_comparison_outputs
 
             return write_comparison_outputs(evaluations, out, context=context, formats=formats, dpi=dpi,
-                                            save_restored=save_restored, progress=ctx.progress, **options)
+                                            save_restored=save_restored, progress=ctx.progress, cancel=ctx.cancel,
+                                            **options)
 
         self.ctx.jobs.start("Export", work, on_success=self._exported)
 
