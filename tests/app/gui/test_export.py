@@ -67,3 +67,19 @@ def test_preview_and_export_write_the_comparison_files(qtbot, window, tagan, tmp
         assert tif.imagej_metadata["unit"] == "micron"
     assert str(out / "report.html") in panel.written.toPlainText()
     assert "decongan compare --lq" in panel.command_edit.text()
+
+    # a second export, cancelled at once: it stops between files and leaves no report behind
+    exported = []
+    panel.exported.connect(exported.append)
+    panel.svg_check.setChecked(True)
+    panel.pdf_check.setChecked(True)
+    panel.dpi_spin.setValue(300)
+    out2 = tmp_path / "cancelled"
+    panel.out_edit.setText(str(out2))
+    panel.export()
+    job = next(j for j in window.jobs.jobs if j.name == "Export")
+    job.cancel()
+    wait_idle(qtbot, window)
+    assert job.state.value == "cancelled"
+    assert exported == [] and not (out2 / "report.html").exists()
+    assert not window.errors.history  # a cancel is not an error
