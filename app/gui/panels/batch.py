@@ -69,7 +69,6 @@ class BatchPanel(WorkflowPanel):
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self.process: ProcessJob | None = None
-        self._phase = "restore"
         self.inputs: list[Path] = []
         self.items: dict[str, QTreeWidgetItem] = {}
         self.methods: list[str] = []
@@ -248,7 +247,6 @@ class BatchPanel(WorkflowPanel):
                 return None
         self._describe_decon()
         self._fill_tree()
-        self._phase = "restore"
         self.progress.setFormat(PROGRESS_FORMATS["restore"])
         self.process = ProcessJob("Batch", decongan_command(*args, "--json-progress"), parent=self)
         self.process.record.connect(self._on_record)
@@ -317,7 +315,7 @@ class BatchPanel(WorkflowPanel):
         total = record.get("total")
         step = int(record.get("step") or 0)
         message = record.get("message", "")
-        phase = record.get("phase") or self._phase
+        phase = record.get("phase", "restore")
         eta = record.get("eta_s")
         eta_text = f" - ETA {int(eta) // 60}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else ""
         if total:
@@ -330,7 +328,6 @@ class BatchPanel(WorkflowPanel):
             self.status.setText(f"Comparing field {step}/{total}: {message}{eta_text}")
         else:
             self.status.setText(f"Writing figures, tables and the report: {message}")
-        self._phase = phase
         self.refresh_statuses()
 
     def _on_finished(self, code: int, outcome: str) -> None:
