@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QRadioButton,
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.panels.base import double_spin
 from app.gui.session import GT_ROLE, LQ_ROLE, Layer
 
 #: LUT names shown to the user -> pyqtgraph colormap names (None = grey ramp)
@@ -285,10 +285,10 @@ class MultiPanelViewer(QWidget):
         group = QButtonGroup(self)
         group.addButton(self.auto_radio)
         group.addButton(self.manual_radio)
-        self.low_spin = _double_spin(0.0, 50.0, self.contrast_shared.low_pct, 2, 0.1, " %")
-        self.high_spin = _double_spin(50.0, 100.0, self.contrast_shared.high_pct, 2, 0.1, " %")
-        self.min_spin = _double_spin(-1e9, 1e9, 0.0, 3, 1.0)
-        self.max_spin = _double_spin(-1e9, 1e9, 1.0, 3, 1.0)
+        self.low_spin = double_spin(0.0, 50.0, self.contrast_shared.low_pct, decimals=2, step=0.1, suffix=" %")
+        self.high_spin = double_spin(50.0, 100.0, self.contrast_shared.high_pct, decimals=2, step=0.1, suffix=" %")
+        self.min_spin = double_spin(-1e9, 1e9, 0.0, decimals=3, step=1.0)
+        self.max_spin = double_spin(-1e9, 1e9, 1.0, decimals=3, step=1.0)
         for w in (self.low_spin, self.high_spin, self.min_spin, self.max_spin):
             w.setMaximumWidth(90)
         self.low_spin.setToolTip("Lower percentile mapped to black")
@@ -811,15 +811,3 @@ def _format_value(value: float) -> str:
     if float(value).is_integer() and abs(value) < 1e7:
         return f"{int(value)}"
     return f"{value:.4g}"
-
-
-def _double_spin(lo: float, hi: float, value: float, decimals: int, step: float, suffix: str = "") -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setRange(lo, hi)
-    spin.setDecimals(decimals)
-    spin.setSingleStep(step)
-    spin.setValue(value)
-    if suffix:
-        spin.setSuffix(suffix)
-    spin.setKeyboardTracking(False)
-    return spin

@@ -125,32 +125,28 @@ class WorkflowPanel(QWidget):
 
 
 # -- small widget factories ------------------------------------------------------------------------
+def _configured(spin: Any, lo: float, hi: float, value: float, step: float, suffix: str, tooltip: str) -> Any:
+    """Range, step and value of a QSpinBox/QDoubleSpinBox; value applied only after Enter or focus-out."""
+    spin.setRange(lo, hi)
+    spin.setSingleStep(step)
+    spin.setValue(value)
+    spin.setKeyboardTracking(False)
+    if suffix:
+        spin.setSuffix(suffix)
+    if tooltip:
+        spin.setToolTip(tooltip)
+    return spin
+
+
 def double_spin(lo: float, hi: float, value: float, *, decimals: int = 3, step: float = 0.1,
                 suffix: str = "", tooltip: str = "") -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
-    spin.setRange(lo, hi)
-    spin.setDecimals(decimals)
-    spin.setSingleStep(step)
-    spin.setValue(value)
-    spin.setKeyboardTracking(False)
-    if suffix:
-        spin.setSuffix(suffix)
-    if tooltip:
-        spin.setToolTip(tooltip)
-    return spin
+    spin.setDecimals(decimals)  # before the value, which it would round
+    return _configured(spin, lo, hi, value, step, suffix, tooltip)
 
 
 def int_spin(lo: int, hi: int, value: int, *, step: int = 1, suffix: str = "", tooltip: str = "") -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(lo, hi)
-    spin.setSingleStep(step)
-    spin.setValue(value)
-    spin.setKeyboardTracking(False)
-    if suffix:
-        spin.setSuffix(suffix)
-    if tooltip:
-        spin.setToolTip(tooltip)
-    return spin
+    return _configured(QSpinBox(), lo, hi, value, step, suffix, tooltip)
 
 
 def combo(items: Sequence[str], current: str | None = None, *, tooltip: str = "") -> QComboBox:
