@@ -37,3 +37,14 @@ def golden_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"Fiji goldens not found at {path} (set DECONGAN_SHARED)")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """2 shared cores: one torch thread avoids oversubscription (and is faster here); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

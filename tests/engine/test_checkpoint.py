@@ -26,13 +26,7 @@ from engine.normalization import ChannelNorm, NormalizationConfig
 from engine.presets import load_preset
 from engine.systems import build_system
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 TINY = {

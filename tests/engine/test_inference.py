@@ -24,14 +24,7 @@ from engine.io import MicroscopyImage, read_image
 from engine.models import create_model
 from engine.normalization import ChannelNorm, NormalizationConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """2 shared cores: one torch thread avoids oversubscription (and is faster here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 class Upsample(nn.Module):

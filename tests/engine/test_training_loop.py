@@ -17,12 +17,7 @@ FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 TINY_S1 = {"model_args": {"base_channels": 4, "depth": 2}, "disc_args": {"base_channels": 4, "num_blocks": 2}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")
