@@ -42,9 +42,8 @@ def test_config_validates_and_records_a_split_that_avoids_the_demo_planes():
     assert closest >= 3, f"a training/validation plane lies {closest} plane(s) from the demo's planes"
 
 
-def test_the_model_beats_the_widefield_input_on_the_held_out_planes():
+def test_the_model_beats_the_widefield_input_on_the_held_out_planes(one_torch_thread):
     """On the demo's planes (never used in training) the model's output is closer to the confocal."""
-    import torch
 
     from app.commands.demo import SAMPLE, align_confocal, focus_planes
     from engine.inference import load_model, predict_image
@@ -52,7 +51,6 @@ def test_the_model_beats_the_widefield_input_on_the_held_out_planes():
     from engine.metrics.reference import reference_metrics
     from resources import resource_path
 
-    torch.set_num_threads(1)
     lq = read_image(resource_path("samples", SAMPLE, "lq", "nucleus_widefield.tif"))
     gt = read_image(resource_path("samples", SAMPLE, "hq", "nucleus_confocal.tif"))
     lq, gt, _, _ = align_confocal(lq, gt)

@@ -14,14 +14,7 @@ from skimage.metrics import structural_similarity
 from engine import losses as L
 from engine.io import read_image
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # tiny convolutions are dominated by thread synchronisation on a busy 2-core machine
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 

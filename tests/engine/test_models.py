@@ -19,14 +19,7 @@ from engine.models.vgg import (
     resolve_vgg19_weights,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # tiny convolutions are dominated by thread synchronisation on a busy 2-core machine
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 # ---------------------------------------------------------------------------------------- registry
