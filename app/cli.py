@@ -30,7 +30,7 @@ COMMANDS: list[tuple[str, str]] = [
 
 
 def _load(module: str) -> ModuleType | None:
-    name = f"app.commands.{module}"
+    name = f"decongan.app.commands.{module}"
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as err:  # a command not built yet in this checkout
@@ -49,7 +49,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine import __version__
+    from decongan.engine import __version__
 
     parser = argparse.ArgumentParser(
         prog="decongan",
@@ -72,12 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``decongan`` command; returns the exit status."""
-    from app.commands import CommandError
-    from engine.io import ImageReadError, ImageWriteError
+    from decongan.app.commands import CommandError
+    from decongan.engine.io import ImageReadError, ImageWriteError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
-        from app.display import display_available
+        from decongan.app.display import display_available
 
         ok, reason = display_available()
         if ok and _load("gui") is not None:

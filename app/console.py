@@ -12,7 +12,7 @@ import sys
 import time
 from typing import IO, Any
 
-from engine.progress import Progress
+from decongan.engine.progress import Progress
 
 
 def format_seconds(seconds: float) -> str:

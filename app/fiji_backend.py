@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from imagej_bridge import errors as bridge_errors
-from imagej_bridge.client import BridgeResult, FijiClient, RegistrationOutput
-from imagej_bridge.discovery import Backend, Discovery, discover, platform_summary
-from imagej_bridge.plugins import PLUGINS, scan_plugins
+from decongan.imagej_bridge import errors as bridge_errors
+from decongan.imagej_bridge.client import BridgeResult, FijiClient, RegistrationOutput
+from decongan.imagej_bridge.discovery import Backend, Discovery, discover, platform_summary
+from decongan.imagej_bridge.plugins import PLUGINS, scan_plugins
 
 FALLBACK_LABEL = "engine (Fiji unavailable)"
 
@@ -121,7 +121,7 @@ def _call(function: Callable[[], Any]) -> Any:
 def provenance_from_bridge(method: str, bridge: dict[str, Any], parameters: dict[str, Any],
                            client: FijiClient | None = None) -> Any:
     """An engine ``Provenance`` from the bridge's provenance dict (keeps the exact macro/config text)."""
-    from engine.provenance import Provenance, software_versions
+    from decongan.engine.provenance import Provenance, software_versions
 
     params = dict(parameters)
     for key in ("plugin", "plugin_version", "algorithm", "model", "macro", "config", "call", "convention"):
@@ -160,7 +160,7 @@ def fiji_psf(*, na: float, ni: float, wavelength_nm: float, pixel_nm: float, siz
         No backend, or PSF Generator missing on a plain ImageJ 1.x (with an ImageJ2 backend the
         Ops Gibson-Lanni kernel is returned instead, noted in the provenance).
     """
-    from engine.provenance import Restored
+    from decongan.engine.provenance import Restored
 
     fiji = _client(client, fiji_dir)
     result: BridgeResult = _call(lambda: fiji.born_wolf_psf(na=na, ni=ni, wavelength_nm=wavelength_nm,
@@ -176,8 +176,8 @@ def fiji_psf(*, na: float, ni: float, wavelength_nm: float, pixel_nm: float, siz
 def engine_psf(*, na: float, ni: float, wavelength_nm: float, pixel_nm: float, size: int | Sequence[int] = 65,
                nz: int | None = None, z_step_nm: float | None = None, accuracy: str = "good") -> Any:
     """The engine's Born & Wolf PSF with PSF Generator's conventions (peak = 1) as a ``Restored``."""
-    from engine.provenance import Provenance, Restored
-    from engine.psf import born_wolf_psf
+    from decongan.engine.optics.psf import born_wolf_psf
+    from decongan.engine.provenance import Provenance, Restored
 
     image = born_wolf_psf(na=na, ni=ni, wavelength_nm=wavelength_nm, pixel_nm=pixel_nm, size=size, nz=nz,
                           z_step_nm=z_step_nm, normalize="peak", accuracy=accuracy)
@@ -199,7 +199,7 @@ def fiji_richardson_lucy(image: np.ndarray, psf: np.ndarray, *, iterations: int 
     The image is sent as float32; DL2 normalises the PSF to sum 1 itself and uses periodic
     boundaries (see ../shared/golden/fiji/README.md).
     """
-    from engine.provenance import Restored
+    from decongan.engine.provenance import Restored
 
     fiji = _client(client, fiji_dir)
     data = np.asarray(image, dtype=np.float32)
@@ -214,8 +214,8 @@ def fiji_richardson_lucy(image: np.ndarray, psf: np.ndarray, *, iterations: int 
 def engine_richardson_lucy(image: np.ndarray, psf: np.ndarray, *, iterations: int = 10,
                            tv_lambda: float | None = None, device: str = "auto") -> Any:
     """The engine's RL with DeconvolutionLab2's conventions (periodic edges, DL2's RL-TV variant)."""
-    from engine.deconvolution import richardson_lucy
-    from engine.provenance import Provenance, Restored
+    from decongan.engine.optics.deconvolution import richardson_lucy
+    from decongan.engine.provenance import Provenance, Restored
 
     options: dict[str, Any] = {"iterations": iterations, "edges": "circular", "device": device}
     if tv_lambda is not None:
@@ -233,13 +233,13 @@ def fiji_deconvolve_image(image: Any, psf: np.ndarray, *, iterations: int = 10, 
                           progress: Callable[[Any], None] | None = None) -> Any:
     """Deconvolve every volume of an ``engine.io.MicroscopyImage`` with DeconvolutionLab2.
 
-    Same block rules as ``engine.deconvolution.iter_deconvolve_image``: a Z stack with a 3-D PSF
+    Same block rules as ``engine.optics.deconvolution.iter_deconvolve_image``: a Z stack with a 3-D PSF
     in 3-D, with a 2-D PSF plane by plane; a 2-D image with a 3-D PSF uses its in-focus plane;
-    channels and time points one at a time. Returns ``engine.deconvolution.DeconvolvedImage``.
+    channels and time points one at a time. Returns ``engine.optics.deconvolution.DeconvolvedImage``.
     """
-    from engine.deconvolution import DeconvolvedImage
-    from engine.progress import Progress
-    from engine.psf import psf_focal_plane
+    from decongan.engine.optics.deconvolution import DeconvolvedImage
+    from decongan.engine.optics.psf import psf_focal_plane
+    from decongan.engine.progress import Progress
 
     fiji = _client(client, fiji_dir)
     kernel = np.asarray(psf, dtype=np.float32)
@@ -287,7 +287,7 @@ def fiji_register(moving: np.ndarray, fixed: np.ndarray, transform: str = "rigid
     aligned : ndarray, float32, shape of ``fixed``
     matrix : ndarray (2, 3)
         TurboReg convention, target (fixed) -> source (moving), layout ``[[tx, a, b], [ty, c, d]]``;
-        ``engine.registration.Transform2D.from_turboreg_matrix`` converts it.
+        ``engine.optics.registration.Transform2D.from_turboreg_matrix`` converts it.
     provenance : engine Provenance
     """
     fiji = _client(client, fiji_dir)
@@ -302,8 +302,12 @@ def fiji_register(moving: np.ndarray, fixed: np.ndarray, transform: str = "rigid
 
 def registration_result(moving: np.ndarray, fixed: np.ndarray, output: RegistrationOutput, *,
                         elapsed_s: float = 0.0) -> Any:
-    """An ``engine.registration.RegistrationResult`` from a Fiji registration (NCCs computed here)."""
-    from engine.registration import RegistrationResult, Transform2D, normalised_cross_correlation
+    """An ``engine.optics.registration.RegistrationResult`` from a Fiji registration (NCCs computed here)."""
+    from decongan.engine.optics.registration import (
+        RegistrationResult,
+        Transform2D,
+        normalised_cross_correlation,
+    )
 
     fixed = np.asarray(fixed, dtype=np.float32)
     moving = np.asarray(moving, dtype=np.float32)
@@ -329,7 +333,7 @@ def iter_fiji_register(moving: np.ndarray, fixed: np.ndarray, *, transform: str 
     """Generator form (GUI jobs): yields ``Progress`` and returns an engine ``RegistrationResult``."""
     import time
 
-    from engine.progress import Progress
+    from decongan.engine.progress import Progress
 
     yield Progress(step=0, total=2, message="starting Fiji")
     fiji = _client(client, fiji_dir)
@@ -629,7 +633,7 @@ def iter_crosscheck(golden_dir: str | os.PathLike[str], *, fiji_dir: str | os.Pa
                     label = f"registered ({_plugin_label(output)})"
                     tolerance = TOLERANCE["reg_px_fiji"]
                 else:
-                    from engine.registration import register
+                    from decongan.engine.optics.registration import register
 
                     result = register(moving, fixed, transform=kind)
                     aligned, mask, matrix = result.aligned, result.mask, result.transform.to_turboreg_matrix()

@@ -1,14 +1,14 @@
 """Restoration methods for comparisons and batches, built from the engine, a GAN run or the Fiji bridge.
 
-The engine's orchestration (``engine.batch``, ``engine.compare``) takes restoration methods as plain
+The engine's orchestration (``engine.evaluate.batch``, ``engine.evaluate.compare``) takes restoration methods as plain
 callables so that it never imports the Fiji bridge; this module is where the front end builds them:
 
 * :func:`engine_rl_method` -- Richardson-Lucy / RL-TV with the engine (CPU/CUDA);
 * :func:`fiji_rl_method` -- DeconvolutionLab2's RL through ``app.fiji_backend`` (raises
   ``FijiUnavailable`` up front when no Fiji/ImageJ backend with the plugin can run);
-* :func:`gan_method` -- a trained generator (``engine.inference``), loaded once.
+* :func:`gan_method` -- a trained generator (``engine.learn.inference``), loaded once.
 
-Each returns an :class:`engine.batch.MethodSpec` whose ``parameters`` hold everything that determines
+Each returns an :class:`engine.evaluate.batch.MethodSpec` whose ``parameters`` hold everything that determines
 the result (PSF description, iterations, the model weights' sha256), so a batch can tell when a
 result must be recomputed.
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from app.commands import CommandError
+from decongan.app.commands import CommandError
 
 
 @dataclass
@@ -59,7 +59,7 @@ class PsfSource:
     def describe(self) -> dict[str, Any]:
         """The parameters that determine the PSF (for provenance and batch hashes)."""
         if self.path is not None:
-            from engine.batch import sha256_file
+            from decongan.engine.evaluate.batch import sha256_file
 
             return {"psf_file": str(self.path), "psf_sha256": sha256_file(self.path)}
         return {"psf_model": "born-wolf", "na": self.na, "ni": self.ni, "wavelength_nm": self.wavelength_nm,
@@ -74,7 +74,7 @@ class PsfSource:
         """The PSF for ``image`` (a MicroscopyImage): the file's, or Born & Wolf on its grid (sum 1)."""
         if self.path is not None:
             if "file" not in self._cache:
-                from engine.psf import read_psf
+                from decongan.engine.optics.psf import read_psf
 
                 self._cache["file"] = read_psf(self.path).data
             return self._cache["file"]
@@ -101,7 +101,7 @@ def born_wolf_for_grid(*, na: float, ni: float, wavelength_nm: float, pixel_nm: 
     the largest defocus (radius ``z tan(asin(NA / ni))``), capped at the image size. Axial: ``nz``
     planes (odd, so the focus is a plane; at least 3) at the image's z step.
     """
-    from engine.psf import born_wolf_psf
+    from decongan.engine.optics.psf import born_wolf_psf
 
     airy_radius = 0.61 * wavelength_nm / na
     radius_nm = 4.0 * airy_radius
@@ -119,15 +119,15 @@ def born_wolf_for_grid(*, na: float, ni: float, wavelength_nm: float, pixel_nm: 
 
 def engine_rl_method(psf: PsfSource, *, iterations: int = 10, method: str = "rl", tv_lambda: float = 0.01,
                      edges: str = "padded", device: str = "auto", name: str | None = None) -> Any:
-    """Richardson-Lucy with the engine, as an ``engine.batch.MethodSpec``."""
-    from engine.batch import MethodSpec
+    """Richardson-Lucy with the engine, as an ``engine.evaluate.batch.MethodSpec``."""
+    from decongan.engine.evaluate.batch import MethodSpec
 
     if iterations < 1:
         raise CommandError(f"--iterations must be at least 1, got {iterations}")
     label = name or (f"RL {iterations} it (engine)" if method == "rl" else f"RL-TV {iterations} it (engine)")
 
     def run(image: Any) -> Any:
-        from engine.deconvolution import deconvolve_image
+        from decongan.engine.optics.deconvolution import deconvolve_image
 
         options: dict[str, Any] = {"iterations": iterations, "method": method, "edges": edges, "device": device}
         if method == "rltv":
@@ -150,8 +150,8 @@ def fiji_rl_method(psf: PsfSource, *, iterations: int = 10, tv_lambda: float | N
     app.fiji_backend.FijiUnavailable
         When ``check`` and no Fiji/ImageJ backend can run (the message says why and how to fix it).
     """
-    from app import fiji_backend
-    from engine.batch import MethodSpec
+    from decongan.app import fiji_backend
+    from decongan.engine.evaluate.batch import MethodSpec
 
     if check:
         fiji_backend.get_client(fiji_dir)  # raises FijiUnavailable with the reasons
@@ -168,21 +168,21 @@ def fiji_rl_method(psf: PsfSource, *, iterations: int = 10, tv_lambda: float | N
 def gan_method(run_dir: str | Path, *, which: str = "best", tile: int = 512, overlap: int = 64,
                device: str = "auto", name: str | None = None) -> Any:
     """A trained generator (a ``decongan train`` run folder or an exported model) as a MethodSpec."""
-    from engine.batch import MethodSpec, sha256_file
-    from engine.checkpoint import RunError, generator_weights_path
-    from engine.inference import load_model
+    from decongan.engine.evaluate.batch import MethodSpec, sha256_file
+    from decongan.engine.learn.checkpoint import RunError, generator_weights_path
+    from decongan.engine.learn.inference import load_model
 
     run_dir = Path(run_dir)
     try:
         weights = generator_weights_path(run_dir, which)
-        from engine.device import resolve_device
+        from decongan.engine.device import resolve_device
 
         model = load_model(run_dir, which=which, device=resolve_device(device))  # "auto" is not a torch device
     except (RunError, FileNotFoundError, ValueError) as err:
         raise CommandError(f"model {run_dir}: {err}") from err
 
     def run(image: Any) -> Any:
-        from engine.inference import predict_image
+        from decongan.engine.learn.inference import predict_image
 
         return predict_image(model, image, tile=tile, overlap=overlap, device=device)
 
@@ -194,7 +194,7 @@ def gan_method(run_dir: str | Path, *, which: str = "best", tile: int = 512, ove
 
 def model_summary(run_dir: str | Path) -> dict[str, Any]:
     """The run configuration of a model folder as a plain dict (for the report)."""
-    from engine.checkpoint import load_run_config
+    from decongan.engine.learn.checkpoint import load_run_config
 
     config = load_run_config(run_dir)
     return {"run_dir": str(run_dir), "config": config.model_dump(mode="json")}

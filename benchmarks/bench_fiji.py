@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imagej_bridge import FijiClient  # noqa: E402
-from imagej_bridge.arrays import read_array, write_array  # noqa: E402
-from imagej_bridge.discovery import discover  # noqa: E402
-from imagej_bridge.protocol import Echo  # noqa: E402
+from decongan.imagej_bridge import FijiClient  # noqa: E402
+from decongan.imagej_bridge.arrays import read_array, write_array  # noqa: E402
+from decongan.imagej_bridge.discovery import discover  # noqa: E402
+from decongan.imagej_bridge.protocol import Echo  # noqa: E402
 
 
 def load() -> str:

@@ -46,9 +46,9 @@ def emit(record: dict) -> None:
 def build_generator(preset_name: str, *, width_divisor: int, device):
     import torch
 
-    from engine.checkpoint import generator_kwargs
-    from engine.models import create_model
-    from engine.presets import load_preset
+    from decongan.engine.learn.checkpoint import generator_kwargs
+    from decongan.engine.learn.models import create_model
+    from decongan.engine.learn.presets import load_preset
 
     preset = load_preset(preset_name)
     kwargs = dict(preset.generator.kwargs)
@@ -70,7 +70,7 @@ def timed(fn, repeats: int) -> float:
 
 
 def bench_speed(args, device) -> None:
-    from engine.inference import predict_array
+    from decongan.engine.learn.inference import predict_array
 
     plane = np.random.default_rng(0).random((args.size, args.size)).astype(np.float32) * 1000
     for name in args.presets:
@@ -83,8 +83,8 @@ def bench_speed(args, device) -> None:
 
 
 def bench_tiling(args, device) -> None:
-    from engine.inference import predict_array, predict_image
-    from engine.io import MicroscopyImage
+    from decongan.engine.io import MicroscopyImage
+    from decongan.engine.learn.inference import predict_array, predict_image
 
     side = args.tiling_size
     yy, xx = np.mgrid[0:side, 0:side]
@@ -122,8 +122,8 @@ def bench_memory(args) -> None:
         torch.set_num_threads({args.threads})
         import sys; sys.path.insert(0, {str(REPO)!r})
         from benchmarks.bench_inference import build_generator
-        from engine.inference import predict_image
-        from engine.io import MicroscopyImage
+        from decongan.engine.learn.inference import predict_image
+        from decongan.engine.io import MicroscopyImage
         g, _ = build_generator("s1", width_divisor={divisor}, device=torch.device("cpu"))
         image = MicroscopyImage(np.random.default_rng(0).integers(0, 65535, (3072, 3072), dtype=np.uint16), "YX",
                                 pixel_size_um=0.1)
@@ -145,9 +145,9 @@ def bench_memory(args) -> None:
 def bench_train(args, device) -> None:
     import torch
 
-    from engine.presets import load_preset
-    from engine.systems import build_system
-    from engine.training.config import apply_overrides
+    from decongan.engine.learn.presets import load_preset
+    from decongan.engine.learn.systems import build_system
+    from decongan.engine.learn.training.config import apply_overrides
 
     for name in args.presets:
         preset = load_preset(name)
@@ -172,7 +172,7 @@ def bench_train(args, device) -> None:
 def main() -> int:
     import torch
 
-    from engine.device import resolve_device
+    from decongan.engine.device import resolve_device
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto")

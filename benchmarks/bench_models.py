@@ -34,9 +34,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.models import create_model  # noqa: E402
-from engine.presets import load_preset  # noqa: E402
-from engine.systems import build_system  # noqa: E402
+from decongan.engine.learn.models import create_model  # noqa: E402
+from decongan.engine.learn.presets import load_preset  # noqa: E402
+from decongan.engine.learn.systems import build_system  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:

@@ -23,7 +23,7 @@ import tifffile
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.registration import Transform2D, register  # noqa: E402
+from decongan.engine.optics.registration import Transform2D, register  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 GOLDEN = SHARED / "golden" / "fiji"

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def synthetic_image(size: int, psf: np.ndarray, *, seed: int = 20240607) -> np.ndarray:
     """Beads and short filaments, blurred (circularly) with ``psf``, Poisson noise, float32 photons."""
-    from engine.fft_conv import convolve_circular
+    from decongan.engine.optics.fft_conv import convolve_circular
 
     rng = np.random.default_rng(seed)
     obj = np.zeros((size, size), dtype=np.float32)
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from skimage.restoration import richardson_lucy as skimage_rl
 
-    from engine.deconvolution import richardson_lucy
-    from engine.psf import born_wolf_psf
+    from decongan.engine.optics.deconvolution import richardson_lucy
+    from decongan.engine.optics.psf import born_wolf_psf
 
     if args.threads:
         torch.set_num_threads(args.threads)

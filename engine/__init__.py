@@ -2,7 +2,7 @@
 
 The engine never imports Qt, the JVM or the Fiji bridge (checked by import-linter in CI).
 Heavy modules (torch, skimage.restoration) are imported by the submodules that need them,
-so ``import engine`` stays cheap.
+so ``import decongan.engine`` stays cheap.
 """
 
 __version__ = "0.1.0"

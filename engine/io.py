@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine.atomic import atomic_path
+from decongan.engine.atomic import atomic_path
 
 CANONICAL_AXES = "TZCYX"
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff")

@@ -20,7 +20,7 @@ def software_versions(*extra: str) -> dict[str, str]:
     """Versions of Python, DeconGAN and the numerical libraries (plus ``extra`` module names if imported)."""
     import importlib
 
-    from engine import __version__
+    from decongan.engine import __version__
 
     versions = {"python": platform.python_version(), "decongan": __version__, "numpy": np.__version__}
     for name in ("scipy", "skimage", "tifffile", "torch", *extra):

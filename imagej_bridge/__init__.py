@@ -6,10 +6,10 @@ Public API: :class:`FijiClient` (owns the worker), :func:`discover` (backends wi
 Importing this package is cheap: no Java, no numpy-heavy work.
 """
 
-from imagej_bridge.arrays import ImageArray
-from imagej_bridge.client import BridgeResult, FijiClient, MacroResult, RegistrationOutput
-from imagej_bridge.discovery import Backend, Discovery, discover, find_java
-from imagej_bridge.errors import (
+from decongan.imagej_bridge.arrays import ImageArray
+from decongan.imagej_bridge.client import BridgeResult, FijiClient, MacroResult, RegistrationOutput
+from decongan.imagej_bridge.discovery import Backend, Discovery, discover, find_java
+from decongan.imagej_bridge.errors import (
     BridgeError,
     FijiUnavailable,
     MacroError,

@@ -2,7 +2,7 @@
 
 Typical use::
 
-    from imagej_bridge import FijiClient
+    from decongan.imagej_bridge import FijiClient
     with FijiClient(fiji_dir="/opt/Fiji.app") as fiji:        # or FijiClient() to discover
         psf = fiji.born_wolf_psf(na=1.4, ni=1.515, wavelength_nm=520, pixel_nm=159, size=65)
         rl = fiji.richardson_lucy(image, psf.image, iterations=10)
@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from imagej_bridge import errors, operations
-from imagej_bridge.arrays import ImageArray, as_image, make_transfer_dir, read_array, write_array
-from imagej_bridge.discovery import Backend, discover, find_java
-from imagej_bridge.protocol import (
+from decongan.imagej_bridge import errors, operations
+from decongan.imagej_bridge.arrays import ImageArray, as_image, make_transfer_dir, read_array, write_array
+from decongan.imagej_bridge.discovery import Backend, discover, find_java
+from decongan.imagej_bridge.protocol import (
     BornWolfPsf,
     Describe,
     DisplayMode,
@@ -60,7 +60,7 @@ LOG_TAIL = 4000
 
 def _builtin_commands_file() -> str | None:
     try:
-        from resources import resource_path
+        from decongan.resources import resource_path
 
         return str(resource_path("macros", "ij1_builtin_commands.tsv"))
     except (ImportError, FileNotFoundError):
@@ -320,7 +320,7 @@ class FijiClient:
         env["JAVA_HOME"] = config.java_home
         with open(config.log_path, "ab") as log:
             process = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
-                [sys.executable, "-m", "imagej_bridge.worker", "--serve"], stdin=subprocess.PIPE, stdout=log,
+                [sys.executable, "-m", "decongan.imagej_bridge.worker", "--serve"], stdin=subprocess.PIPE, stdout=log,
                 stderr=subprocess.STDOUT, env=env, close_fds=True)
         self._starts += 1
         worker = _Worker(process, None, config)
@@ -545,7 +545,7 @@ class FijiClient:
                       timeout: float | None = None) -> BridgeResult:
         """Born & Wolf PSF from PSF Generator (config-file API), peak-normalised (peak = 1).
 
-        Parameters follow ``engine.psf.born_wolf_psf`` (lengths in nm; ``size`` N or (ny, nx);
+        Parameters follow ``engine.optics.psf.born_wolf_psf`` (lengths in nm; ``size`` N or (ny, nx);
         ``nz`` None for a 2-D in-focus PSF). Without PSF Generator, an ImageJ2 backend uses ImageJ
         Ops' Gibson-Lanni kernel (noted in the provenance); otherwise :class:`PluginMissing`.
 
@@ -597,7 +597,7 @@ class FijiClient:
         The returned matrix is in TurboReg's documented convention, **target (fixed) -> source
         (moving)**, layout ``[[tx, a, b], [ty, c, d]]``: the fixed pixel ``(u, v)`` samples the
         moving image at ``(tx + a*u + b*v, ty + c*u + d*v)`` (x right, y down, pixel centres at
-        integers). ``engine.registration.Transform2D.from_turboreg_matrix`` converts it to the
+        integers). ``engine.optics.registration.Transform2D.from_turboreg_matrix`` converts it to the
         engine's 3x3 matrix (same direction). A SIFT result is converted into the same convention.
         """
         kind = operations.transform_name(transform)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from imagej_bridge.protocol import BackendKind
+from decongan.imagej_bridge.protocol import BackendKind
 
 FIJI_ENV = "DECONGAN_FIJI"
 ENDPOINT_ENV = "DECONGAN_FIJI_ENDPOINT"

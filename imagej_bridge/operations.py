@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from imagej_bridge.macros import format_number, quote_string
+from decongan.imagej_bridge.macros import format_number, quote_string
 
 # -- PSF Generator ---------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from imagej_bridge.arrays import ArrayRef
+from decongan.imagej_bridge.arrays import ArrayRef
 
 BackendKind = Literal["fiji", "endpoint", "imagej1"]
 DisplayMode = Literal["xvfb", "desktop", "headless"]

@@ -53,10 +53,10 @@ from typing import Any
 
 import numpy as np
 
-from imagej_bridge import operations
-from imagej_bridge.arrays import ArrayRef, calibration_to_um
-from imagej_bridge.plugins import PLUGINS, parse_plugins_config
-from imagej_bridge.protocol import (
+from decongan.imagej_bridge import operations
+from decongan.imagej_bridge.arrays import ArrayRef, calibration_to_um
+from decongan.imagej_bridge.plugins import PLUGINS, parse_plugins_config
+from decongan.imagej_bridge.protocol import (
     BornWolfPsf,
     Describe,
     Echo,

@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="decongan-screens-"))
     os.environ["DECONGAN_SETTINGS"] = str(work / "settings.ini")
 
-    from app.gui.main import create_application
-    from app.gui.main_window import MainWindow
+    from decongan.app.gui.main import create_application
+    from decongan.app.gui.main_window import MainWindow
 
     app = create_application()
     window = MainWindow()
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(window, app, tagan: Path, work: Path, iterations: int, out: Path) -> Path | None:
     """A real `decongan train` run from the Train panel; screenshots of its monitor; the run folder."""
-    from engine.checkpoint import is_run_dir
+    from decongan.engine.learn.checkpoint import is_run_dir
 
     train = window.train_panel
     window.show_workflow(train)

@@ -20,7 +20,7 @@ What it does
    next to the gap validate (choose the best iteration), the rest train (see ``TRAIN_PLANES``).
 3. Writes one TIFF per plane (``zNN.tif``, widefield as acquired in ``lq/``, aligned confocal in ``hq/``)
    into a temporary folder and trains with the real ``decongan train`` (preset s1 + overrides).
-4. Applies the best generator to the widefield stack (engine.inference) and measures SSIM/PSNR
+4. Applies the best generator to the widefield stack (engine.learn.inference) and measures SSIM/PSNR
    against the aligned confocal on the demo's planes (engine.metrics.reference_metrics, the project's
    normalisation policy), for the model card.
 5. Ships only what inference needs into ``resources/models/<name>/``: ``config.json``,
@@ -100,9 +100,9 @@ def plane_name(z: int) -> str:
 
 def load_sample() -> tuple[Any, Any, Any, tuple[int, int, int, int], list[int]]:
     """The aligned, cropped sample stacks, the registration, the crop and the demo's planes."""
-    from app.commands.demo import SAMPLE, align_confocal, focus_planes
-    from engine.io import read_image
-    from resources import resource_path
+    from decongan.app.commands.demo import SAMPLE, align_confocal, focus_planes
+    from decongan.engine.io import read_image
+    from decongan.resources import resource_path
 
     lq = read_image(resource_path("samples", SAMPLE, "lq", "nucleus_widefield.tif"))
     gt = read_image(resource_path("samples", SAMPLE, "hq", "nucleus_confocal.tif"))
@@ -126,7 +126,7 @@ def check_split(eval_planes: list[int], n_planes: int) -> None:
 
 def write_planes(lq: Any, gt: Any, folder: Path) -> None:
     """``folder/lq/zNN.tif`` (widefield, uint16 as acquired) and ``folder/hq/zNN.tif`` (aligned confocal, float32)."""
-    from engine.io import write_tiff
+    from decongan.engine.io import write_tiff
 
     for z in (*TRAIN_PLANES, *VAL_PLANES):
         write_tiff(folder / "lq" / f"{plane_name(z)}.tif", lq.data[z], axes="YX", pixel_size_um=lq.pixel_size_um,
@@ -160,8 +160,8 @@ def evaluate(run_dir: Path, lq: Any, gt: Any, planes: list[int], *, threads: int
     """Median (and per-plane) SSIM/PSNR of the widefield and of the model vs the aligned confocal on ``planes``."""
     import torch
 
-    from engine.inference import load_model, predict_image
-    from engine.metrics.reference import reference_metrics
+    from decongan.engine.learn.inference import load_model, predict_image
+    from decongan.engine.metrics.reference import reference_metrics
 
     torch.set_num_threads(threads)
     model = load_model(run_dir, device="cpu")
@@ -179,7 +179,7 @@ def evaluate(run_dir: Path, lq: Any, gt: Any, planes: list[int], *, threads: int
 
 
 def ranges(planes: list[int] | tuple[int, ...]) -> str:
-    from app.commands.demo import plane_ranges
+    from decongan.app.commands.demo import plane_ranges
 
     return plane_ranges(list(planes))
 
@@ -253,7 +253,7 @@ These planes belong to the same nucleus as the training planes; they are not ind
   folder replaced by a description.
 - `best/generator.safetensors` ({size_bytes / 1e6:.2f} MB): generator weights of the best validation
   iteration; `best/metrics.json`: its validation metrics. No optimiser state or checkpoints are shipped.
-- Load with `engine.inference.load_model(folder)`; apply with `decongan predict {MODEL_NAME} INPUT --out DIR`.
+- Load with `engine.learn.inference.load_model(folder)`; apply with `decongan predict {MODEL_NAME} INPUT --out DIR`.
 
 Created {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")} by `scripts/train_demo_model.py`.
 """
@@ -261,7 +261,7 @@ Created {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")} by `s
 
 def ship(run_dir: Path, dest: Path, card: str) -> int:
     """Copy what inference needs into ``dest`` (replaced as a whole); returns the weights' size in bytes."""
-    from engine.checkpoint import load_run_config, save_run_config
+    from decongan.engine.learn.checkpoint import load_run_config, save_run_config
 
     config = load_run_config(run_dir)
     written = "(planes written as zNN.tif by scripts/train_demo_model.py)"
@@ -311,8 +311,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    from app.cli import main as decongan
-    from engine.checkpoint import load_run_config, read_best_metrics
+    from decongan.app.cli import main as decongan
+    from decongan.engine.learn.checkpoint import load_run_config, read_best_metrics
 
     lq, gt, registration, crop, eval_planes = load_sample()
     check_split(eval_planes, lq.data.shape[0])

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.commands import CommandError
-from app.commands.compare import (
+from decongan.app.commands import CommandError
+from decongan.app.commands.compare import (
     add_figure_arguments,
     add_psf_arguments,
     consistency_psf_function,
@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any], str, list[dict[str, Any]]]:
     """The MethodSpecs, the Fiji backend line and the model summaries for the report."""
-    from app import methods as m
+    from decongan.app import methods as m
 
     specs = []
     fiji_line = "not used (--decon " + args.decon + ")"
@@ -76,7 +76,7 @@ def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any],
         specs.append(m.engine_rl_method(psf_source, iterations=args.iterations, method=args.method,
                                         tv_lambda=args.tv_lambda, edges=args.edges, device=args.device))
     elif args.decon == "fiji":
-        from app.fiji_backend import FijiUnavailable
+        from decongan.app.fiji_backend import FijiUnavailable
 
         try:
             specs.append(m.fiji_rl_method(psf_source, iterations=args.iterations,
@@ -85,7 +85,7 @@ def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any],
         except FijiUnavailable as err:
             raise CommandError(f"--decon fiji: {err}. Use --decon engine for the engine's RL "
                                "(decongan fiji doctor explains what is missing)") from err
-        from app.commands.compare import fiji_backend_summary
+        from decongan.app.commands.compare import fiji_backend_summary
 
         fiji_line = fiji_backend_summary()
     models = []
@@ -100,12 +100,12 @@ def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any],
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.console import ConsoleProgress
-    from engine.batch import BatchError, iter_batch
-    from engine.compare import FieldFiles, image_stem, iter_evaluate_fields
-    from engine.io import ImageReadError, list_images, read_image
-    from engine.progress import Cancelled, CancelToken, run_with_callbacks
-    from engine.report import ReportContext
+    from decongan.app.console import ConsoleProgress
+    from decongan.engine.evaluate.batch import BatchError, iter_batch
+    from decongan.engine.evaluate.compare import FieldFiles, image_stem, iter_evaluate_fields
+    from decongan.engine.evaluate.report import ReportContext
+    from decongan.engine.io import ImageReadError, list_images, read_image
+    from decongan.engine.progress import Cancelled, CancelToken, run_with_callbacks
 
     for flag, value in (("--pixel-nm", args.pixel_nm), ("--z-step-nm", args.z_step_nm), ("--iterations", args.iterations)):
         if value is not None and not value > 0:

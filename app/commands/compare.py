@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.commands import CommandError
+from decongan.app.commands import CommandError
 
 HELP = "compare LQ, restored images (RL, Fiji, GANs) and ground truth: metrics, statistics, figures, HTML report"
 DESCRIPTION = """\
@@ -64,7 +64,7 @@ def _positive(flag: str, value: float | None) -> None:
 
 def psf_source_from_args(args: argparse.Namespace, *, required: bool) -> Any:
     """An ``app.methods.PsfSource`` from --psf or --na/--ni/--wavelength-nm; None when neither and not required."""
-    from app.methods import PsfSource
+    from decongan.app.methods import PsfSource
 
     optics = [args.na, args.ni, args.wavelength_nm]
     if args.psf is not None and any(v is not None for v in optics):
@@ -121,7 +121,7 @@ def figure_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def consistency_psf_function(psf_source: Any, mode: str) -> Any:
-    """``lq_image -> PSF or None`` for engine.compare.iter_evaluate_fields, per --consistency."""
+    """``lq_image -> PSF or None`` for engine.evaluate.compare.iter_evaluate_fields, per --consistency."""
     if mode == "off":
         return None
     if mode == "identity" or psf_source is None:
@@ -132,7 +132,7 @@ def consistency_psf_function(psf_source: Any, mode: str) -> Any:
 def fiji_backend_summary() -> str:
     """One line on the Fiji/ImageJ backend that would be used (never starts a JVM)."""
     try:
-        from app import fiji_backend
+        from decongan.app import fiji_backend
 
         report = fiji_backend.doctor(start_worker=False, probe_network=False)
         return report.summary()
@@ -142,9 +142,9 @@ def fiji_backend_summary() -> str:
 
 def report_and_print(evaluations: list[Any], out: Path, *, context: Any, options: dict[str, Any], label: str,
                      json_progress: bool = False) -> Any:
-    from app.console import ConsoleProgress
-    from engine.compare import MetricTable
-    from engine.report import write_comparison_outputs
+    from decongan.app.console import ConsoleProgress
+    from decongan.engine.evaluate.compare import MetricTable
+    from decongan.engine.evaluate.report import write_comparison_outputs
 
     outputs = write_comparison_outputs(evaluations, out, context=context,
                                        progress=ConsoleProgress(f"{label}: outputs", json_lines=json_progress, phase="report"),
@@ -199,7 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_methods(items: list[str]) -> dict[str, Path]:
-    from engine.compare import GT_NAME, LQ_NAME
+    from decongan.engine.evaluate.compare import GT_NAME, LQ_NAME
 
     methods: dict[str, Path] = {}
     for item in items:
@@ -218,10 +218,16 @@ def _parse_methods(items: list[str]) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.console import ConsoleProgress
-    from engine.compare import ComparisonError, FieldFiles, image_stem, iter_evaluate_fields, match_dataset
-    from engine.progress import run_with_callbacks
-    from engine.report import ReportContext
+    from decongan.app.console import ConsoleProgress
+    from decongan.engine.evaluate.compare import (
+        ComparisonError,
+        FieldFiles,
+        image_stem,
+        iter_evaluate_fields,
+        match_dataset,
+    )
+    from decongan.engine.evaluate.report import ReportContext
+    from decongan.engine.progress import run_with_callbacks
 
     _positive("--pixel-nm", args.pixel_nm)
     _positive("--z-step-nm", args.z_step_nm)

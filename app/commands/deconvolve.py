@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.commands import CommandError, same_file
+from decongan.app.commands import CommandError, same_file
 
 HELP = "Richardson-Lucy (RL) or RL-TV deconvolution of a 2-D/3-D image with a PSF file (engine on CPU/CUDA)"
 DESCRIPTION = """\
@@ -65,11 +65,11 @@ def _calibration_warnings(image: Any, psf: Any) -> list[str]:
 
 
 def deconvolve(backend: str, image: Any, psf: Any, *, options: dict[str, Any], psf_source: str, progress: Any):
-    """Dispatch to a backend; returns ``engine.deconvolution.DeconvolvedImage``."""
-    from engine.progress import run_with_callbacks
+    """Dispatch to a backend; returns ``engine.optics.deconvolution.DeconvolvedImage``."""
+    from decongan.engine.progress import run_with_callbacks
 
     if backend == "engine":
-        from engine.deconvolution import iter_deconvolve_image
+        from decongan.engine.optics.deconvolution import iter_deconvolve_image
 
         events = iter_deconvolve_image(image, psf.data, psf_source=psf_source, **options)
         return run_with_callbacks(events, progress=progress)
@@ -81,9 +81,9 @@ def deconvolve(backend: str, image: Any, psf: Any, *, options: dict[str, Any], p
 def _deconvolve_fiji(image: Any, psf: Any, *, options: dict[str, Any], psf_source: str, progress: Any):
     """DeconvolutionLab2 through the Fiji bridge; without a usable Fiji, the engine with DL2's conventions
     (periodic edges, DL2's RL-TV variant), labelled "engine (Fiji unavailable)" with the reason."""
-    from app.fiji_backend import FALLBACK_LABEL, FijiUnavailable, fiji_deconvolve_image
-    from engine.deconvolution import iter_deconvolve_image
-    from engine.progress import run_with_callbacks
+    from decongan.app.fiji_backend import FALLBACK_LABEL, FijiUnavailable, fiji_deconvolve_image
+    from decongan.engine.optics.deconvolution import iter_deconvolve_image
+    from decongan.engine.progress import run_with_callbacks
 
     tv_lambda = options.get("tv_lambda") if options.get("method") == "rltv" else None
     try:
@@ -105,9 +105,9 @@ def _deconvolve_fiji(image: Any, psf: Any, *, options: dict[str, Any], psf_sourc
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.console import ConsoleProgress
-    from engine.io import ImageReadError, read_image, write_tiff
-    from engine.psf import read_psf
+    from decongan.app.console import ConsoleProgress
+    from decongan.engine.io import ImageReadError, read_image, write_tiff
+    from decongan.engine.optics.psf import read_psf
 
     if args.iterations < 1:
         raise CommandError(f"--iterations must be at least 1, got {args.iterations}")

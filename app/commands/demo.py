@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.commands import CommandError
-from resources import resource_path
+from decongan.app.commands import CommandError
+from decongan.resources import resource_path
 
 HELP = "run the whole comparison on bundled sample data (widefield vs confocal nucleus); writes figures, tables, report"
 DESCRIPTION = """\
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def bundled_models() -> list[Path]:
     """Run folders bundled in resources/models (each with a config.json)."""
-    from resources import ROOT
+    from decongan.resources import ROOT
 
     folder = ROOT / "models"
     if not folder.is_dir():
@@ -58,7 +58,7 @@ def align_confocal(lq: Any, gt: Any, *, transform: str = "translation") -> tuple
     """Register the confocal stack onto the widefield grid; crop both to their common valid area.
 
     The two channels of the sample are offset by a fixed amount (about 3.4 px in x: separate light
-    paths), so one 2-D transform serves every plane: it is found by ``engine.registration`` on the
+    paths), so one 2-D transform serves every plane: it is found by ``engine.optics.registration`` on the
     maximum projections (per-plane estimates are unreliable where the confocal shows almost nothing),
     the confocal is resampled (cubic) onto the widefield grid, and the widefield stays as acquired
     (it is every method's input). The bundled model was trained on planes aligned the same way
@@ -68,13 +68,13 @@ def align_confocal(lq: Any, gt: Any, *, transform: str = "translation") -> tuple
     -------
     lq, gt : MicroscopyImage
         The cropped widefield stack and the aligned, cropped confocal stack (float32).
-    result : engine.registration.RegistrationResult
+    result : engine.optics.registration.RegistrationResult
     crop : tuple of int
         ``(y0, y1, x0, x1)`` of the common valid area on the widefield grid.
     """
     import numpy as np
 
-    from engine.registration import apply_transform, largest_valid_rectangle, register
+    from decongan.engine.optics.registration import apply_transform, largest_valid_rectangle, register
 
     result = register(gt.data.max(axis=0).astype(np.float32), lq.data.max(axis=0).astype(np.float32),
                       transform=transform, moving_pixel_size_um=gt.pixel_size_um, fixed_pixel_size_um=lq.pixel_size_um)
@@ -125,18 +125,24 @@ def focus_planes(gt_stack: Any, *, fraction: float = FOCUS_FRACTION) -> list[int
 def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_models: bool = True,
              formats: tuple[str, ...] = ("png", "svg", "pdf"), dpi: int = 300, json_progress: bool = False,
              log: Any = print) -> Any:
-    """The demo pipeline; returns ``engine.report.ComparisonOutputs``."""
+    """The demo pipeline; returns ``engine.evaluate.report.ComparisonOutputs``."""
     import numpy as np
 
-    from app.console import ConsoleProgress
-    from app.methods import born_wolf_for_grid, gan_method, model_summary
-    from engine.compare import GT_NAME, LQ_NAME, attach_consistency, build_comparison_set, evaluate_set
-    from engine.consistency import data_consistency
-    from engine.deconvolution import iter_deconvolve_image
-    from engine.figures import orthogonal_view_figure
-    from engine.io import read_image
-    from engine.progress import run_with_callbacks
-    from engine.report import ReportContext, write_comparison_outputs
+    from decongan.app.console import ConsoleProgress
+    from decongan.app.methods import born_wolf_for_grid, gan_method, model_summary
+    from decongan.engine.evaluate.compare import (
+        GT_NAME,
+        LQ_NAME,
+        attach_consistency,
+        build_comparison_set,
+        evaluate_set,
+    )
+    from decongan.engine.evaluate.consistency import data_consistency
+    from decongan.engine.evaluate.figures import orthogonal_view_figure
+    from decongan.engine.evaluate.report import ReportContext, write_comparison_outputs
+    from decongan.engine.io import read_image
+    from decongan.engine.optics.deconvolution import iter_deconvolve_image
+    from decongan.engine.progress import run_with_callbacks
     start = time.monotonic()
     lq_path = resource_path("samples", SAMPLE, "lq", "nucleus_widefield.tif")
     gt_path = resource_path("samples", SAMPLE, "hq", "nucleus_confocal.tif")
@@ -203,7 +209,7 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
             attach_consistency(ev, name, result.plane(z))
         evaluations.append(ev)
     volume_lines = []
-    from engine.metrics.reference import reference_metrics
+    from decongan.engine.metrics.reference import reference_metrics
 
     for name, data in [(LQ_NAME, lq.data), *[(n, img.data) for n, (img, _) in restored.items()]]:
         m = reference_metrics(data.astype(np.float32), gt.data.astype(np.float32))
@@ -268,8 +274,8 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.commands.compare import print_summary
-    from engine.compare import MetricTable
+    from decongan.app.commands.compare import print_summary
+    from decongan.engine.evaluate.compare import MetricTable
 
     if args.iterations < 1:
         raise CommandError(f"--iterations must be at least 1, got {args.iterations}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.commands import CommandError
+from decongan.app.commands import CommandError
 
 HELP = "export a trained generator as a TorchScript file (config and normalisation embedded and beside it)"
 DESCRIPTION = """\
@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.checkpoint import RunError
-    from engine.export import ExportError, export_torchscript
+    from decongan.engine.learn.checkpoint import RunError
+    from decongan.engine.learn.export import ExportError, export_torchscript
 
     out: Path = args.out
     if out.is_dir():

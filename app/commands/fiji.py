@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from app.commands import CommandError
+from decongan.app.commands import CommandError
 
 HELP = "check the Fiji/ImageJ bridge (doctor) and compare Fiji, engine and golden outputs (crosscheck)"
 DESCRIPTION = (
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from app.fiji_backend import doctor
+    from decongan.app.fiji_backend import doctor
 
     report = doctor(args.fiji, start_worker=not args.no_start, probe_network=not args.offline)
     if args.json:
@@ -63,7 +63,7 @@ def _doctor(args: argparse.Namespace) -> int:
 def _crosscheck(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.fiji_backend import TOLERANCE, default_golden_dir, iter_crosscheck
+    from decongan.app.fiji_backend import TOLERANCE, default_golden_dir, iter_crosscheck
 
     golden = Path(args.golden) if args.golden else default_golden_dir()
     if not (golden / "README.md").is_file():

@@ -19,13 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.display import display_available
+    from decongan.app.display import display_available
 
     ok, reason = display_available()
     if not ok:
-        from app.commands import CommandError
+        from decongan.app.commands import CommandError
 
         raise CommandError(reason)
-    from app.gui.main import main
+    from decongan.app.gui.main import main
 
     return main(paths=args.paths, settings_file=args.settings, exit_after_s=args.exit_after)

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from app.commands import CommandError
+from decongan.app.commands import CommandError
 
 HELP = "image-quality metrics (MSE/NRMSE/PSNR/SSIM vs a reference; BGSTD/CUF/SNR/decorrelation, FRC, bead FWHM)"
 DESCRIPTION = """\
@@ -103,7 +103,7 @@ def _pixel_nm(args: argparse.Namespace, image: Any) -> float | None:
 
 def _measure(args: argparse.Namespace, image: Any, reference: Any, other: Any, channel: int | None,
              pixel_nm: float | None) -> dict[str, Any]:
-    from engine.metrics import bead_fwhm, frc, no_reference_metrics, reference_metrics_with_info
+    from decongan.engine.metrics import bead_fwhm, frc, no_reference_metrics, reference_metrics_with_info
 
     data = _select(image, channel=channel, t=args.t, z=args.z)
     result: dict[str, Any] = {}
@@ -167,7 +167,7 @@ def _table(header: dict[str, Any], results: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.io import read_image
+    from decongan.engine.io import read_image
 
     image = read_image(args.image)
     reference = read_image(args.reference) if args.reference is not None else None

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.commands import CommandError, same_file
+from decongan.app.commands import CommandError, same_file
 
 HELP = "restore images with a trained GAN (run folder of 'decongan train'); tiled, calibrated float32 TIFFs"
 DESCRIPTION = """\
@@ -60,7 +60,7 @@ def _overlap(text: str) -> int | str:
 
 
 def _expand(inputs: list[Path]) -> list[Path]:
-    from engine.io import list_images
+    from decongan.engine.io import list_images
 
     files: list[Path] = []
     for path in inputs:
@@ -72,7 +72,7 @@ def _expand(inputs: list[Path]) -> list[Path]:
 
 
 def _stem(path: Path) -> str:
-    from engine.io import IMAGE_SUFFIXES
+    from decongan.engine.io import IMAGE_SUFFIXES
 
     name = path.name
     for ending in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
@@ -92,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(max(1, args.threads))
 
-    from app.console import ConsoleProgress
-    from engine.checkpoint import RunError
-    from engine.device import resolve_device
-    from engine.inference import load_model, predict_image
-    from engine.io import ImageReadError, ImageWriteError, read_image, safe_stem, write_tiff
+    from decongan.app.console import ConsoleProgress
+    from decongan.engine.device import resolve_device
+    from decongan.engine.io import ImageReadError, ImageWriteError, read_image, safe_stem, write_tiff
+    from decongan.engine.learn.checkpoint import RunError
+    from decongan.engine.learn.inference import load_model, predict_image
 
     try:
         device = resolve_device(args.device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.commands import CommandError
+from decongan.app.commands import CommandError
 
 HELP = "generate a Born & Wolf (PSF Generator convention) or Gaussian PSF as a calibrated float32 TIFF"
 DESCRIPTION = """\
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def make_psf(args: argparse.Namespace):  # -> (ndarray, dict of parameters)
     """Build the PSF the arguments describe; ``CommandError`` for missing or invalid values."""
-    from engine.psf import airy_fwhm_nm, born_wolf_psf, gaussian_psf
+    from decongan.engine.optics.psf import airy_fwhm_nm, born_wolf_psf, gaussian_psf
 
     try:
         if args.model == "born-wolf":
@@ -83,7 +83,7 @@ def make_psf_fiji(args: argparse.Namespace):  # -> (ndarray, Provenance)
     """PSF Generator through the Fiji bridge, else the engine labelled "engine (Fiji unavailable)"."""
     import sys
 
-    from app.fiji_backend import psf_with_fallback
+    from decongan.app.fiji_backend import psf_with_fallback
 
     if args.model != "born-wolf":
         raise CommandError("--backend fiji supports --model born-wolf only (PSF Generator's Born & Wolf model)")
@@ -105,8 +105,8 @@ def make_psf_fiji(args: argparse.Namespace):  # -> (ndarray, Provenance)
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.io import write_tiff
-    from engine.provenance import Provenance
+    from decongan.engine.io import write_tiff
+    from decongan.engine.provenance import Provenance
 
     name = "Born & Wolf PSF" if args.model == "born-wolf" else "Gaussian PSF"
     if args.backend == "fiji":

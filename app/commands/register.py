@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.commands import CommandError, same_file
+from decongan.app.commands import CommandError, same_file
 
 HELP = "align MOVING onto FIXED's grid (translation, rigid, similarity or affine); write the aligned TIFF and transform"
 DESCRIPTION = """\
@@ -86,10 +86,10 @@ def proxy_plane(image: Any, *, channel: int, plane: int | None) -> Any:
 
 
 def register_with_backend(backend: str, moving: Any, fixed: Any, *, options: dict[str, Any], progress: Any) -> Any:
-    """Dispatch to a registration backend; returns ``engine.registration.RegistrationResult``."""
+    """Dispatch to a registration backend; returns ``engine.optics.registration.RegistrationResult``."""
     if backend == "engine":
-        from engine.progress import run_with_callbacks
-        from engine.registration import iter_register
+        from decongan.engine.optics.registration import iter_register
+        from decongan.engine.progress import run_with_callbacks
 
         return run_with_callbacks(iter_register(moving, fixed, **options), progress=progress)
     if backend == "fiji":
@@ -100,9 +100,9 @@ def register_with_backend(backend: str, moving: Any, fixed: Any, *, options: dic
 def _register_fiji(moving: Any, fixed: Any, *, options: dict[str, Any], progress: Any) -> Any:
     """TurboReg (else SIFT) through the Fiji bridge; without a usable Fiji, the engine's registration,
     with backend "engine (Fiji unavailable)" and the reason in ``details["notes"]``."""
-    from app.fiji_backend import FALLBACK_LABEL, FijiUnavailable, iter_fiji_register
-    from engine.progress import run_with_callbacks
-    from engine.registration import iter_register
+    from decongan.app.fiji_backend import FALLBACK_LABEL, FijiUnavailable, iter_fiji_register
+    from decongan.engine.optics.registration import iter_register
+    from decongan.engine.progress import run_with_callbacks
 
     try:
         return run_with_callbacks(iter_fiji_register(moving, fixed, transform=options["transform"],
@@ -117,11 +117,15 @@ def _register_fiji(moving: Any, fixed: Any, *, options: dict[str, Any], progress
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.console import ConsoleProgress
-    from engine.atomic import write_json_atomic
-    from engine.io import read_image, write_tiff
-    from engine.provenance import Provenance
-    from engine.registration import RegistrationError, apply_transform, crop_to_common_valid_area
+    from decongan.app.console import ConsoleProgress
+    from decongan.engine.atomic import write_json_atomic
+    from decongan.engine.io import read_image, write_tiff
+    from decongan.engine.optics.registration import (
+        RegistrationError,
+        apply_transform,
+        crop_to_common_valid_area,
+    )
+    from decongan.engine.provenance import Provenance
 
     for flag, value in (("--moving-pixel-um", args.moving_pixel_um), ("--fixed-pixel-um", args.fixed_pixel_um)):
         if value is not None and not value > 0:

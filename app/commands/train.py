@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.commands import CommandError
+from decongan.app.commands import CommandError
 
 HELP = "train a seed GAN (S1-S5) on paired or unpaired image folders; resumable, JSON-lines progress"
 DESCRIPTION = """\
@@ -99,7 +99,7 @@ def width_arguments(model_name: str, width: int) -> dict[str, int]:
     """Constructor arguments that give ``model_name`` the base width ``width``."""
     import inspect
 
-    from engine.models import model_factory
+    from decongan.engine.learn.models import model_factory
 
     if model_name in WIDTH_ARGUMENTS:
         return {k: m * width for k, m in WIDTH_ARGUMENTS[model_name].items()}
@@ -114,9 +114,9 @@ def build_config(args: argparse.Namespace) -> Any:
     """A TrainConfig from the parsed options (only the options given are set)."""
     from pydantic import ValidationError
 
-    from engine.degrade import DegradationSpec
-    from engine.presets import PresetError, load_preset
-    from engine.training import TrainConfig
+    from decongan.engine.learn.degrade import DegradationSpec
+    from decongan.engine.learn.presets import PresetError, load_preset
+    from decongan.engine.learn.training import TrainConfig
 
     fields: dict[str, Any] = {"out": args.out, "preset": args.preset, "resume": args.resume, "device": args.device}
     for name, value in (("lq_dir", args.lq), ("hq_dir", args.hq), ("iterations", args.iterations),
@@ -168,13 +168,13 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = build_config(args)
 
-    from app.console import ConsoleProgress
-    from engine.checkpoint import RunError
-    from engine.models.checkpoint_import import CheckpointImportError
-    from engine.presets import PresetError
-    from engine.progress import Cancelled, CancelToken
-    from engine.training import DataError, TrainingError, iter_train
-    from engine.training.loop import summary_json
+    from decongan.app.console import ConsoleProgress
+    from decongan.engine.learn.checkpoint import RunError
+    from decongan.engine.learn.models.checkpoint_import import CheckpointImportError
+    from decongan.engine.learn.presets import PresetError
+    from decongan.engine.learn.training import DataError, TrainingError, iter_train
+    from decongan.engine.learn.training.loop import summary_json
+    from decongan.engine.progress import Cancelled, CancelToken
 
     console = ConsoleProgress(f"train {config.preset}", json_lines=not args.no_json)
     token = CancelToken()
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             console(event)
     except Cancelled:
-        from engine.checkpoint import has_checkpoint
+        from decongan.engine.learn.checkpoint import has_checkpoint
 
         if has_checkpoint(config.out):
             print(f"decongan train: stopped; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)

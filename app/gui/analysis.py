@@ -1,7 +1,7 @@
 """Engine calls behind the window's analysis views (run in worker threads; no Qt here).
 
 The metrics table, the error maps and the data-consistency maps all come from one
-:func:`engine.compare.evaluate_set` of the current field -- the same code that writes the exported
+:func:`engine.evaluate.compare.evaluate_set` of the current field -- the same code that writes the exported
 tables, figures and report, so what the window shows is what the files say.
 """
 
@@ -13,17 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from engine.io import MicroscopyImage
-from engine.progress import Progress
+from decongan.engine.io import MicroscopyImage
+from decongan.engine.progress import Progress
 
-#: viewer layer roles -> comparison column names (engine.compare.LQ_NAME / GT_NAME)
+#: viewer layer roles -> comparison column names (engine.evaluate.compare.LQ_NAME / GT_NAME)
 LQ_COLUMN = "LQ (input)"
 GT_COLUMN = "GT"
 
 
 @dataclass
 class FieldEvaluation:
-    """An :class:`engine.compare.SetEvaluation` plus the map from comparison columns to viewer layers."""
+    """An :class:`engine.evaluate.compare.SetEvaluation` plus the map from comparison columns to viewer layers."""
 
     evaluation: Any
     layer_of: dict[str, str]
@@ -81,9 +81,9 @@ def evaluate_field(field_name: str, lq: tuple[str, MicroscopyImage], *, gt: tupl
     t : int
         Time point of time-lapses.
     """
-    from app.gui.panels.deconvolve import psf_from_parameters
-    from engine.compare import build_comparison_set, evaluate_set
-    from engine.provenance import Provenance
+    from decongan.app.gui.panels.deconvolve import psf_from_parameters
+    from decongan.engine.evaluate.compare import build_comparison_set, evaluate_set
+    from decongan.engine.provenance import Provenance
 
     yield Progress(0, 2, f"comparing {field_name}")
     items = {name: (without_time(image, t), provenance or Provenance(method=name, backend="file"))

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.panels.base import PathEdit
-from app.gui.session import Dataset, FieldOfView, Session
+from decongan.app.gui.panels.base import PathEdit
+from decongan.app.gui.session import Dataset, FieldOfView, Session
 
 
 class DataPanel(QWidget):

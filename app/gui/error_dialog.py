@@ -62,7 +62,7 @@ def _java_trace(exc: BaseException) -> str:
 
 def describe_error(exc: BaseException, *, context: str = "") -> ErrorReport:
     """Turn an exception into an :class:`ErrorReport` (message first, traceback in the details)."""
-    from engine.io import ImageReadError, ImageWriteError
+    from decongan.engine.io import ImageReadError, ImageWriteError
 
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     java = _java_trace(exc)
@@ -75,7 +75,7 @@ def describe_error(exc: BaseException, *, context: str = "") -> ErrorReport:
         parts.append(f"Java stack trace:\n{java.strip()}")
     parts.append(f"Python traceback:\n{trace.strip()}" if parts else trace.strip())
     details = "\n\n".join(parts)
-    from_fiji = type(exc).__module__.startswith("imagej_bridge") or bool(java)
+    from_fiji = type(exc).__module__.startswith("decongan.imagej_bridge") or bool(java)
     if isinstance(exc, ImageReadError):
         name = exc.path.name if exc.path is not None else "input"
         return ErrorReport(f"Cannot read {name}", f"{name}: {exc.problem}",

@@ -23,7 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from engine.progress import Cancelled, CancelToken, Progress
+from decongan.engine.progress import Cancelled, CancelToken, Progress
 
 #: minimum seconds between two progress signals (the last event is always delivered)
 PROGRESS_INTERVAL_S = 0.05

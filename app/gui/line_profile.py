@@ -13,12 +13,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from engine.atomic import atomic_open
+from decongan.engine.atomic import atomic_open
 
 
 def engine_profile(plane: np.ndarray, start: tuple[float, float], end: tuple[float, float]) -> np.ndarray:
     """Intensity along the segment ``start`` -> ``end`` ((row, col), pixel centres), as the engine samples it."""
-    from engine.figures import line_profile
+    from decongan.engine.evaluate.figures import line_profile
 
     return np.asarray(line_profile(plane, (tuple(start), tuple(end))))
 

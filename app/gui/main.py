@@ -12,7 +12,7 @@ def create_application(argv: Sequence[str] | None = None):
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
-    from app.gui.settings import APPLICATION, ORGANIZATION
+    from decongan.app.gui.settings import APPLICATION, ORGANIZATION
 
     app = QApplication.instance()
     if app is None:
@@ -59,15 +59,15 @@ def main(argv: Sequence[str] | None = None, *, paths: Sequence[str | Path] = (),
     Without a display (and no ``QT_QPA_PLATFORM``) a clear message is printed and 2 is returned,
     instead of Qt aborting the process.
     """
-    from app.display import display_available
+    from decongan.app.display import display_available
 
     ok, reason = display_available()
     if not ok:
         print(f"decongan gui: {reason}", file=sys.stderr)
         return 2
     app = create_application(argv)
-    from app.gui.main_window import MainWindow
-    from app.gui.settings import Settings
+    from decongan.app.gui.main_window import MainWindow
+    from decongan.app.gui.settings import Settings
 
     window = MainWindow(Settings(settings_file) if settings_file else None)
     window.show()

@@ -20,14 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui import analysis
-from app.gui.data_panel import DataPanel
-from app.gui.error_dialog import ErrorPresenter
-from app.gui.jobs import Job, JobManager, JobStatusWidget
-from app.gui.line_profile import LineProfileWidget, engine_profile
-from app.gui.metrics_table import MetricsTable
-from app.gui.panels.base import Context
-from app.gui.session import (
+from decongan.app.gui import analysis
+from decongan.app.gui.data_panel import DataPanel
+from decongan.app.gui.error_dialog import ErrorPresenter
+from decongan.app.gui.jobs import Job, JobManager, JobStatusWidget
+from decongan.app.gui.line_profile import LineProfileWidget, engine_profile
+from decongan.app.gui.metrics_table import MetricsTable
+from decongan.app.gui.panels.base import Context
+from decongan.app.gui.session import (
     GT_ROLE,
     LQ_ROLE,
     RESTORED_ROLE,
@@ -38,9 +38,9 @@ from app.gui.session import (
     build_dataset,
     load_field,
 )
-from app.gui.settings import Settings
-from app.gui.viewer import MultiPanelViewer
-from engine.io import IMAGE_SUFFIXES, read_image
+from decongan.app.gui.settings import Settings
+from decongan.app.gui.viewer import MultiPanelViewer
+from decongan.engine.io import IMAGE_SUFFIXES, read_image
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
 
@@ -142,12 +142,12 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_workflows(self) -> None:
-        from app.gui.panels.batch import BatchPanel
-        from app.gui.panels.deconvolve import DeconvolvePanel
-        from app.gui.panels.export import ExportPanel
-        from app.gui.panels.predict import PredictPanel
-        from app.gui.panels.register import RegisterPanel
-        from app.gui.panels.train import TrainPanel
+        from decongan.app.gui.panels.batch import BatchPanel
+        from decongan.app.gui.panels.deconvolve import DeconvolvePanel
+        from decongan.app.gui.panels.export import ExportPanel
+        from decongan.app.gui.panels.predict import PredictPanel
+        from decongan.app.gui.panels.register import RegisterPanel
+        from decongan.app.gui.panels.train import TrainPanel
 
         self.workflow_tabs = QTabWidget()
         self.register_panel = RegisterPanel(self.ctx)
@@ -235,7 +235,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _about(self) -> None:
-        from engine import __version__
+        from decongan.engine import __version__
 
         QMessageBox.about(self, "About DeconGAN",
                           f"DeconGAN {__version__}\nIs a GAN better than deconvolution for these images?\n\n"
@@ -283,7 +283,7 @@ class MainWindow(QMainWindow):
         files = [p for p in paths if p.exists() or p.suffix]
         if not files:
             return
-        from engine.training.data import image_stem
+        from decongan.engine.learn.training.data import image_stem
 
         fields = [FieldOfView(image_stem(p), p, None) for p in files]
         dataset = Dataset(None, None, False, fields)
@@ -341,7 +341,7 @@ class MainWindow(QMainWindow):
     def open_method(self, path: Path, name: str) -> Job:
         """Add a restored image from disk as a method layer (e.g. an output of another tool)."""
         def done(image) -> None:
-            from engine.provenance import Provenance
+            from decongan.engine.provenance import Provenance
 
             self.session.set_layer(Layer(name, image, RESTORED_ROLE,
                                          Provenance(method=name, backend="file", parameters={"path": str(path)})))
@@ -381,7 +381,7 @@ class MainWindow(QMainWindow):
 
     def save_layer(self, name: str, path: Path) -> Job:
         """Write a layer as a calibrated float32 TIFF with its provenance (never over its own input)."""
-        from engine.io import write_tiff
+        from decongan.engine.io import write_tiff
 
         layer = self.session.layer(name)
         if layer is None:
@@ -543,8 +543,8 @@ class MainWindow(QMainWindow):
         self.train_panel.shutdown()
         self.batch_panel.shutdown()
         self.jobs.shutdown()
-        if "app.fiji_backend" in sys.modules:  # the Fiji worker processes this window started
-            sys.modules["app.fiji_backend"].close_clients()
+        if "decongan.app.fiji_backend" in sys.modules:  # the Fiji worker processes this window started
+            sys.modules["decongan.app.fiji_backend"].close_clients()
         super().closeEvent(event)
 
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.atomic import atomic_open, write_json_atomic
+from decongan.engine.atomic import atomic_open, write_json_atomic
 
 SCOPES = ("Current field", "Dataset")
 KEY_COLUMNS = ("image", "method")

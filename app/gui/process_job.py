@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from engine.progress import Progress
+from decongan.engine.progress import Progress
 
 #: lines of stderr kept for the error dialog
 STDERR_TAIL_LINES = 200
@@ -25,7 +25,7 @@ STDERR_TAIL_LINES = 200
 
 def decongan_command(*args: str) -> list[str]:
     """The argv that runs ``decongan ARGS`` with this interpreter (no reliance on PATH)."""
-    return [sys.executable, "-m", "app.cli", *args]
+    return [sys.executable, "-m", "decongan.app.cli", *args]
 
 
 class ProcessFailed(RuntimeError):
@@ -106,7 +106,7 @@ class ProcessJob(QObject):
         import shlex
 
         argv = self.argv
-        if argv[:3] == [sys.executable, "-m", "app.cli"]:
+        if argv[:3] == [sys.executable, "-m", "decongan.app.cli"]:
             argv = ["decongan", *argv[3:]]
         return " ".join(shlex.quote(a) for a in argv)
 

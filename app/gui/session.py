@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.io import MicroscopyImage, list_images, read_image
+from decongan.engine.io import MicroscopyImage, list_images, read_image
 
 LQ_ROLE = "lq"
 RESTORED_ROLE = "restored"
@@ -76,7 +76,7 @@ def build_dataset(lq_dir: str | Path | None, hq_dir: str | Path | None = None, *
     lq_dir, hq_dir : path or None
         Folders of low-quality inputs and high-quality (ground-truth / target-domain) images.
     paired : bool
-        Match LQ and HQ files by name with the engine's rule (:func:`engine.training.data.match_pairs`,
+        Match LQ and HQ files by name with the engine's rule (:func:`engine.learn.training.data.match_pairs`,
         the one ``decongan train`` uses); LQ files without a partner are listed without ground truth.
         When False the HQ folder is a separate domain (unpaired training) and fields hold LQ files only.
 
@@ -85,7 +85,7 @@ def build_dataset(lq_dir: str | Path | None, hq_dir: str | Path | None = None, *
     ValueError
         A folder is missing or holds no images, or (paired) no name matches; the message says which.
     """
-    from engine.training.data import image_stem, match_pairs
+    from decongan.engine.learn.training.data import image_stem, match_pairs
 
     lq_files = list_images(lq_dir) if lq_dir else []
     hq_files = list_images(hq_dir) if hq_dir else []

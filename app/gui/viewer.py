@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.panels.base import double_spin
-from app.gui.session import GT_ROLE, LQ_ROLE, Layer
+from decongan.app.gui.panels.base import double_spin
+from decongan.app.gui.session import GT_ROLE, LQ_ROLE, Layer
 
 #: LUT names shown to the user -> pyqtgraph colormap names (None = grey ramp)
 LUTS: dict[str, str | None] = {
@@ -733,7 +733,7 @@ class MultiPanelViewer(QWidget):
         """The engine's default profile line (through the brightest structure of GT, else LQ), as figures use."""
         if not self.layers:
             return (50.0, 25.0), (50.0, 75.0)
-        from engine.figures import default_line
+        from decongan.engine.evaluate.figures import default_line
 
         reference = next((lay for lay in self.layers if lay.role == GT_ROLE), self.layers[0])
         (y0, x0), (y1, x1) = default_line(np.asarray(self.plane_of(reference), dtype=np.float32))

@@ -7,8 +7,8 @@
 - :mod:`engine.metrics.beads`: bead FWHM by 2-D Gaussian fits.
 """
 
-from engine.metrics.beads import BeadFit, BeadFWHMResult, bead_fwhm, fit_gaussian_2d
-from engine.metrics.noref import (
+from decongan.engine.metrics.beads import BeadFit, BeadFWHMResult, bead_fwhm, fit_gaussian_2d
+from decongan.engine.metrics.noref import (
     background_mask,
     bgstd,
     cuf,
@@ -18,7 +18,7 @@ from engine.metrics.noref import (
     sharpest_plane,
     snr,
 )
-from engine.metrics.reference import (
+from decongan.engine.metrics.reference import (
     REFERENCE_METRIC_KEYS,
     SSIM_PARAMETERS,
     NormalizationInfo,
@@ -27,7 +27,7 @@ from engine.metrics.reference import (
     reference_metrics,
     reference_metrics_with_info,
 )
-from engine.metrics.resolution import DecorrelationResult, FRCResult, decorrelation_resolution, frc
+from decongan.engine.metrics.resolution import DecorrelationResult, FRCResult, decorrelation_resolution, frc
 
 __all__ = [
     "REFERENCE_METRIC_KEYS", "SSIM_PARAMETERS", "BeadFWHMResult", "BeadFit", "DecorrelationResult",

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from engine.metrics._common import as_float_image
+from decongan.engine.metrics._common import as_float_image
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 MIN_R_SQUARED = 0.8

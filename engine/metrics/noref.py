@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.metrics._common import (
+from decongan.engine.metrics._common import (
     as_float_image,
     half_frequency_radius,
     half_spectrum_weights,
@@ -202,7 +202,7 @@ def no_reference_metrics(image: np.ndarray, *, pixel_size_nm: float | None = Non
         no decorrelation peak is found), ``decorrelation_nm`` (with a pixel size) and ``z_plane``
         (for a stack).
     """
-    from engine.metrics.resolution import decorrelation_resolution
+    from decongan.engine.metrics.resolution import decorrelation_resolution
 
     image = as_float_image(image)
     out: dict[str, float] = {}

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from engine.metrics._common import HIGH_PERCENTILE, LOW_PERCENTILE, as_float_image, percentile_scale
+from decongan.engine.metrics._common import HIGH_PERCENTILE, LOW_PERCENTILE, as_float_image, percentile_scale
 
 #: Parameters passed to :func:`skimage.metrics.structural_similarity` (Wang et al. 2004).
 SSIM_PARAMETERS: dict[str, object] = {

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.metrics._common import (
+from decongan.engine.metrics._common import (
     apodize,
     as_float_image,
     edge_taper,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from resources import ROOT
+from decongan.resources import ROOT
 
 MODEL_DIR = ROOT / "models" / "s1_neubias_nucleus"
 MAX_BYTES = 20 * 1024 * 1024
 
 
 def test_the_shipped_model_folder_holds_only_what_inference_needs():
-    from app.commands.demo import bundled_models
+    from decongan.app.commands.demo import bundled_models
 
     assert MODEL_DIR in bundled_models()
     files = sorted(p.relative_to(MODEL_DIR).as_posix() for p in MODEL_DIR.rglob("*") if p.is_file())
@@ -23,12 +23,12 @@ def test_the_shipped_model_folder_holds_only_what_inference_needs():
 
 
 def test_config_validates_and_records_a_split_that_avoids_the_demo_planes():
-    from app.commands.demo import SAMPLE, focus_planes, model_sample_planes
-    from app.methods import model_summary
-    from engine.checkpoint import load_run_config
-    from engine.io import read_image
-    from engine.presets import Preset
-    from resources import resource_path
+    from decongan.app.commands.demo import SAMPLE, focus_planes, model_sample_planes
+    from decongan.app.methods import model_summary
+    from decongan.engine.io import read_image
+    from decongan.engine.learn.checkpoint import load_run_config
+    from decongan.engine.learn.presets import Preset
+    from decongan.resources import resource_path
 
     config = load_run_config(MODEL_DIR)
     preset = Preset.model_validate(config.preset)
@@ -45,11 +45,11 @@ def test_config_validates_and_records_a_split_that_avoids_the_demo_planes():
 def test_the_model_beats_the_widefield_input_on_the_held_out_planes(one_torch_thread):
     """On the demo's planes (never used in training) the model's output is closer to the confocal."""
 
-    from app.commands.demo import SAMPLE, align_confocal, focus_planes
-    from engine.inference import load_model, predict_image
-    from engine.io import read_image
-    from engine.metrics.reference import reference_metrics
-    from resources import resource_path
+    from decongan.app.commands.demo import SAMPLE, align_confocal, focus_planes
+    from decongan.engine.io import read_image
+    from decongan.engine.learn.inference import load_model, predict_image
+    from decongan.engine.metrics.reference import reference_metrics
+    from decongan.resources import resource_path
 
     lq = read_image(resource_path("samples", SAMPLE, "lq", "nucleus_widefield.tif"))
     gt = read_image(resource_path("samples", SAMPLE, "hq", "nucleus_confocal.tif"))

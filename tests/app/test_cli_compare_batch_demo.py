@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from app.cli import main
-from engine.io import read_image, write_tiff
-from engine.psf import gaussian_psf
+from decongan.app.cli import main
+from decongan.engine.io import read_image, write_tiff
+from decongan.engine.optics.psf import gaussian_psf
 
 TAGAN = "tagan_confocal_vs_sted"
 NAMES = ("axonal_rings_test0", "axonal_rings_train0", "dendritic_factin_train804")
@@ -99,7 +99,7 @@ def test_single_field_compare_and_clear_errors(dataset, capsys):
 @pytest.mark.slow
 def test_demo_writes_figures_tables_and_report_with_a_gan_column(tmp_path, monkeypatch, capsys):
     """The demo on the bundled sample; a (tiny, real) trained run stands in for the bundled model."""
-    import app.commands.demo as demo
+    import decongan.app.commands.demo as demo
 
     data = tmp_path / "train"
     lq = read_image(demo.resource_path("samples", demo.SAMPLE, "lq", "nucleus_widefield.tif"))

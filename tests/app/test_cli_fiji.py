@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from app import fiji_backend
-from app.cli import main
-from imagej_bridge import operations
-from imagej_bridge.client import RegistrationOutput
-from imagej_bridge.discovery import discover
+from decongan.app import fiji_backend
+from decongan.app.cli import main
+from decongan.imagej_bridge import operations
+from decongan.imagej_bridge.client import RegistrationOutput
+from decongan.imagej_bridge.discovery import discover
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +139,8 @@ def test_provenance_keeps_the_exact_macro():
 
 
 def test_deconvolve_image_falls_back_on_a_microscopy_image(ij1_available):
-    from engine.deconvolution import deconvolve_image
-    from engine.io import MicroscopyImage
+    from decongan.engine.io import MicroscopyImage
+    from decongan.engine.optics.deconvolution import deconvolve_image
 
     rng = np.random.default_rng(2)
     image = MicroscopyImage(rng.poisson(30, (2, 40, 40)).astype(np.float32), "CYX", pixel_size_um=0.1)

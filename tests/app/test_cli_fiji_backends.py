@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from app.cli import main
+from decongan.app.cli import main
 
 PSF_NAME = "psf_bw_2d_na1.4_ni1.515_dxy159_lambda520_65x65.tif"
 
@@ -65,7 +65,7 @@ def test_register_backend_fiji_recovers_the_golden_transform(tmp_path, golden_di
     err = capsys.readouterr().err
     document = json.loads(tjson.read_text())
     truth = np.array([[14.3475687, 0.9986295, -0.0523360], [-10.7481001, 0.0523360, 0.9986295]])
-    from engine.registration import Transform2D
+    from decongan.engine.optics.registration import Transform2D
 
     found = Transform2D.from_json(json.dumps(document["transform"]) if "transform" in document else tjson.read_text())
     assert np.abs(found.to_turboreg_matrix() - truth).max() < 0.05

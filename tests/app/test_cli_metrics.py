@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from app.cli import main
-from engine.io import read_image, write_tiff
-from engine.metrics import no_reference_metrics, reference_metrics
+from decongan.app.cli import main
+from decongan.engine.io import read_image, write_tiff
+from decongan.engine.metrics import no_reference_metrics, reference_metrics
 
 FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from app.cli import main
-from engine.io import read_image, write_tiff
+from decongan.app.cli import main
+from decongan.engine.io import read_image, write_tiff
 
 PSF_NAME = "psf_bw_2d_na1.4_ni1.515_dxy159_lambda520_65x65.tif"
 INPUT_NAME = "input_filaments_256_blurred_poisson.tif"

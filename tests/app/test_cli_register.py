@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from app.cli import main
-from engine.io import read_image, write_tiff
-from engine.registration import Transform2D
+from decongan.app.cli import main
+from decongan.engine.io import read_image, write_tiff
+from decongan.engine.optics.registration import Transform2D
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ import pytest
 import tifffile
 import torch
 
-from app.cli import main
-from engine.checkpoint import load_generator
-from engine.export import load_exported
-from engine.io import read_image, write_tiff
+from decongan.app.cli import main
+from decongan.engine.io import read_image, write_tiff
+from decongan.engine.learn.checkpoint import load_generator
+from decongan.engine.learn.export import load_exported
 
 FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 SMALL = ["--width", "4", "--model-arg", "depth=2", "--disc-arg", "num_blocks=2", "--patch-size", "32",
@@ -129,7 +129,7 @@ def test_width_argument_and_bad_options_are_explained(folders, tmp_path, capsys)
 @pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(folders, tmp_path, repo_root):
     out = tmp_path / "interrupted"
-    argv = [sys.executable, "-m", "app.cli", "train", "--preset", "s1", "--lq", str(folders / "lq"),
+    argv = [sys.executable, "-m", "decongan.app.cli", "train", "--preset", "s1", "--lq", str(folders / "lq"),
             "--hq", str(folders / "hq"), "--out", str(out), "--iterations", "100000", "--val-every", "100000",
             "--log-every", "1", *SMALL]
     process = subprocess.Popen(argv, cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

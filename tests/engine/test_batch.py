@@ -9,10 +9,17 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from engine.batch import BatchError, MethodSpec, iter_batch, load_manifest, output_path, sha256_file
-from engine.io import read_image
-from engine.progress import Cancelled, CancelToken, drain, run_with_callbacks
-from engine.provenance import Provenance, Restored
+from decongan.engine.evaluate.batch import (
+    BatchError,
+    MethodSpec,
+    iter_batch,
+    load_manifest,
+    output_path,
+    sha256_file,
+)
+from decongan.engine.io import read_image
+from decongan.engine.progress import Cancelled, CancelToken, drain, run_with_callbacks
+from decongan.engine.provenance import Provenance, Restored
 
 TAGAN = "tagan_confocal_vs_sted"
 NAMES = ("axonal_rings_test0", "axonal_rings_train0", "dendritic_factin_train804")
@@ -83,7 +90,7 @@ def test_changed_parameters_input_or_output_are_redone(folder, tmp_path):
     calls.clear()
     data = read_image(inputs[1]).data.copy()
     data[0, 0] += 1
-    from engine.io import write_tiff
+    from decongan.engine.io import write_tiff
 
     write_tiff(inputs[1], data, dtype="uint16")  # the user edited one input
     output_path(out, smoothing(2.0), inputs[2]).write_bytes(b"tampered")  # and damaged one output

@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from engine.checkpoint import (
+from decongan.engine.learn.checkpoint import (
     RunConfig,
     RunError,
     append_progress,
@@ -22,9 +22,9 @@ from engine.checkpoint import (
     save_run_config,
     truncate_progress,
 )
-from engine.normalization import ChannelNorm, NormalizationConfig
-from engine.presets import load_preset
-from engine.systems import build_system
+from decongan.engine.learn.normalization import ChannelNorm, NormalizationConfig
+from decongan.engine.learn.presets import load_preset
+from decongan.engine.learn.systems import build_system
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 

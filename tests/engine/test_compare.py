@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from engine.compare import (
+from decongan.engine.evaluate.compare import (
     GT_NAME,
     LQ_NAME,
     ComparisonError,
@@ -20,10 +20,10 @@ from engine.compare import (
     match_dataset,
     read_restored,
 )
-from engine.io import MicroscopyImage, read_image, write_tiff
-from engine.metrics.reference import normalize_pair, reference_metrics
-from engine.provenance import Provenance, Restored
-from engine.stats import compare_groups
+from decongan.engine.evaluate.stats import compare_groups
+from decongan.engine.io import MicroscopyImage, read_image, write_tiff
+from decongan.engine.metrics.reference import normalize_pair, reference_metrics
+from decongan.engine.provenance import Provenance, Restored
 
 TAGAN = "tagan_confocal_vs_sted"
 

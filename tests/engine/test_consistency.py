@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy.signal import fftconvolve
 
-from engine.consistency import (
+from decongan.engine.evaluate.consistency import (
     blur,
     data_consistency,
     estimate_noise_model,
@@ -27,8 +27,8 @@ from engine.consistency import (
     replication_factor,
     resample_to,
 )
-from engine.io import read_image
-from engine.psf import born_wolf_psf, gaussian_psf
+from decongan.engine.io import read_image
+from decongan.engine.optics.psf import born_wolf_psf, gaussian_psf
 
 FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 TAGAN = "tagan_confocal_vs_sted"
@@ -139,7 +139,7 @@ def test_finer_restoration_is_integrated_onto_the_lq_grid(shared_data):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_planted_blobs_are_flagged_and_clean_restorations_are_not(shared_data):
-    from engine.deconvolution import richardson_lucy
+    from decongan.engine.optics.deconvolution import richardson_lucy
 
     cases = []
     for name in ("fov01", "fov02", "fov06", "fov11", "fov17", "fov19"):

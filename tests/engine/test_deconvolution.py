@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import tifffile
 
-from engine.deconvolution import (
+from decongan.engine.io import MicroscopyImage
+from decongan.engine.optics.deconvolution import (
     _tv_factor_dey,
     deconvolve_image,
     iter_deconvolve_image,
     iter_richardson_lucy,
     richardson_lucy,
 )
-from engine.fft_conv import convolve_circular, fast_length, kernel_centre
-from engine.io import MicroscopyImage
-from engine.progress import Cancelled, CancelToken, run_with_callbacks
-from engine.psf import born_wolf_psf, gaussian_psf
+from decongan.engine.optics.fft_conv import convolve_circular, fast_length, kernel_centre
+from decongan.engine.optics.psf import born_wolf_psf, gaussian_psf
+from decongan.engine.progress import Cancelled, CancelToken, run_with_callbacks
 
 PSF_NAME = "psf_bw_2d_na1.4_ni1.515_dxy159_lambda520_65x65.tif"
 INPUT_NAME = "input_filaments_256_blurred_poisson.tif"
@@ -153,10 +153,10 @@ def test_dey_tv_factor_damps_maxima_and_lifts_minima():
 
 
 def test_tv_factors_around_a_1d_peak_dey_versus_dl2():
-    """Documented in engine.deconvolution: DL2's factor is Dey's with the sign flipped, one pixel earlier."""
+    """Documented in engine.optics.deconvolution: DL2's factor is Dey's with the sign flipped, one pixel earlier."""
     import torch
 
-    from engine.deconvolution import _Dl2TvState
+    from decongan.engine.optics.deconvolution import _Dl2TvState
 
     lam = 0.05
     profile = torch.tensor([1, 1, 1, 1, 1, 3, 1, 1, 1, 1, 1], dtype=torch.float32)  # peak at i0 = 5

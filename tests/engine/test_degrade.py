@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.degrade import (
+from decongan.engine.io import read_image
+from decongan.engine.learn.degrade import (
     DegradationSpec,
     born_wolf_degrade,
     degrade,
@@ -14,7 +15,6 @@ from engine.degrade import (
     poisson_noise_at_snr,
     realesrgan_degrade,
 )
-from engine.io import read_image
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_poisson_noise_reaches_the_target_snr():
 
 
 def test_born_wolf_blur_width_matches_the_airy_pattern_and_is_seeded():
-    from engine.psf import airy_fwhm_nm
+    from decongan.engine.optics.psf import airy_fwhm_nm
 
     point = np.zeros((101, 101), np.float32)
     point[50, 50] = 1e6

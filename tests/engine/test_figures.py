@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from engine.compare import GT_NAME, LQ_NAME, MetricTable, build_comparison_set, evaluate_set
-from engine.figures import (
+from decongan.engine.evaluate.compare import GT_NAME, LQ_NAME, MetricTable, build_comparison_set, evaluate_set
+from decongan.engine.evaluate.figures import (
     boxplot_figure,
     comparison_figure,
     consistency_figure,
@@ -24,9 +24,9 @@ from engine.figures import (
     save_figure,
     scale_bar_spec,
 )
-from engine.io import read_image
-from engine.metrics.reference import normalize_pair
-from engine.provenance import Provenance, Restored
+from decongan.engine.io import read_image
+from decongan.engine.metrics.reference import normalize_pair
+from decongan.engine.provenance import Provenance, Restored
 
 FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 
@@ -140,7 +140,7 @@ def test_multichannel_merge_and_per_channel(shared_data):
 
 
 def test_figures_never_touch_pyplot():
-    code = ("import sys, numpy as np; from engine.figures import new_figure, save_figure; "
+    code = ("import sys, numpy as np; from decongan.engine.evaluate.figures import new_figure, save_figure; "
             "import tempfile, pathlib; f = new_figure(2, 2); f.add_subplot(1, 1, 1).imshow(np.eye(4)); "
             "save_figure(f, pathlib.Path(tempfile.mkdtemp()) / 'x', formats=['png']); "
             "print('matplotlib.pyplot' in sys.modules)")

@@ -12,17 +12,17 @@ import pytest
 import torch
 from torch import nn
 
-from engine.checkpoint import RunConfig
-from engine.inference import (
+from decongan.engine.io import MicroscopyImage, read_image
+from decongan.engine.learn.checkpoint import RunConfig
+from decongan.engine.learn.inference import (
     LoadedModel,
     next_smaller_tile,
     predict_array,
     predict_image,
     receptive_field_radius,
 )
-from engine.io import MicroscopyImage, read_image
-from engine.models import create_model
-from engine.normalization import ChannelNorm, NormalizationConfig
+from decongan.engine.learn.models import create_model
+from decongan.engine.learn.normalization import ChannelNorm, NormalizationConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
@@ -171,9 +171,9 @@ def test_a_3072_square_image_runs_on_cpu_within_4_gib(repo_root):
     script = textwrap.dedent("""
         import resource, numpy as np, torch
         torch.set_num_threads(1)
-        from engine.models import create_model
-        from engine.inference import predict_image
-        from engine.io import MicroscopyImage
+        from decongan.engine.learn.models import create_model
+        from decongan.engine.learn.inference import predict_image
+        from decongan.engine.io import MicroscopyImage
         torch.manual_seed(0)
         g = create_model("s1_resunet", base_channels=2, depth=2)
         img = MicroscopyImage(np.random.default_rng(0).integers(0, 4096, (3072, 3072), dtype=np.uint16), "YX")

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import tifffile
 
-from engine.io import ImageReadError, ImageWriteError, MicroscopyImage, list_images, read_image, write_tiff
+from decongan.engine.io import (
+    ImageReadError,
+    ImageWriteError,
+    MicroscopyImage,
+    list_images,
+    read_image,
+    write_tiff,
+)
 
 
 def test_float32_2d_round_trip_keeps_values_and_pixel_size(tmp_path):

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from skimage.filters import threshold_otsu
 from skimage.metrics import structural_similarity
 
-from engine import losses as L
-from engine.io import read_image
+from decongan.engine.io import read_image
+from decongan.engine.learn import losses as L
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 

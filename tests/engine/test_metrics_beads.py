@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.io import read_image
-from engine.metrics import bead_fwhm
-from engine.metrics.beads import FWHM_PER_SIGMA
+from decongan.engine.io import read_image
+from decongan.engine.metrics import bead_fwhm
+from decongan.engine.metrics.beads import FWHM_PER_SIGMA
 
 GOLDEN_PSFS = {  # file -> (wavelength nm, NA, pixel nm)
     "psf_bw_2d_na1.4_ni1.515_dxy159_lambda461_65x65.tif": (461, 1.4, 159),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from engine.io import read_image
-from engine.metrics import background_mask, bgstd, cuf, no_reference_metrics, sharpest_plane, snr
+from decongan.engine.io import read_image
+from decongan.engine.metrics import background_mask, bgstd, cuf, no_reference_metrics, sharpest_plane, snr
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,13 @@ from skimage.metrics import (
     structural_similarity,
 )
 
-from engine.io import read_image
-from engine.metrics import SSIM_PARAMETERS, normalize_pair, reference_metrics, reference_metrics_with_info
+from decongan.engine.io import read_image
+from decongan.engine.metrics import (
+    SSIM_PARAMETERS,
+    normalize_pair,
+    reference_metrics,
+    reference_metrics_with_info,
+)
 
 FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from engine.io import read_image
-from engine.metrics import decorrelation_resolution, frc
-from engine.metrics.resolution import _highest_local_max
+from decongan.engine.io import read_image
+from decongan.engine.metrics import decorrelation_resolution, frc
+from decongan.engine.metrics.resolution import _highest_local_max
 
 FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 
@@ -117,7 +117,7 @@ def _literal_d(image_apodized: np.ndarray, radii: np.ndarray, g_px: float | None
 
 
 def test_fast_decorrelation_curves_equal_the_literal_formula(actin):
-    from engine.metrics._common import apodize
+    from decongan.engine.metrics._common import apodize
 
     crop = actin[100:164, 300:390]  # 64 x 90: non-square, even width (rfft Nyquist column)
     result = decorrelation_resolution(crop)
@@ -128,7 +128,7 @@ def test_fast_decorrelation_curves_equal_the_literal_formula(actin):
 
 
 def test_frc_curve_equals_the_literal_ring_sums(frames):
-    from engine.metrics._common import edge_taper
+    from decongan.engine.metrics._common import edge_taper
 
     a, b = (f[:70, :96] for f in frames)
     result = frc(a, b, smoothing_rings=1)

@@ -6,12 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from engine.models import create_model, list_models, register_model
-from engine.models.blocks import ResidualDownBlock, pad_to_multiple
-from engine.models.checkpoint_import import CheckpointImportError, import_checkpoint, read_checkpoint_state
-from engine.models.registry import UnknownModelError
-from engine.models.s2_tcan import FourierChannelAttention
-from engine.models.vgg import (
+from decongan.engine.learn.models import create_model, list_models, register_model
+from decongan.engine.learn.models.blocks import ResidualDownBlock, pad_to_multiple
+from decongan.engine.learn.models.checkpoint_import import (
+    CheckpointImportError,
+    import_checkpoint,
+    read_checkpoint_state,
+)
+from decongan.engine.learn.models.registry import UnknownModelError
+from decongan.engine.learn.models.s2_tcan import FourierChannelAttention
+from decongan.engine.learn.models.vgg import (
     VGG19_LAYER_INDEX,
     VGG19FeatureExtractor,
     VGGWeightsError,

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.io import read_image
-from engine.normalization import ChannelNorm, NormalizationConfig, fit_normalization, percentile_norm
+from decongan.engine.io import read_image
+from decongan.engine.learn.normalization import (
+    ChannelNorm,
+    NormalizationConfig,
+    fit_normalization,
+    percentile_norm,
+)
 
 
 def test_percentiles_of_a_known_ramp():

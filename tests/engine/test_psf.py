@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from engine.io import ImageReadError, write_tiff
-from engine.psf import (
+from decongan.engine.io import ImageReadError, write_tiff
+from decongan.engine.optics.psf import (
     PsfWarning,
     airy_fwhm_nm,
     born_wolf_profile,

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from engine.progress import Progress
-from engine.registration import (
+from decongan.engine.optics.registration import (
     RegistrationError,
     Transform2D,
     apply_transform,
@@ -20,6 +19,7 @@ from engine.registration import (
     normalised_cross_correlation,
     register,
 )
+from decongan.engine.progress import Progress
 
 SHAPE = (256, 256)
 # README "Test inputs": ground truth of reg_moving_rot3deg_shift7.5_-4.25_256.tif vs reg_target_256.tif
@@ -165,7 +165,7 @@ def test_large_rotation_and_scale_known_truth(shared_data, source, kind, angle, 
 
 @pytest.mark.parametrize("angle", [25.0, 40.0, 150.0])
 def test_fourier_mellin_on_a_non_square_image(shared_data, angle):
-    from engine.registration.initial import fourier_mellin
+    from decongan.engine.optics.registration.initial import fourier_mellin
 
     image = _read(shared_data / "tagan_confocal_vs_sted/hq/live_factin_confstedfull2.tif")  # 420 x 846
     moving, fixed, truth = _synthetic_pair(image, angle_deg=angle, scale=1.0, shift=(0.0, 0.0))

@@ -11,10 +11,15 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from engine.compare import build_comparison_set, evaluate_set
-from engine.io import read_image
-from engine.provenance import Provenance, Restored
-from engine.report import ReportContext, _fmt, normalisation_policy_text, write_comparison_outputs
+from decongan.engine.evaluate.compare import build_comparison_set, evaluate_set
+from decongan.engine.evaluate.report import (
+    ReportContext,
+    _fmt,
+    normalisation_policy_text,
+    write_comparison_outputs,
+)
+from decongan.engine.io import read_image
+from decongan.engine.provenance import Provenance, Restored
 
 TAGAN = "tagan_confocal_vs_sted"
 NAMES = ("axonal_rings_test0", "axonal_rings_train0", "dendritic_factin_train804")
@@ -61,7 +66,7 @@ def test_restored_images_are_calibrated_tiffs_with_provenance(outputs):
     assert len(result.restored) == 3
     image = read_image(result.restored[0])
     assert image.pixel_size_um == pytest.approx(0.02) and image.data.dtype == np.float32
-    from engine.compare import read_provenance
+    from decongan.engine.evaluate.compare import read_provenance
 
     assert read_provenance(result.restored[0]).parameters["sigma"] == 1.0
 
@@ -90,7 +95,7 @@ def test_html_is_self_contained_and_states_values_policy_and_context(outputs):
 
 def test_a_cancelled_export_stops_before_the_report_and_keeps_what_it_wrote(outputs, tmp_path):
     """Cancel after the tables: no figure files, no report.html; the tables written so far are complete."""
-    from engine.progress import Cancelled, CancelToken
+    from decongan.engine.progress import Cancelled, CancelToken
 
     _, evaluations = outputs
     cancel = CancelToken()

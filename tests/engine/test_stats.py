@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from engine.stats import compare_groups, dunn_test, format_p, kruskal_wallis, significance_stars, summarize
+from decongan.engine.evaluate.stats import (
+    compare_groups,
+    dunn_test,
+    format_p,
+    kruskal_wallis,
+    significance_stars,
+    summarize,
+)
 
 GROUPS = {
     "LQ (input)": [0.61, 0.55, 0.70, 0.58, 0.66],
@@ -107,7 +114,7 @@ def test_compare_groups_runs_tests_only_with_enough_images():
 def test_holm_and_bonferroni_equal_statsmodels():
     from statsmodels.stats.multitest import multipletests
 
-    from engine.stats import adjust_pvalues
+    from decongan.engine.evaluate.stats import adjust_pvalues
 
     p = [0.01, 0.04, 0.03, 0.005, 0.2, 0.04]
     for method in ("holm", "bonferroni"):

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.models import create_model
-from engine.models.vgg import VGGWeightsError, build_vgg19_features
-from engine.presets import Preset, PresetError, list_presets, load_preset
-from engine.systems import CycleGANSystem, PairedGANSystem, build_system
+from decongan.engine.learn.models import create_model
+from decongan.engine.learn.models.vgg import VGGWeightsError, build_vgg19_features
+from decongan.engine.learn.presets import Preset, PresetError, list_presets, load_preset
+from decongan.engine.learn.systems import CycleGANSystem, PairedGANSystem, build_system
 
 # Small widths so every system trains in well under a second per step on CPU.
 TINY = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.tiling import plan_tiles, process_tiled, tile_memory_bytes
+from decongan.engine.learn.tiling import plan_tiles, process_tiled, tile_memory_bytes
 
 
 @pytest.mark.parametrize(("shape", "tile", "overlap", "multiple"), [

@@ -8,9 +8,15 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.degrade import DegradationSpec
-from engine.io import read_image, write_tiff
-from engine.training.data import DataError, PatchSampler, match_pairs, prepare_training_data, split_validation
+from decongan.engine.io import read_image, write_tiff
+from decongan.engine.learn.degrade import DegradationSpec
+from decongan.engine.learn.training.data import (
+    DataError,
+    PatchSampler,
+    match_pairs,
+    prepare_training_data,
+    split_validation,
+)
 
 FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 

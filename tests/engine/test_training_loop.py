@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from engine.checkpoint import load_generator, load_run_config, read_progress
-from engine.degrade import DegradationSpec
-from engine.io import read_image, write_tiff
-from engine.progress import Cancelled, CancelToken, drain
-from engine.training import TrainConfig, TrainingError, iter_train, train
+from decongan.engine.io import read_image, write_tiff
+from decongan.engine.learn.checkpoint import load_generator, load_run_config, read_progress
+from decongan.engine.learn.degrade import DegradationSpec
+from decongan.engine.learn.training import TrainConfig, TrainingError, iter_train, train
+from decongan.engine.progress import Cancelled, CancelToken, drain
 
 FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 TINY_S1 = {"model_args": {"base_channels": 4, "depth": 2}, "disc_args": {"base_channels": 4, "num_blocks": 2}}

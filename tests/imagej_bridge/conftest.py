@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from imagej_bridge import FijiClient
-from imagej_bridge.discovery import discover, find_java
+from decongan.imagej_bridge import FijiClient
+from decongan.imagej_bridge.discovery import discover, find_java
 
 JAVA_SOURCES = Path(__file__).parent / "java_plugin"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from imagej_bridge import discovery
-from imagej_bridge.client import choose_display
-from imagej_bridge.discovery import classify_folder, discover, find_java, java_major
-from imagej_bridge.plugins import parse_plugins_config, scan_plugins
+from decongan.imagej_bridge import discovery
+from decongan.imagej_bridge.client import choose_display
+from decongan.imagej_bridge.discovery import classify_folder, discover, find_java, java_major
+from decongan.imagej_bridge.plugins import parse_plugins_config, scan_plugins
 
 DL2_PLUGINS_CONFIG = """# Name: DeconvolutionLab 2
 Plugins>DeconvolutionLab2, Lab, "DeconvolutionLab2 Lab", DeconvolutionLab2_Lab
@@ -159,7 +159,7 @@ def test_choose_display(monkeypatch):
     assert choose_display("headless") == "headless"
     with pytest.raises(ValueError):
         choose_display("window")
-    import imagej_bridge.client as client_module
+    import decongan.imagej_bridge.client as client_module
 
     monkeypatch.setattr(client_module.shutil, "which", lambda name: None)  # no Xvfb
     monkeypatch.delenv("DISPLAY", raising=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagej_bridge import FijiClient, errors
+from decongan.imagej_bridge import FijiClient, errors
 
 from .conftest import folder_backend
 
@@ -44,7 +44,7 @@ def test_interpreter_exit_without_close_does_not_hang(system_ij1):
     """ImageJ leaves non-daemon threads; the worker must still end when the caller exits."""
     script = textwrap.dedent("""
         import json
-        from imagej_bridge import FijiClient
+        from decongan.imagej_bridge import FijiClient
         client = FijiClient(display="auto")
         client.run_macro('run("Gaussian Blur...", "sigma=1");', {"x": __import__("numpy").ones((8, 8), "float32")})
         print(json.dumps({"pid": client.pid, "xvfb": client.info.get("xvfb_pid")}), flush=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from imagej_bridge.macros import (
+from decongan.imagej_bridge.macros import (
     assignments,
     format_number,
     macro_literal,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from imagej_bridge import operations as ops
+from decongan.imagej_bridge import operations as ops
 
 GT_TURBOREG = np.array([[14.3475687398, 0.9986295348, -0.0523359562], [-10.7481001022, 0.0523359562, 0.9986295348]])
 GT_SIFT = np.array([[0.998630, 0.052336, -13.765394], [-0.052336, 0.998630, 11.484264]])

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from imagej_bridge import errors
-from imagej_bridge.macros import quote_string
+from decongan.imagej_bridge import errors
+from decongan.imagej_bridge.macros import quote_string
 
 RNG = np.random.default_rng(20240607)
 
@@ -40,7 +40,7 @@ def test_round_trip_is_bit_exact(ij1_client, dtype, shape):
     else:
         data = RNG.integers(0, int(info.max) + 1, size=shape, dtype=dtype)
         data.reshape(-1)[:2] = [0, info.max]  # full range, incl. values that are negative as Java shorts/bytes
-    from imagej_bridge import ImageArray
+    from decongan.imagej_bridge import ImageArray
 
     sent = ImageArray(data, pixel_size_um=0.159, z_step_um=0.2 if len(shape) == 3 else None)
     back = ij1_client.echo({"img": sent})["img"]
@@ -51,7 +51,7 @@ def test_round_trip_is_bit_exact(ij1_client, dtype, shape):
 
 
 def test_calibration_reaches_imagej(ij1_client):
-    from imagej_bridge import ImageArray
+    from decongan.imagej_bridge import ImageArray
 
     image = ImageArray(np.zeros((8, 10, 12), np.float32), pixel_size_um=0.065, z_step_um=0.3)
     macro = 'getVoxelSize(w, h, d, unit); return "" + w + " " + h + " " + d + " " + unit + " " + nSlices;'
@@ -78,7 +78,7 @@ def test_gaussian_blur_matches_scipy(ij1_client):
 
 def test_gaussian_blur_scaled_units_use_calibration(ij1_client):
     """sigma=0.318 "scaled" on 0.159 um pixels is sigma 2 px: proves the calibration travelled."""
-    from imagej_bridge import ImageArray
+    from decongan.imagej_bridge import ImageArray
 
     image = smooth_test_image((64, 64))
     macro = 'run("Gaussian Blur...", "sigma=0.318 scaled");'

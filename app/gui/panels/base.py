@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.error_dialog import ErrorPresenter
-from app.gui.jobs import JobManager
-from app.gui.session import Session
-from app.gui.settings import Settings
-from engine.atomic import write_json_atomic
+from decongan.app.gui.error_dialog import ErrorPresenter
+from decongan.app.gui.jobs import JobManager
+from decongan.app.gui.session import Session
+from decongan.app.gui.settings import Settings
+from decongan.engine.atomic import write_json_atomic
 
 
 @dataclass

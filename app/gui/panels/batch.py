@@ -3,7 +3,7 @@ the comparison and report; a progress bar, a per-file status list, cancel and re
 
 The batch runs as the CLI in a child process (``decongan batch ... --json-progress``), like training:
 the same code, isolated from the window. The per-file status comes from the batch manifest
-(``OUT/manifest.json``, rewritten atomically after every output by :mod:`engine.batch`), the
+(``OUT/manifest.json``, rewritten atomically after every output by :mod:`engine.evaluate.batch`), the
 overall progress from the JSON lines. Cancel sends SIGINT (the CLI stops after the current step
 and keeps the manifest); Resume runs the same command again, which skips finished work.
 """
@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
-from app.gui.process_job import ProcessJob, decongan_command
+from decongan.app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
+from decongan.app.gui.process_job import ProcessJob, decongan_command
 
 DECON = ("engine", "fiji", "none")
 REGISTER = ("none", "translation", "rigid", "similarity", "affine")
@@ -229,7 +229,7 @@ class BatchPanel(WorkflowPanel):
         if missing:
             self.ctx.errors.present(ValueError(f"choose the {' and the '.join(missing)}"), context="Batch")
             return None
-        from engine.io import ImageReadError, list_images
+        from decongan.engine.io import ImageReadError, list_images
 
         try:
             self.inputs = list_images(self.in_edit.path())

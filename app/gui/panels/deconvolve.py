@@ -14,8 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
-from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, double_spin, int_spin
-from app.gui.session import Layer
+from decongan.app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, double_spin, int_spin
+from decongan.app.gui.session import Layer
 
 PSF_MODELS = {"Born & Wolf": "born-wolf", "Gaussian": "gaussian", "From file": "file"}
 METHODS = {"RL": "rl", "RL-TV": "rltv"}
@@ -25,11 +25,11 @@ BACKENDS = ("engine", "fiji")
 
 
 def psf_from_parameters(p: dict[str, Any], *, pixel_nm: float | None = None, normalize: str = "sum") -> np.ndarray:
-    """The PSF a :meth:`DeconvolvePanel.psf_parameters` dict describes (engine.psf; thread-safe).
+    """The PSF a :meth:`DeconvolvePanel.psf_parameters` dict describes (engine.optics.psf; thread-safe).
 
     ``pixel_nm`` samples it on another grid (e.g. the evaluation grid of a comparison).
     """
-    from engine.psf import born_wolf_psf, gaussian_psf, read_psf
+    from decongan.engine.optics.psf import born_wolf_psf, gaussian_psf, read_psf
 
     if p["model"] == "file":
         if not p.get("path"):
@@ -256,7 +256,7 @@ class DeconvolvePanel(WorkflowPanel):
         self.preview_view.autoRange(padding=0)
         text = f"{' x '.join(str(s) for s in psf.shape)} px, sum 1"
         if self.model == "born-wolf":
-            from engine.psf import airy_fwhm_nm
+            from decongan.engine.optics.psf import airy_fwhm_nm
 
             fwhm = airy_fwhm_nm(na=self.na_spin.value(), wavelength_nm=self.wavelength_spin.value())
             text += f"<br>Airy FWHM {fwhm:.0f} nm = {fwhm / self.pixel_spin.value():.2f} px"
@@ -275,7 +275,7 @@ class DeconvolvePanel(WorkflowPanel):
 
     def save_psf(self, path: str | Path) -> Path:
         """Write the PSF as a calibrated float32 TIFF (what ``decongan psf --normalize sum`` writes)."""
-        from engine.io import write_tiff
+        from decongan.engine.io import write_tiff
 
         psf = self.build_psf()
         p = self.psf_parameters()
@@ -352,14 +352,14 @@ class DeconvolvePanel(WorkflowPanel):
         fiji_dir = self.fiji_location.text() or None
 
         def work(ctx):
-            from engine.deconvolution import deconvolve_image, iter_deconvolve_image
+            from decongan.engine.optics.deconvolution import deconvolve_image, iter_deconvolve_image
 
             if backend == "engine":  # generator form: cancellable at every iteration
                 result = yield from iter_deconvolve_image(image, psf, psf_source=psf_source, **options)
                 return result
             # Fiji: DeconvolutionLab2 through the bridge; without it, the engine with DL2's conventions,
             # labelled "engine (Fiji unavailable)" (app.fiji_backend, what `decongan fiji` uses)
-            from app.fiji_backend import fiji_deconvolve_image, get_client, with_engine_fallback
+            from decongan.app.fiji_backend import fiji_deconvolve_image, get_client, with_engine_fallback
 
             def kill_fiji() -> None:  # DeconvolutionLab2 cannot poll our token: cancel kills the worker
                 try:
@@ -396,7 +396,7 @@ class DeconvolvePanel(WorkflowPanel):
         self.fiji_status_label.setText("Fiji status: checking (starting ImageJ)...")
 
         def work(ctx):
-            from app.fiji_backend import doctor
+            from decongan.app.fiji_backend import doctor
 
             return doctor(fiji_dir)
 

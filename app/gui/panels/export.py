@@ -1,8 +1,8 @@
 """Export panel (mirrors ``decongan compare``): the comparison figure, tables, restored TIFFs and the
 HTML report of the compared fields, with a preview of the figure.
 
-Everything is written by :func:`engine.report.write_comparison_outputs` from the same
-:class:`engine.compare.SetEvaluation` the window shows, with the viewer's contrast policy, LUT and
+Everything is written by :func:`engine.evaluate.report.write_comparison_outputs` from the same
+:class:`engine.evaluate.compare.SetEvaluation` the window shows, with the viewer's contrast policy, LUT and
 profile line.
 """
 
@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
+from decongan.app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
 
 SCOPES = ("Current field", "All compared fields")
 CONTRASTS = ("shared", "per-panel")
-#: viewer LUT names -> matplotlib colour maps of engine.figures.IMAGE_CMAPS
+#: viewer LUT names -> matplotlib colour maps of engine.evaluate.figures.IMAGE_CMAPS
 FIGURE_CMAPS = {"grey": "gray", "magma": "magma", "inferno": "inferno", "viridis": "viridis", "cividis": "cividis"}
 PREVIEW_DPI = 150
 
@@ -153,7 +153,7 @@ class ExportPanel(WorkflowPanel):
         return [current, *others]
 
     def figure_options(self) -> dict[str, Any]:
-        """contrast, cmap and line for engine.figures / engine.report, from the form and the viewer."""
+        """contrast, cmap and line for engine.evaluate.figures / engine.evaluate.report, from the form and the viewer."""
         line: Any = "auto"
         window = self.ctx.window
         if self.viewer_line_check.isChecked() and window is not None and window.evaluation is not None:
@@ -182,7 +182,7 @@ class ExportPanel(WorkflowPanel):
         if gt is not None:
             args += ["--gt", str(gt.image.path) if gt.image.path else "GT.tif"]
         for layer in session.restored:
-            from engine.io import safe_stem
+            from decongan.engine.io import safe_stem
 
             path = layer.image.path if layer.provenance is not None and layer.provenance.backend == "file" else None
             args += ["--method", f"{layer.name}={path or 'restored/' + safe_stem(layer.name) + '.tif'}"]
@@ -192,7 +192,7 @@ class ExportPanel(WorkflowPanel):
 
     def report_context(self) -> Any:
         """What the report states about this export (command, parameters, Fiji backend, models)."""
-        from engine.report import ReportContext
+        from decongan.engine.evaluate.report import ReportContext
 
         window = self.ctx.window
         parameters: dict[str, Any] = {"export": self.parameters()}
@@ -223,7 +223,7 @@ class ExportPanel(WorkflowPanel):
 
     # -- preview -------------------------------------------------------------------------------------
     def preview(self) -> None:
-        """Render the comparison figure (engine.figures) in a worker and show it."""
+        """Render the comparison figure (engine.evaluate.figures) in a worker and show it."""
         evaluations = self.evaluations()
         if not evaluations:
             self._nothing_to_show()
@@ -233,7 +233,7 @@ class ExportPanel(WorkflowPanel):
         self.preview_label.setText("Rendering...")
 
         def work(ctx):
-            from engine.figures import comparison_figure
+            from decongan.engine.evaluate.figures import comparison_figure
 
             figure = comparison_figure(evaluations, **options)
             buffer = io.BytesIO()
@@ -320,7 +320,7 @@ class ExportPanel(WorkflowPanel):
         formats, dpi, save_restored = self.formats(), self.dpi_spin.value(), self.restored_check.isChecked()
 
         def work(ctx):
-            from engine.report import write_comparison_outputs
+            from decongan.engine.evaluate.report import write_comparison_outputs
 
             return write_comparison_outputs(evaluations, out, context=context, formats=formats, dpi=dpi,
                                             save_restored=save_restored, progress=ctx.progress, cancel=ctx.cancel,

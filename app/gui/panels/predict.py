@@ -7,16 +7,16 @@ from typing import Any
 
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
-from app.gui.session import Layer
+from decongan.app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
+from decongan.app.gui.session import Layer
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def bundled_models() -> list[Path]:
     """Run directories shipped in resources/models (each holds a run config)."""
-    from engine.checkpoint import is_run_dir
-    from resources import resource_path
+    from decongan.engine.learn.checkpoint import is_run_dir
+    from decongan.resources import resource_path
 
     root = Path(resource_path("models"))
     if not root.is_dir():
@@ -89,7 +89,7 @@ class PredictPanel(WorkflowPanel):
             self.model_info.setText("")
             return
         try:
-            from engine.checkpoint import load_run_config
+            from decongan.engine.learn.checkpoint import load_run_config
 
             config = load_run_config(run)
         except Exception as err:  # noqa: BLE001 - shown inline while typing
@@ -131,7 +131,7 @@ class PredictPanel(WorkflowPanel):
                    "device": self.device_combo.currentText(), "which": self.which_combo.currentText()}
 
         def work(ctx):
-            from engine.inference import iter_predict_image
+            from decongan.engine.learn.inference import iter_predict_image
 
             restored, provenance = yield from iter_predict_image(run, image, cancel=ctx.cancel, **options)
             return restored, provenance

@@ -9,8 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from app.gui.panels.base import Context, WorkflowPanel, combo, int_spin
-from app.gui.session import GT_ROLE, LQ_ROLE, Layer
+from decongan.app.gui.panels.base import Context, WorkflowPanel, combo, int_spin
+from decongan.app.gui.session import GT_ROLE, LQ_ROLE, Layer
 
 TRANSFORMS = ("translation", "rigid", "similarity", "affine")
 
@@ -145,11 +145,13 @@ class RegisterPanel(WorkflowPanel):
 
         def work(ctx):
             if backend == "engine":  # generator form: cancellable between stages
-                from engine.registration import iter_register
+                from decongan.engine.optics.registration import iter_register
 
                 result = yield from iter_register(m_plane, f_plane, **options)
                 return result
-            from app.fiji_backend import iter_fiji_register  # TurboReg/StackReg or SIFT through the bridge
+            from decongan.app.fiji_backend import (
+                iter_fiji_register,  # TurboReg/StackReg or SIFT through the bridge
+            )
 
             result = yield from iter_fiji_register(m_plane, f_plane, transform=transform, fiji_dir=fiji_dir)
             return result
@@ -183,7 +185,7 @@ class RegisterPanel(WorkflowPanel):
         """Replace the moving layer by the aligned image on the fixed grid (all planes, same transform)."""
         if self.result is None or self._inputs is None:
             return
-        from engine.registration import apply_transform
+        from decongan.engine.optics.registration import apply_transform
 
         session = self.ctx.session
         moving, fixed = session.layer(self._inputs[0]), session.layer(self._inputs[1])
@@ -195,7 +197,7 @@ class RegisterPanel(WorkflowPanel):
             data, _ = apply_transform(moving.image.data, self.result.transform)
         aligned = moving.image.with_data(data)
         aligned.pixel_size_um = fixed.image.pixel_size_um
-        from engine.provenance import Provenance
+        from decongan.engine.provenance import Provenance
 
         opts = self._options
         layer = Layer(moving.name, aligned, moving.role,
@@ -220,6 +222,6 @@ class RegisterPanel(WorkflowPanel):
 
     def save_transform(self, path: str | Path) -> Path:
         """Write the transform JSON (what ``decongan register --transform-out`` writes)."""
-        from engine.atomic import write_text_atomic
+        from decongan.engine.atomic import write_text_atomic
 
         return write_text_atomic(path, self.result.to_json() + "\n")

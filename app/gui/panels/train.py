@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
-from app.gui.process_job import ProcessJob, decongan_command
+from decongan.app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
+from decongan.app.gui.process_job import ProcessJob, decongan_command
 
 PRESETS = ("s1", "s2", "s3", "s4", "s5")
 DEVICES = ("auto", "cpu", "cuda")
@@ -366,7 +366,7 @@ class TrainPanel(WorkflowPanel):
         group = sorted(p for p in newest.parent.iterdir() if p.suffix.lower() in PREVIEW_SUFFIXES)[:3]
         if group == self.preview_files:
             return
-        from engine.io import ImageReadError, read_image
+        from decongan.engine.io import ImageReadError, read_image
 
         self.preview_widget.clear()
         self.preview_items = []

@@ -54,9 +54,9 @@ def tagan(shared_data) -> Path:
 
 @pytest.fixture
 def window(qtbot, temporary_settings):
-    from app.gui.main import create_application
-    from app.gui.main_window import MainWindow
-    from app.gui.settings import Settings
+    from decongan.app.gui.main import create_application
+    from decongan.app.gui.main_window import MainWindow
+    from decongan.app.gui.settings import Settings
 
     create_application()
     win = MainWindow(Settings(temporary_settings))
@@ -87,8 +87,8 @@ def tiny_run(tmp_path_factory, shared_data) -> Path:
     narrow generator, 32-pixel patches, 2 iterations on three real confocal/STED pairs."""
     import shutil
 
-    from engine.training.config import TrainConfig
-    from engine.training.loop import train
+    from decongan.engine.learn.training.config import TrainConfig
+    from decongan.engine.learn.training.loop import train
 
     root = tmp_path_factory.mktemp("tiny_run")
     tagan = shared_data / "tagan_confocal_vs_sted"

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
-from app.gui.jobs import JobState
+from decongan.app.gui.jobs import JobState
 from tests.app.gui.conftest import PAIR, open_field, wait_idle
 
 
 def test_deconvolve_panel_adds_the_engine_result_as_a_layer(qtbot, window, tagan):
-    from engine.deconvolution import deconvolve_image
-    from engine.psf import born_wolf_psf
+    from decongan.engine.optics.deconvolution import deconvolve_image
+    from decongan.engine.optics.psf import born_wolf_psf
 
     open_field(qtbot, window, tagan / "lq", tagan / "hq")
     window.data_panel.pixel_spin.setValue(0.06)  # 60 nm
@@ -91,7 +91,7 @@ def test_a_failing_job_reports_through_the_one_error_dialog(qtbot, window):
 
 
 def test_fiji_status_comes_from_the_doctor(qtbot, window, tmp_path):
-    from imagej_bridge.discovery import discover
+    from decongan.imagej_bridge.discovery import discover
 
     panel = window.deconvolve_panel
     not_fiji = tmp_path / "NotFiji.app"
@@ -113,9 +113,9 @@ def test_fiji_status_comes_from_the_doctor(qtbot, window, tmp_path):
 def test_fiji_backend_runs_deconvolutionlab2_or_falls_back_labelled(qtbot, window, tagan):
     """With no DeconvolutionLab2 (Debian's plain ImageJ here) the engine runs with DL2's conventions and the
     layer says so; with a Fiji.app that has it, the layer is Fiji's."""
-    from app.fiji_backend import FALLBACK_LABEL
-    from engine.deconvolution import deconvolve_image
-    from engine.psf import born_wolf_psf
+    from decongan.app.fiji_backend import FALLBACK_LABEL
+    from decongan.engine.optics.deconvolution import deconvolve_image
+    from decongan.engine.optics.psf import born_wolf_psf
 
     window.open_paths([tagan / "lq" / "axonal_rings_test0.tif"])
     qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)

@@ -18,7 +18,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_main_without_a_display_returns_a_message(monkeypatch, capsys):
-    from app.gui.main import main
+    from decongan.app.gui.main import main
 
     for name in NO_DISPLAY:
         monkeypatch.delenv(name, raising=False)
@@ -28,7 +28,7 @@ def test_main_without_a_display_returns_a_message(monkeypatch, capsys):
 
 
 def test_decongan_gui_without_a_display_exits_cleanly():
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "gui"], env=_env(), capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "decongan.app.cli", "gui"], env=_env(), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1, proc.stderr  # a CommandError, not 134 (Qt's abort)
     assert "decongan gui: error: no display" in proc.stderr
@@ -36,7 +36,7 @@ def test_decongan_gui_without_a_display_exits_cleanly():
 
 def test_decongan_gui_opens_files_and_closes(tmp_path, tagan):
     settings = tmp_path / "gui.ini"
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "gui", str(tagan / "lq" / PAIR), "--settings",
+    proc = subprocess.run([sys.executable, "-m", "decongan.app.cli", "gui", str(tagan / "lq" / PAIR), "--settings",
                            str(settings), "--exit-after", "2"],
                           env=_env(QT_QPA_PLATFORM="offscreen"), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -45,6 +45,6 @@ def test_decongan_gui_opens_files_and_closes(tmp_path, tagan):
 
 
 def test_decongan_without_arguments_and_without_a_display_prints_help():
-    proc = subprocess.run([sys.executable, "-m", "app.cli"], env=_env(), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "decongan.app.cli"], env=_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "no display" in proc.stderr and "usage: decongan" in proc.stderr

@@ -1,4 +1,4 @@
-"""Export through the window: preview of the comparison figure, then the files of engine.report."""
+"""Export through the window: preview of the comparison figure, then the files of engine.evaluate.report."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from tests.app.gui.conftest import PAIR, wait_idle
 
 
 def test_moving_the_line_updates_every_panel_and_matches_the_engine(qtbot, window, tagan, tmp_path):
-    from engine.figures import default_line, line_profile
+    from decongan.engine.evaluate.figures import default_line, line_profile
 
     window.open_dataset(tagan / "lq", tagan / "hq", True)
     qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)

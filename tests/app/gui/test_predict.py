@@ -8,7 +8,7 @@ from tests.app.gui.conftest import PAIR, wait_idle
 
 
 def test_predict_panel_adds_the_engine_prediction(qtbot, window, tagan, tiny_run):
-    from engine.inference import predict_image
+    from decongan.engine.learn.inference import predict_image
 
     window.open_paths([tagan / "lq" / PAIR])
     qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)

@@ -27,7 +27,7 @@ def test_garbage_is_collected_only_in_the_gui_thread(qtbot):
     import gc
     import threading
 
-    from app.gui.main import create_application
+    from decongan.app.gui.main import create_application
 
     app = create_application()
     assert not gc.isenabled()

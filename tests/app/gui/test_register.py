@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from engine.io import read_image, write_tiff
+from decongan.engine.io import read_image, write_tiff
 from tests.app.gui.conftest import wait_idle
 
 
 def test_register_accept_and_save_transform(qtbot, window, tagan, tmp_path):
-    from engine.registration import register
+    from decongan.engine.optics.registration import register
 
     lq_path = tagan / "lq" / "dendritic_factin_train804.tif"
     lq = read_image(lq_path)

@@ -103,7 +103,7 @@ def _left():
 @pytest.mark.slow
 def test_real_decongan_train_run_from_the_panel(qtbot, window, tiny_run, tmp_path):
     """The panel starts the real CLI in a child process: curves, validation previews, a usable run folder."""
-    from engine.checkpoint import is_run_dir, read_progress
+    from decongan.engine.learn.checkpoint import is_run_dir, read_progress
 
     data = tiny_run.parent
     panel = window.train_panel

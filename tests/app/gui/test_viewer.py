@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.gui.viewer import Contrast, lookup_table
-from engine.io import read_image
+from decongan.app.gui.viewer import Contrast, lookup_table
+from decongan.engine.io import read_image
 from tests.app.gui.conftest import PAIR, wait_idle
 
 
 @pytest.fixture
 def pair_window(qtbot, window, tagan):
     """The window showing the synprot pair (512 x 512, uint16) as LQ and GT plus a third method."""
-    from app.gui.session import Layer
+    from decongan.app.gui.session import Layer
 
     window.open_dataset(tagan / "lq", tagan / "hq", True)
     qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)
@@ -104,7 +104,7 @@ def test_channel_navigation_on_a_multichannel_image(qtbot, window, shared_data):
 
 
 def test_error_map_is_the_engines_normalised_difference(qtbot, pair_window):
-    from engine.metrics import normalize_pair
+    from decongan.engine.metrics import normalize_pair
 
     viewer = pair_window.viewer
     viewer.error_button.click()
@@ -119,7 +119,7 @@ def test_error_map_is_the_engines_normalised_difference(qtbot, pair_window):
 
 
 def test_consistency_map_uses_the_psf_of_the_deconvolve_panel(qtbot, pair_window):
-    from engine.consistency import data_consistency
+    from decongan.engine.evaluate.consistency import data_consistency
 
     pair_window.data_panel.pixel_spin.setValue(0.015)
     panel = pair_window.deconvolve_panel
@@ -141,7 +141,7 @@ def test_consistency_map_uses_the_psf_of_the_deconvolve_panel(qtbot, pair_window
 @pytest.mark.slow
 def test_z_navigation_and_maps_of_a_real_stack(qtbot, window, shared_data):
     """Widefield vs confocal z-stacks (45 planes): z navigation, and the error map of the plane on screen."""
-    from engine.metrics import normalize_pair
+    from decongan.engine.metrics import normalize_pair
 
     folder = shared_data / "neubias_widefield_vs_confocal_3d"
     window.open_paths([folder / "lq" / "nucleus_widefield.tif"])

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from app.gui.error_dialog import ErrorPresenter, describe_error
-from app.gui.metrics_table import MetricsTable
-from app.gui.settings import Settings
-from engine.io import ImageReadError, read_image
+from decongan.app.gui.error_dialog import ErrorPresenter, describe_error
+from decongan.app.gui.metrics_table import MetricsTable
+from decongan.app.gui.settings import Settings
+from decongan.engine.io import ImageReadError, read_image
 
 
 def test_image_read_error_names_the_file_and_the_problem(tmp_path):
@@ -32,7 +32,7 @@ def test_bridge_style_errors_show_their_log_macro_and_java_trace():
             self.log = "DeconvolutionLab2 started"
             self.macro = 'run("DeconvolutionLab2 Run", "-image file /tmp/a.tif");'
 
-    RemoteError.__module__ = "imagej_bridge.errors"
+    RemoteError.__module__ = "decongan.imagej_bridge.errors"
     report = describe_error(RemoteError(), context="Deconvolution (Fiji)")
     assert report.title == "Fiji reported an error"
     assert "\tat ij.ImagePlus" in report.details
@@ -70,7 +70,7 @@ def test_settings_round_trip_through_an_ini_file(tmp_path, monkeypatch):
     image.unlink()
     assert again.recent_files() == []  # vanished files drop out
     # the Fiji bridge reads the same setting without Qt
-    from imagej_bridge.discovery import settings_fiji_dir
+    from decongan.imagej_bridge.discovery import settings_fiji_dir
 
     monkeypatch.setenv("DECONGAN_SETTINGS", str(path))
     assert settings_fiji_dir() == "/opt/Fiji.app"
@@ -103,8 +103,8 @@ def test_metrics_table_sorts_numerically_and_exports(qtbot, tmp_path):
 
 
 def test_panels_save_the_cli_command_and_parameters(qtbot, tmp_path, temporary_settings):
-    from app.gui.main import create_application
-    from app.gui.main_window import MainWindow
+    from decongan.app.gui.main import create_application
+    from decongan.app.gui.main_window import MainWindow
 
     create_application()
     window = MainWindow(Settings(temporary_settings))
@@ -118,7 +118,7 @@ def test_panels_save_the_cli_command_and_parameters(qtbot, tmp_path, temporary_s
     assert saved["argv"][saved["argv"].index("--iterations") + 1] == "12"
     assert saved["parameters"]["method"] == "rltv" and saved["parameters"]["psf"]["model"] == "born-wolf"
     # the command parses with the real CLI parser
-    from app.cli import build_parser
+    from decongan.app.cli import build_parser
 
     args = build_parser().parse_args(saved["argv"][1:])
     assert args.iterations == 12 and args.method == "rltv" and args.tv_lambda == panel.tv_spin.value()
@@ -126,9 +126,9 @@ def test_panels_save_the_cli_command_and_parameters(qtbot, tmp_path, temporary_s
 
 
 def test_every_panel_command_is_accepted_by_the_cli_parser(qtbot, tmp_path, temporary_settings):
-    from app.cli import build_parser
-    from app.gui.main import create_application
-    from app.gui.main_window import MainWindow
+    from decongan.app.cli import build_parser
+    from decongan.app.gui.main import create_application
+    from decongan.app.gui.main_window import MainWindow
 
     create_application()
     window = MainWindow(Settings(temporary_settings))

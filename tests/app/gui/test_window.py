@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from engine.io import read_image
+from decongan.engine.io import read_image
 from tests.app.gui.conftest import PAIR, open_field, wait_idle
 
 
@@ -49,7 +49,7 @@ def test_pixel_size_is_editable_and_shown_in_um(qtbot, window, tagan):
 
 def test_recent_files_are_persisted_in_the_settings(qtbot, window, tagan, temporary_settings):
     open_field(qtbot, window, tagan / "lq", tagan / "hq")
-    from app.gui.settings import Settings
+    from decongan.app.gui.settings import Settings
 
     recent = Settings(temporary_settings).recent_files()
     assert recent[0] == str(tagan.resolve())  # lq/ + hq/ of one folder: the folder, which reopens paired

@@ -1,0 +1,707 @@
+"""Comparison sets and metric tables: LQ | restorations | ground truth, measured the same way.
+
+A :class:`ComparisonSet` holds one field of view: the LQ input, any number of restored images
+(Richardson-Lucy via the engine or Fiji, GAN runs, ...; each with its :class:`Provenance`) and the
+ground truth when there is one, all on one **evaluation grid**:
+
+* the LQ grid when there is no ground truth, or when the ground truth is registered onto it
+  (``register_gt=``; engine.optics.registration, then every image is cropped to the common valid area);
+* otherwise the ground truth's grid (the LQ is resampled onto it, cubic, and that is noted).
+
+A restoration on another grid (e.g. a x4 super-resolution GAN) is resampled onto the evaluation
+grid (anti-aliased linear when shrinking, cubic when enlarging) with a note.
+
+:func:`evaluate_set` measures every column with the same rules:
+
+* reference metrics (MSE, NRMSE, PSNR, SSIM) against the ground truth with the single normalisation
+  policy of :mod:`engine.metrics.reference` (``NORMALISATION_POLICY`` quotes it) -- the LQ input is
+  scored too, as the method ``"LQ (input)"``;
+* no-reference metrics (BGSTD, CUF, SNR, decorrelation resolution) of every column **including the
+  input and the ground truth**, so an "improvement" can always be read against the input's own value
+  (decorrelation and FRC reward invented high frequencies);
+* the data-consistency scores (:mod:`engine.evaluate.consistency`) of every restoration and of the ground
+  truth, against the LQ input on its own grid, when a forward-model PSF is given;
+* error maps ``|pred_n - gt_n|`` on the common normalised scale.
+
+For a Z stack, reference metrics cover the whole volume (SSIM averaged over planes, see
+engine.metrics.reference) and no-reference metrics the **same** plane in every column (the focus
+plane: the ground truth's brightest, else the input's), so no method is judged on a different plane.
+
+A :class:`MetricTable` holds one row per (field, method, channel), exports CSV/JSON, and gives the
+per-method summaries (median, IQR) and the statistics of :mod:`engine.evaluate.stats`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from decongan.engine.io import IMAGE_SUFFIXES, ImageReadError, MicroscopyImage, list_images, read_image
+from decongan.engine.progress import Cancelled, CancelToken, Progress
+from decongan.engine.provenance import Provenance
+
+LQ_NAME = "LQ (input)"
+GT_NAME = "GT"
+REFERENCE_KEYS = ("mse", "nrmse", "psnr", "ssim")
+NO_REFERENCE_KEYS = ("bgstd", "cuf", "snr", "decorrelation_px", "decorrelation_nm")
+CONSISTENCY_KEYS = ("dc_flagged_fraction", "dc_unsupported_fraction", "dc_rsp", "dc_chi_rms")
+#: Direction of every metric in tables and box plots (None: neither is "better").
+HIGHER_IS_BETTER: dict[str, bool | None] = {
+    "mse": False, "nrmse": False, "psnr": True, "ssim": True, "bgstd": False, "cuf": None, "snr": True,
+    "decorrelation_px": False, "decorrelation_nm": False, "dc_flagged_fraction": False,
+    "dc_unsupported_fraction": False, "dc_rsp": True, "dc_chi_rms": False,
+}
+METRIC_LABELS = {
+    "mse": "MSE", "nrmse": "NRMSE", "psnr": "PSNR (dB)", "ssim": "SSIM", "bgstd": "BGSTD", "cuf": "CUF (cycles/px)",
+    "snr": "SNR", "decorrelation_px": "decorrelation res. (px)", "decorrelation_nm": "decorrelation res. (nm)",
+    "dc_flagged_fraction": "flagged area (consistency)", "dc_unsupported_fraction": "unsupported area",
+    "dc_rsp": "RSP (consistency)", "dc_chi_rms": "chi RMS (consistency)",
+}
+
+Role = Literal["input", "restored", "reference"]
+
+
+class ComparisonError(ValueError):
+    """Images that cannot be compared (shapes, axes, missing files); the message says which and why."""
+
+
+@dataclass
+class Column:
+    """One column of a comparison: the input, a restoration or the ground truth.
+
+    ``data`` is float32 with the set's axes on the evaluation grid.
+    """
+
+    name: str
+    data: np.ndarray
+    provenance: Provenance
+    role: Role
+
+
+@dataclass
+class ComparisonSet:
+    """One field of view: LQ input, restorations and ground truth on one evaluation grid.
+
+    Attributes
+    ----------
+    field : str
+        Name of the field of view (file stem).
+    axes : str
+        Axes of every column's data: ``"YX"``, ``"ZYX"``, ``"CYX"`` or ``"ZCYX"``.
+    columns : list of Column
+        Input first, restorations in the order given, ground truth last.
+    lq_native : ndarray
+        The LQ input as acquired (float32, its own grid), for the data-consistency map.
+    pixel_size_um, z_step_um : float or None
+        Calibration of the evaluation grid.
+    lq_pixel_size_um : float or None
+        Pixel size of ``lq_native``.
+    notes : list of str
+        Everything done to the images (registration, crops, resampling).
+    registration : dict or None
+        The ground-truth registration (transform and quality) when one was done.
+    """
+
+    field: str
+    axes: str
+    columns: list[Column]
+    lq_native: np.ndarray
+    pixel_size_um: float | None = None
+    z_step_um: float | None = None
+    lq_pixel_size_um: float | None = None
+    notes: list[str] = field(default_factory=list)
+    registration: dict[str, Any] | None = None
+    channel_names: list[str] | None = None
+
+    @property
+    def lq(self) -> Column:
+        return self.columns[0]
+
+    @property
+    def gt(self) -> Column | None:
+        last = self.columns[-1]
+        return last if last.role == "reference" else None
+
+    @property
+    def restored(self) -> list[Column]:
+        return [c for c in self.columns if c.role == "restored"]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.field}: no column named {name!r} (have {[c.name for c in self.columns]})")
+
+    @property
+    def n_channels(self) -> int:
+        return self.columns[0].data.shape[self.axes.index("C")] if "C" in self.axes else 1
+
+    @property
+    def has_z(self) -> bool:
+        return "Z" in self.axes
+
+    @property
+    def yx_shape(self) -> tuple[int, int]:
+        shape = self.columns[0].data.shape
+        return int(shape[-2]), int(shape[-1])
+
+    def volume(self, column: Column | str, *, c: int = 0) -> np.ndarray:
+        """One channel: (Z, Y, X) or (Y, X)."""
+        col = self.column(column) if isinstance(column, str) else column
+        return _channel(col.data, self.axes, c)
+
+    def native_lq(self, *, c: int = 0) -> np.ndarray:
+        return _channel(self.lq_native, self.axes, c)
+
+    def focus_plane(self, *, c: int = 0) -> int | None:
+        """The plane shown and used for no-reference metrics of a stack (GT's brightest, else the LQ's)."""
+        if not self.has_z:
+            return None
+        ref = self.volume(self.gt if self.gt is not None else self.lq, c=c)
+        return int(np.argmax(ref.reshape(ref.shape[0], -1).mean(axis=1)))
+
+    def plane(self, column: Column | str, *, c: int = 0, z: int | None = None) -> np.ndarray:
+        """A 2-D (Y, X) plane: ``z`` (default: :meth:`focus_plane`) of channel ``c``."""
+        vol = self.volume(column, c=c)
+        if vol.ndim == 2:
+            return vol
+        return vol[self.focus_plane(c=c) if z is None else z]
+
+
+def _channel(data: np.ndarray, axes: str, c: int) -> np.ndarray:
+    if "C" not in axes:
+        if c != 0:
+            raise IndexError(f"no channel {c} in single-channel data")
+        return data
+    return np.take(data, c, axis=axes.index("C"))
+
+
+# ---------------------------------------------------------------------------------------------
+# building a set
+# ---------------------------------------------------------------------------------------------
+def _as_image_and_provenance(name: str, item: Any, like: MicroscopyImage) -> tuple[MicroscopyImage, Provenance]:
+    """Accept Restored, DeconvolvedImage, (image, provenance), MicroscopyImage or a bare array."""
+    provenance: Provenance | None = getattr(item, "provenance", None)
+    image: Any = getattr(item, "image", item)
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Provenance):
+        image, provenance = item
+    if provenance is None:
+        source = getattr(image, "path", None)
+        provenance = Provenance(method=name, backend="file", parameters={"path": str(source)} if source else {})
+    if not isinstance(image, MicroscopyImage):
+        array = np.asarray(image)
+        if array.ndim != like.data.ndim:
+            raise ComparisonError(f"{name}: array of shape {array.shape} does not match the LQ axes {like.axes}")
+        image = like.with_data(array)
+    return image, provenance
+
+
+def _check_axes(name: str, image: MicroscopyImage, axes: str) -> None:
+    if "T" in image.axes:
+        raise ComparisonError(f"{name} ({image.path or 'array'}): time series are not compared; choose one time point")
+    if image.metadata.get("rgb"):
+        raise ComparisonError(f"{name} ({image.path or 'array'}): RGB colour images cannot be compared; "
+                              "use the fluorescence channels as a multichannel TIFF")
+    if image.axes != axes:
+        raise ComparisonError(f"{name} ({image.path or 'array'}) has axes {image.axes} {image.data.shape} but the "
+                              f"LQ input has {axes}; compare images of the same dimensionality")
+
+
+def _resample_yx(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    from skimage.transform import resize
+
+    if data.shape[-2:] == shape:
+        return data
+    lead = data.shape[:-2]
+    shrinking = shape[0] < data.shape[-2] or shape[1] < data.shape[-1]
+    out = resize(data.astype(np.float32), (*lead, *shape), order=1 if shrinking else 3, mode="reflect",
+                 anti_aliasing=shrinking, preserve_range=True)
+    return out.astype(np.float32)
+
+
+def _proxy(data: np.ndarray, axes: str) -> np.ndarray:
+    """2-D registration proxy: max projection over Z, sum over channels."""
+    arr = data.astype(np.float32)
+    if "C" in axes:
+        arr = arr.sum(axis=axes.index("C"))
+        axes = axes.replace("C", "")
+    if "Z" in axes:
+        arr = arr.max(axis=0)
+    return arr
+
+
+def build_comparison_set(
+    field_name: str,
+    lq: MicroscopyImage,
+    *,
+    gt: MicroscopyImage | None = None,
+    restored: Mapping[str, Any] | None = None,
+    register_gt: str | None = None,
+) -> ComparisonSet:
+    """Put an LQ input, its restorations and the ground truth on one evaluation grid.
+
+    Parameters
+    ----------
+    field_name : str
+        Name of the field of view (used in tables and file names).
+    lq : MicroscopyImage
+        The input; axes YX, ZYX, CYX or ZCYX.
+    gt : MicroscopyImage, optional
+        Ground truth of the same field (same axes).
+    restored : mapping of name -> restoration
+        Each value: ``engine.provenance.Restored``, ``engine.optics.deconvolution.DeconvolvedImage``, an
+        ``(image, Provenance)`` pair, a ``MicroscopyImage`` read from a file, or an array with the LQ's
+        axes. The name is the column title.
+    register_gt : {"translation", "rigid", "similarity", "affine"}, optional
+        Register the ground truth onto the LQ grid (2-D proxy: max projection over Z), then crop every
+        image to the common valid area. None: use the images as they are.
+
+    Raises
+    ------
+    ComparisonError
+        Mismatched axes or Z sizes, time series, RGB data, or a failed registration (with the scores).
+    """
+    restored = dict(restored or {})
+    for reserved in (LQ_NAME, GT_NAME):
+        if reserved in restored:
+            raise ComparisonError(f"{reserved!r} is reserved for the input / ground truth; rename that method")
+    axes = lq.axes
+    _check_axes(LQ_NAME, lq, axes)
+    notes: list[str] = []
+    lq_data = lq.data.astype(np.float32)
+    pixel_size = lq.pixel_size_um
+    registration: dict[str, Any] | None = None
+    gt_data = None
+    if gt is not None:
+        _check_axes(GT_NAME, gt, axes)
+        if "Z" in axes and gt.n_z != lq.n_z:
+            raise ComparisonError(f"{GT_NAME} has {gt.n_z} planes but the LQ input has {lq.n_z}")
+        gt_data = gt.data.astype(np.float32)
+    grid = lq.yx_shape
+    crop: tuple[int, int, int, int] | None = None
+    if gt_data is not None and register_gt:
+        from decongan.engine.optics.registration import (
+            RegistrationError,
+            apply_transform,
+            largest_valid_rectangle,
+            register,
+        )
+
+        try:
+            result = register(_proxy(gt_data, axes), _proxy(lq_data, axes), transform=register_gt,
+                              moving_pixel_size_um=gt.pixel_size_um if gt else None,
+                              fixed_pixel_size_um=lq.pixel_size_um)
+        except RegistrationError as err:
+            raise ComparisonError(f"{field_name}: registering the ground truth onto the LQ input failed: {err}") from err
+        gt_data, mask = apply_transform(gt_data, result.transform, grid)
+        crop = largest_valid_rectangle(mask)
+        registration = result.to_dict()
+        notes.append(f"ground truth registered onto the LQ grid ({result.summary()}); all images cropped to the "
+                     f"common valid area y {crop[0]}:{crop[1]}, x {crop[2]}:{crop[3]}")
+    elif gt_data is not None and gt_data.shape[-2:] != grid:
+        grid = (int(gt_data.shape[-2]), int(gt_data.shape[-1]))
+        notes.append(f"LQ input {lq.yx_shape} resampled (cubic) onto the ground-truth grid {grid} for display and "
+                     "metrics; the data-consistency map uses the LQ as acquired")
+        if lq.pixel_size_um and gt is not None:
+            pixel_size = gt.pixel_size_um or lq.pixel_size_um * lq.yx_shape[1] / grid[1]
+    lq_eval = _resample_yx(lq_data, grid)
+
+    columns = [Column(LQ_NAME, lq_eval, Provenance(method=LQ_NAME, backend="input",
+                                                   parameters={"path": str(lq.path) if lq.path else None}), "input")]
+    for name, item in restored.items():
+        image, provenance = _as_image_and_provenance(name, item, lq)
+        _check_axes(name, image, axes)
+        data = image.data.astype(np.float32)
+        if "Z" in axes and image.n_z != lq.n_z:
+            raise ComparisonError(f"{name} has {image.n_z} planes but the LQ input has {lq.n_z}")
+        if data.shape[-2:] != grid:
+            notes.append(f"{name}: {data.shape[-2:]} resampled onto the evaluation grid {grid}")
+            data = _resample_yx(data, grid)
+        columns.append(Column(name, data, provenance, "restored"))
+    if gt_data is not None:
+        columns.append(Column(GT_NAME, gt_data.astype(np.float32), Provenance(
+            method=GT_NAME, backend="reference", parameters={"path": str(gt.path) if gt and gt.path else None}),
+            "reference"))
+    if crop is not None:
+        y0, y1, x0, x1 = crop
+        for col in columns:
+            col.data = np.ascontiguousarray(col.data[..., y0:y1, x0:x1])
+        lq_native = np.ascontiguousarray(lq_data[..., y0:y1, x0:x1])
+    else:
+        lq_native = lq_data
+    return ComparisonSet(field=field_name, axes=axes, columns=columns, lq_native=lq_native,
+                         pixel_size_um=pixel_size, z_step_um=lq.z_step_um, lq_pixel_size_um=lq.pixel_size_um,
+                         notes=notes, registration=registration,
+                         channel_names=lq.metadata.get("channel_names"))
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class SetEvaluation:
+    """Metrics, consistency maps and error maps of one comparison set.
+
+    ``consistency[(method, channel)]`` and ``error_maps[(method, channel)]`` hold the arrays the
+    figures draw (error maps: ``|pred_n - gt_n|`` with the normalisation policy, same shape as the data).
+    """
+
+    cset: ComparisonSet
+    rows: list[dict[str, Any]]
+    consistency: dict[tuple[str, int], Any] = field(default_factory=dict)
+    error_maps: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _safe(fn: Any, notes: list[str], what: str) -> Any:
+    try:
+        return fn()
+    except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+        notes.append(f"{what}: not computed ({err})")
+        return None
+
+
+def evaluate_set(
+    cset: ComparisonSet,
+    *,
+    consistency_psf: np.ndarray | None = None,
+    consistency: bool = True,
+    no_reference: bool = True,
+) -> SetEvaluation:
+    """Measure every column of ``cset`` (module docstring for the rules).
+
+    Parameters
+    ----------
+    cset : ComparisonSet
+    consistency_psf : ndarray, optional
+        PSF of the LQ system sampled on the evaluation grid (2-D, or 3-D for stacks). None with
+        ``consistency=True``: identity forward model (restorations of the same optics, e.g. denoising).
+    consistency : bool
+        Compute the data-consistency map of every restoration and of the ground truth.
+    no_reference : bool
+        Compute the no-reference metrics (the decorrelation analysis takes ~0.5 s per 512^2 plane).
+
+    Returns
+    -------
+    SetEvaluation
+        ``rows``: one dict per (method, channel) with ``image``, ``method``, ``role``, ``backend``,
+        ``channel`` and every metric (None where it does not apply, e.g. reference metrics of the GT).
+    """
+    from decongan.engine.evaluate.consistency import data_consistency
+    from decongan.engine.metrics.noref import no_reference_metrics
+    from decongan.engine.metrics.reference import normalize_pair, reference_metrics
+
+    notes: list[str] = []
+    evaluation = SetEvaluation(cset=cset, rows=[], notes=notes)
+    pixel_nm = cset.pixel_size_um * 1000.0 if cset.pixel_size_um else None
+    for c in range(cset.n_channels):
+        gt = cset.volume(cset.gt, c=c) if cset.gt is not None else None
+        z = cset.focus_plane(c=c)
+        for col in cset.columns:
+            vol = cset.volume(col, c=c)
+            row: dict[str, Any] = {"image": cset.field, "method": col.name, "role": col.role,
+                                   "backend": col.provenance.backend, "channel": c}
+            if z is not None:
+                row["z_plane"] = z
+            for key in REFERENCE_KEYS:
+                row[key] = None
+            if gt is not None and col.role != "reference":
+                values = _safe(lambda v=vol, g=gt: reference_metrics(v, g), notes, f"{col.name} reference metrics")
+                if values:
+                    row.update({k: float(values[k]) for k in REFERENCE_KEYS})
+                pair = _safe(lambda v=vol, g=gt: normalize_pair(v, g), notes, f"{col.name} error map")
+                if pair is not None:
+                    evaluation.error_maps[(col.name, c)] = np.abs(pair[0] - pair[1]).astype(np.float32)
+            if no_reference:
+                plane = vol if z is None else vol[z]
+                values = _safe(lambda p=plane: no_reference_metrics(p, pixel_size_nm=pixel_nm), notes,
+                               f"{col.name} no-reference metrics")
+                for key in NO_REFERENCE_KEYS:
+                    row[key] = _finite_or_none(values.get(key)) if values else None
+            if consistency and col.role != "input":
+                lq_native = cset.native_lq(c=c)
+                result = _safe(lambda v=vol, n=lq_native: data_consistency(v, n, psf=consistency_psf), notes,
+                               f"{col.name} data consistency")
+                if result is not None:
+                    evaluation.consistency[(col.name, c)] = result
+                    row.update({"dc_flagged_fraction": result.scores["flagged_fraction"],
+                                "dc_unsupported_fraction": result.scores["unsupported_fraction"],
+                                "dc_rsp": result.scores["rsp"], "dc_chi_rms": _finite_or_none(result.scores["chi_rms"])})
+            evaluation.rows.append(row)
+    return evaluation
+
+
+def attach_consistency(evaluation: SetEvaluation, method: str, result: Any, *, channel: int = 0) -> None:
+    """Add a data-consistency result computed elsewhere (e.g. one plane of a 3-D map) to an evaluation."""
+    evaluation.consistency[(method, channel)] = result
+    for row in evaluation.rows:
+        if row["method"] == method and row["channel"] == channel:
+            row.update({"dc_flagged_fraction": result.scores["flagged_fraction"],
+                        "dc_unsupported_fraction": result.scores["unsupported_fraction"],
+                        "dc_rsp": result.scores["rsp"], "dc_chi_rms": _finite_or_none(result.scores["chi_rms"])})
+            return
+    raise KeyError(f"{evaluation.cset.field}: no row for method {method!r}, channel {channel}")
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------
+BASE_COLUMNS = ("image", "method", "role", "backend", "channel", "z_plane")
+
+
+@dataclass
+class MetricTable:
+    """One row per (image, method, channel); summaries and statistics per method."""
+
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def from_evaluations(cls, evaluations: Iterable[SetEvaluation]) -> MetricTable:
+        return cls([row for ev in evaluations for row in ev.rows])
+
+    @property
+    def methods(self) -> list[str]:
+        """Method names in first-seen order, input first and ground truth last."""
+        seen = list(dict.fromkeys(r["method"] for r in self.rows))
+        return sorted(seen, key=lambda m: (m != LQ_NAME, m == GT_NAME))
+
+    @property
+    def images(self) -> list[str]:
+        return list(dict.fromkeys(r["image"] for r in self.rows))
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metric columns that hold at least one value, in the canonical order."""
+        keys = [*REFERENCE_KEYS, *NO_REFERENCE_KEYS, *CONSISTENCY_KEYS]
+        return [k for k in keys if any(r.get(k) is not None for r in self.rows)]
+
+    @property
+    def columns(self) -> list[str]:
+        base = [k for k in BASE_COLUMNS if any(k in r for r in self.rows)]
+        return base + self.metrics
+
+    def values(self, metric: str, method: str) -> list[float | None]:
+        """Values of ``metric`` for ``method`` in image/channel order (None where missing)."""
+        return [r.get(metric) for r in self.rows if r["method"] == method]
+
+    def methods_with(self, metric: str) -> list[str]:
+        return [m for m in self.methods if any(v is not None for v in self.values(metric, m))]
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """``{method: {metric: Summary}}`` (median, quartiles, IQR ...; engine.evaluate.stats.summarize)."""
+        from decongan.engine.evaluate.stats import summarize
+
+        return {m: {k: summarize(self.values(k, m)) for k in self.metrics if any(v is not None for v in self.values(k, m))}
+                for m in self.methods}
+
+    def statistics(self, metric: str, *, p_adjust: str = "holm", alpha: float = 0.05) -> Any:
+        """Kruskal-Wallis + Dunn (engine.evaluate.stats.compare_groups) across the methods that have ``metric``."""
+        from decongan.engine.evaluate.stats import compare_groups
+
+        groups = {m: self.values(metric, m) for m in self.methods_with(metric)}
+        return compare_groups(groups, metric=metric, p_adjust=p_adjust, alpha=alpha)  # type: ignore[arg-type]
+
+    def to_csv_text(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: _csv_value(row.get(k)) for k in self.columns})
+        return buffer.getvalue()
+
+    def write_csv(self, path: str | Path) -> Path:
+        from decongan.engine.atomic import write_text_atomic
+
+        return write_text_atomic(path, self.to_csv_text())
+
+    def write_json(self, path: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
+        from decongan.engine.atomic import write_json_atomic
+
+        payload = {"columns": self.columns, "rows": [{k: r.get(k) for k in self.columns} for r in self.rows]}
+        if extra:
+            payload.update(extra)
+        return write_json_atomic(path, payload)
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# datasets: folders matched by file name
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class FieldFiles:
+    """The files of one field of view in a folder comparison."""
+
+    name: str
+    lq: Path
+    gt: Path | None
+    methods: dict[str, Path]
+
+
+def image_stem(path: Path) -> str:
+    """File name without its image suffix (``a.ome.tif`` -> ``a``)."""
+    name = path.name
+    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _by_stem(folder: Path, role: str) -> dict[str, Path]:
+    files = list_images(folder)
+    out: dict[str, Path] = {}
+    for path in files:
+        stem = image_stem(path)
+        if stem in out:
+            raise ComparisonError(f"{role} folder {folder}: two files share the name {stem!r} "
+                                  f"({out[stem].name}, {path.name})")
+        out[stem] = path
+    if not out:
+        raise ComparisonError(f"{role} folder {folder} holds no images (TIFF, PNG, JPEG or BMP)")
+    return out
+
+
+def match_dataset(lq_dir: str | Path, *, gt_dir: str | Path | None = None,
+                  method_dirs: Mapping[str, str | Path] | None = None) -> tuple[list[FieldFiles], list[str]]:
+    """Match the files of an LQ folder with a GT folder and method folders by file name (stem).
+
+    Returns
+    -------
+    fields : list of FieldFiles
+        Every LQ image that has a file in every given folder, sorted by name.
+    skipped : list of str
+        One line per LQ image left out, naming the folders that lack it.
+
+    Raises
+    ------
+    ComparisonError
+        A folder is missing or empty, or no LQ image has a partner in every folder.
+    """
+    lq = _by_stem(Path(lq_dir), "LQ")
+    gt = _by_stem(Path(gt_dir), "GT") if gt_dir is not None else None
+    methods = {name: _by_stem(Path(folder), f"method {name!r}") for name, folder in (method_dirs or {}).items()}
+    fields: list[FieldFiles] = []
+    skipped: list[str] = []
+    for stem in sorted(lq):
+        lacking = [f"GT ({gt_dir})"] if gt is not None and stem not in gt else []
+        lacking += [f"{name} ({method_dirs[name]})" for name, files in methods.items()  # type: ignore[index]
+                    if stem not in files]
+        if lacking:
+            skipped.append(f"{stem}: no file of that name in {', '.join(lacking)}")
+            continue
+        fields.append(FieldFiles(stem, lq[stem], gt[stem] if gt is not None else None,
+                                 {name: files[stem] for name, files in methods.items()}))
+    if not fields:
+        raise ComparisonError(f"no LQ image in {lq_dir} has a file of the same name in every other folder: "
+                              + "; ".join(skipped[:5]))
+    return fields, skipped
+
+
+def read_provenance(path: str | Path) -> Provenance | None:
+    """The provenance DeconGAN stored in a TIFF's ImageJ Info / description, or None."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            texts = [(tif.imagej_metadata or {}).get("Info")] if tif.is_imagej else []
+            texts.append(tif.pages[0].description if tif.pages else None)
+    except (OSError, ValueError, tifffile.TiffFileError):
+        return None
+    for text in texts:
+        if not text or "{" not in text:
+            continue
+        try:
+            return Provenance.model_validate_json(text[text.index("{"):])
+        except ValueError:
+            continue
+    return None
+
+
+def read_restored(path: str | Path, *, name: str, pixel_size_um: float | None = None,
+                  z_step_um: float | None = None) -> tuple[MicroscopyImage, Provenance]:
+    """A restored image file and its provenance (from the file, else ``method=name, backend="file"``)."""
+    image = read_image(path, pixel_size_um=pixel_size_um, z_step_um=z_step_um)
+    provenance = read_provenance(path) if str(path).lower().endswith((".tif", ".tiff")) else None
+    if provenance is None:
+        provenance = Provenance(method=name, backend="file", parameters={"path": str(path)})
+    else:
+        provenance.parameters.setdefault("path", str(path))
+    return image, provenance
+
+
+def iter_evaluate_fields(
+    fields: Sequence[FieldFiles],
+    *,
+    pixel_size_um: float | None = None,
+    z_step_um: float | None = None,
+    register_gt: str | None = None,
+    consistency: bool = True,
+    consistency_psf: Callable[[MicroscopyImage], np.ndarray | None] | None = None,
+    no_reference: bool = True,
+    cancel: CancelToken | None = None,
+) -> Generator[Progress, None, tuple[list[SetEvaluation], list[str]]]:
+    """Read, assemble and evaluate every field; yields a Progress per field.
+
+    Parameters
+    ----------
+    fields : sequence of FieldFiles
+    pixel_size_um, z_step_um : float, optional
+        Calibration overrides for every image.
+    register_gt : str, optional
+        Registration model for the ground truth (see :func:`build_comparison_set`).
+    consistency : bool
+        Compute data-consistency maps.
+    consistency_psf : callable, optional
+        ``psf(lq_image) -> PSF on the evaluation grid`` (None result: identity forward model).
+    cancel : CancelToken, optional
+
+    Returns
+    -------
+    evaluations : list of SetEvaluation
+    failures : list of str
+        One line per field that could not be compared (file named, reason given); the others continue.
+    """
+    evaluations: list[SetEvaluation] = []
+    failures: list[str] = []
+    for i, files in enumerate(fields):
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("comparison cancelled by the user")
+        try:
+            lq = read_image(files.lq, pixel_size_um=pixel_size_um, z_step_um=z_step_um)
+            gt = read_image(files.gt, pixel_size_um=pixel_size_um, z_step_um=z_step_um) if files.gt else None
+            restored = {name: read_restored(path, name=name, pixel_size_um=pixel_size_um, z_step_um=z_step_um)
+                        for name, path in files.methods.items()}
+            cset = build_comparison_set(files.name, lq, gt=gt, restored=restored, register_gt=register_gt)
+            psf = consistency_psf(lq) if (consistency and consistency_psf is not None) else None
+            evaluations.append(evaluate_set(cset, consistency_psf=psf, consistency=consistency, no_reference=no_reference))
+            message = f"{files.name}: compared"
+        except (ComparisonError, ImageReadError, ValueError) as err:
+            failures.append(f"{files.name}: {err}")
+            message = f"{files.name}: FAILED"
+        yield Progress(i + 1, len(fields), message)
+    return evaluations, failures
+
+
+def method_order(names: Sequence[str]) -> list[str]:
+    """Input first, ground truth last, others in the given order."""
+    return sorted(dict.fromkeys(names), key=lambda m: (m != LQ_NAME, m == GT_NAME))

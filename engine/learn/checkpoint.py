@@ -1,0 +1,509 @@
+"""Run directories: configuration, checkpoints, best model and progress log of one training run.
+
+Layout of ``RUN_DIR``::
+
+    config.json                      RunConfig (preset with overrides, normalisation, pixel size, scale,
+                                     channels, data, seed, software versions, creation time)
+    progress.jsonl                   one JSON object per log event (iteration, losses, metrics, eta)
+    checkpoints/last/                the latest checkpoint (a folder, replaced as a whole)
+        <net>.safetensors            weights of every network of the GAN system ("generator", ...)
+        training_state.pt            optimiser, scheduler and GradScaler state and the torch RNG
+                                     states (torch.save; read back with torch.load(weights_only=True))
+        state.json                   iteration, best metric, numpy/python/sampler RNG states
+    best/                            the best generator so far (by validation metric)
+        generator.safetensors
+        metrics.json
+
+Every file and folder is written atomically: a folder is filled under a temporary name beside
+its destination and renamed into place (the previous version is renamed away first and deleted
+afterwards; :func:`load_checkpoint` recovers the previous version if a crash happened between the
+two renames). Nothing is ever read with pickle: weights are safetensors, the training state is
+read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from decongan.engine.atomic import write_json_atomic, write_text_atomic
+from decongan.engine.learn.degrade import DegradationSpec
+from decongan.engine.learn.normalization import NormalizationConfig
+
+RUN_FORMAT = "decongan-run/1"
+CONFIG_NAME = "config.json"
+PROGRESS_NAME = "progress.jsonl"
+LAST = "last"
+BEST = "best"
+STATE_NAME = "state.json"
+TRAINING_STATE_NAME = "training_state.pt"
+GENERATOR_NAME = "generator"
+
+
+class RunError(ValueError):
+    """A run directory is missing, incomplete or inconsistent; the message names the path."""
+
+
+class ChannelInfo(BaseModel):
+    """How image channels were handled in training."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_channels: int = 1
+    handling: str = "per_channel"  # every channel is an independent 1-channel sample
+    names: list[str] = Field(default_factory=list)
+
+
+class DataInfo(BaseModel):
+    """Where the training data came from and how it was split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lq_dir: str | None = None
+    hq_dir: str | None = None
+    train_names: list[str] = Field(default_factory=list)
+    val_names: list[str] = Field(default_factory=list)
+    unmatched_lq: list[str] = Field(default_factory=list)
+    unmatched_hq: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    n_train_planes: int = 0
+    n_val_planes: int = 0
+    planes: str = "every Z plane and T frame of a stack is an independent 2-D sample"
+    registration: str | None = None
+    synthetic_lq: DegradationSpec | None = None
+
+
+class RunConfig(BaseModel):
+    """Everything needed to rebuild, apply and trace a trained model (``RUN_DIR/config.json``).
+
+    Attributes
+    ----------
+    preset : dict
+        The full preset content after overrides (``Preset.model_dump(mode="json")``).
+    preset_name : str
+        "s1" ... "s5".
+    paired : bool
+        Paired (supervised) or unpaired training.
+    scale : int
+        Output pixels per input pixel of the generator.
+    normalization : NormalizationConfig
+        Percentile normalisation (mode and per-domain, per-channel parameters).
+    pixel_size_um, hq_pixel_size_um : float or None
+        Pixel size of the training inputs (LQ) and targets (HQ), micrometres.
+    channels : ChannelInfo
+    data : DataInfo
+    seed : int
+    train : dict
+        The :class:`engine.learn.training.config.TrainConfig` the run was started with.
+    versions : dict
+        Software versions (:func:`engine.provenance.software_versions`).
+    created : str
+        ISO time (UTC) of the run's start.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = RUN_FORMAT
+    preset_name: str
+    preset: dict[str, Any]
+    paired: bool
+    scale: int = 1
+    normalization: NormalizationConfig
+    pixel_size_um: float | None = None
+    hq_pixel_size_um: float | None = None
+    channels: ChannelInfo = Field(default_factory=ChannelInfo)
+    data: DataInfo = Field(default_factory=DataInfo)
+    seed: int = 0
+    train: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+    created: str = Field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def generator_spec(self) -> tuple[str, dict[str, Any]]:
+        """``(model name, kwargs)`` of the generator, from the stored preset."""
+        spec = self.preset.get("generator") or {}
+        name = spec.get("name")
+        if not name:
+            raise RunError(f"the stored preset {self.preset_name!r} names no generator")
+        return str(name), dict(spec.get("kwargs") or {})
+
+
+# ---------------------------------------------------------------------------------------------
+# paths and config
+# ---------------------------------------------------------------------------------------------
+def config_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CONFIG_NAME
+
+
+def checkpoint_dir(run_dir: str | Path, which: str = LAST) -> Path:
+    return Path(run_dir) / "checkpoints" / which
+
+
+def best_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / BEST
+
+
+def save_run_config(run_dir: str | Path, config: RunConfig) -> Path:
+    """Write ``config.json`` atomically."""
+    return write_text_atomic(config_path(run_dir), config.model_dump_json(indent=2) + "\n")
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """Read ``RUN_DIR/config.json``.
+
+    Raises
+    ------
+    RunError
+        The folder or its config is missing or invalid.
+    """
+    run_dir = Path(run_dir)
+    path = config_path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: not a run folder (it does not exist)")
+    if not path.is_file():
+        raise RunError(f"{run_dir}: not a DeconGAN run folder (no {CONFIG_NAME}); give the --out folder of 'decongan train'")
+    try:
+        return RunConfig.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise RunError(f"{path}: invalid run configuration ({err})") from err
+
+
+def is_run_dir(path: str | Path) -> bool:
+    return config_path(path).is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# atomic folders
+# ---------------------------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _replace_dir(tmp: Path, dest: Path) -> None:
+    """Move the filled folder ``tmp`` to ``dest``, replacing ``dest`` (see module doc)."""
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:12]}")
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    _fsync_dir(dest.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_dir(dest: Path) -> None:
+    """If a crash left ``dest`` missing but its previous version renamed away, put it back."""
+    if dest.exists():
+        return
+    olds = sorted(dest.parent.glob(f".{dest.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in olds:
+        if old.is_dir():
+            os.replace(old, dest)
+            return
+
+
+def _new_tmp_dir(dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder should be readable like any other
+    return tmp
+
+
+# ---------------------------------------------------------------------------------------------
+# weights
+# ---------------------------------------------------------------------------------------------
+def _state_dict_for_safetensors(module: Any) -> dict[str, Any]:
+    return {k: v.detach().to("cpu").clone().contiguous() for k, v in module.state_dict().items()}
+
+
+def save_weights(module: Any, path: str | Path, *, metadata: Mapping[str, str] | None = None) -> Path:
+    """Write ``module.state_dict()`` as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    from decongan.engine.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file(_state_dict_for_safetensors(module), str(tmp), metadata=dict(metadata or {}))
+    return Path(path)
+
+
+def load_weights(module: Any, path: str | Path, *, device: Any = "cpu") -> Any:
+    """Load safetensors weights into ``module`` (strict: every key must match)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: weights file not found")
+    try:
+        state = load_file(str(path), device=str(device))
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise RunError(f"{path}: cannot read the weights ({type(err).__name__}: {err})") from err
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise RunError(f"{path}: weights do not fit the model built from the stored preset ({err})") from err
+    return module
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+# ---------------------------------------------------------------------------------------------
+def save_checkpoint(
+    run_dir: str | Path,
+    *,
+    networks: Mapping[str, Any],
+    training_state: Mapping[str, Any],
+    state: Mapping[str, Any],
+    which: str = LAST,
+) -> Path:
+    """Write a complete checkpoint folder atomically.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder.
+    networks : mapping name -> nn.Module
+        Saved as ``<name>.safetensors``.
+    training_state : mapping
+        Tensors and plain Python values only (optimiser/scheduler/scaler state dicts, torch RNG
+        states); saved with ``torch.save`` and read with ``weights_only=True``.
+    state : mapping
+        JSON-serialisable (iteration, best metric, numpy/python/sampler RNG states).
+    which : str
+        Checkpoint name (folder under ``RUN_DIR/checkpoints``).
+    """
+    import torch
+
+    dest = checkpoint_dir(run_dir, which)
+    tmp = _new_tmp_dir(dest)
+    try:
+        for name, module in networks.items():
+            save_weights(module, tmp / f"{name}.safetensors")
+        with open(tmp / TRAINING_STATE_NAME, "wb") as handle:
+            torch.save(dict(training_state), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        write_json_atomic(tmp / STATE_NAME, dict(state))
+        _replace_dir(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def has_checkpoint(run_dir: str | Path, which: str = LAST) -> bool:
+    dest = checkpoint_dir(run_dir, which)
+    _recover_dir(dest)
+    return (dest / STATE_NAME).is_file()
+
+
+def load_checkpoint(
+    run_dir: str | Path,
+    *,
+    networks: Mapping[str, Any],
+    which: str = LAST,
+    device: Any = "cpu",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Load weights into ``networks`` and return ``(training_state, state)``.
+
+    Raises
+    ------
+    RunError
+        No checkpoint, a missing network file, or weights that do not fit.
+    """
+    import torch
+
+    dest = checkpoint_dir(run_dir, which)
+    _recover_dir(dest)
+    if not (dest / STATE_NAME).is_file():
+        raise RunError(f"{run_dir}: no '{which}' checkpoint to resume from (looked for {dest / STATE_NAME})")
+    for name, module in networks.items():
+        load_weights(module, dest / f"{name}.safetensors", device=device)
+    try:
+        training_state = torch.load(dest / TRAINING_STATE_NAME, map_location=device, weights_only=True)
+    except Exception as err:  # corrupt or tampered file: never fall back to unsafe loading
+        raise RunError(f"{dest / TRAINING_STATE_NAME}: cannot read the training state ({type(err).__name__}: {err})") from err
+    state = json.loads((dest / STATE_NAME).read_text(encoding="utf-8"))
+    return training_state, state
+
+
+def save_best(run_dir: str | Path, generator: Any, metrics: Mapping[str, Any]) -> Path:
+    """Write ``best/generator.safetensors`` and ``best/metrics.json`` atomically (as one folder)."""
+    dest = best_dir(run_dir)
+    tmp = _new_tmp_dir(dest)
+    try:
+        save_weights(generator, tmp / f"{GENERATOR_NAME}.safetensors")
+        write_json_atomic(tmp / "metrics.json", dict(metrics))
+        _replace_dir(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def read_best_metrics(run_dir: str | Path) -> dict[str, Any] | None:
+    path = best_dir(run_dir) / "metrics.json"
+    _recover_dir(best_dir(run_dir))
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------
+# progress log
+# ---------------------------------------------------------------------------------------------
+def append_progress(run_dir: str | Path, record: Mapping[str, Any]) -> None:
+    """Append one JSON object (one line) to ``progress.jsonl`` (a single write, flushed)."""
+    line = json.dumps(dict(record), default=float) + "\n"
+    with open(Path(run_dir) / PROGRESS_NAME, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+
+
+def read_progress(run_dir: str | Path) -> list[dict[str, Any]]:
+    """All records of ``progress.jsonl`` (a torn last line from a crash is skipped)."""
+    path = Path(run_dir) / PROGRESS_NAME
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def truncate_progress(run_dir: str | Path, iteration: int) -> None:
+    """Keep only records up to ``iteration`` (called on resume, so the log matches the checkpoint)."""
+    path = Path(run_dir) / PROGRESS_NAME
+    if not path.is_file():
+        return
+    kept = [r for r in read_progress(run_dir) if int(r.get("iteration", 0)) <= iteration]
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+# ---------------------------------------------------------------------------------------------
+# loading a trained generator
+# ---------------------------------------------------------------------------------------------
+def generator_kwargs(name: str, kwargs: Mapping[str, Any], scale: int) -> dict[str, Any]:
+    """Constructor arguments of generator ``name``: the preset's kwargs plus ``scale`` when it takes one.
+
+    The presets state the grid change once (``Preset.scale``); the system builder passes it to
+    generators whose constructor has a ``scale`` argument, and so does this function.
+    """
+    import inspect
+
+    from decongan.engine.learn.models import model_factory
+
+    out = dict(kwargs)
+    try:
+        accepts = "scale" in inspect.signature(model_factory(name)).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if accepts and "scale" not in out:
+        out["scale"] = int(scale)
+    return out
+
+
+def build_generator(config: RunConfig) -> Any:
+    """The generator described by ``config`` (untrained weights)."""
+    from decongan.engine.learn.models import create_model
+
+    name, kwargs = config.generator_spec
+    return create_model(name, **generator_kwargs(name, kwargs, config.scale))
+
+
+def generator_weights_path(run_dir: str | Path, which: str = BEST) -> Path:
+    """Path of the generator weights of ``which`` ("best" or "last")."""
+    run_dir = Path(run_dir)
+    if which == BEST:
+        _recover_dir(best_dir(run_dir))
+        path = best_dir(run_dir) / f"{GENERATOR_NAME}.safetensors"
+        if not path.is_file():
+            hint = " (the run has a 'last' checkpoint: use --which last)" if has_checkpoint(run_dir) else ""
+            raise RunError(f"{run_dir}: no best model yet (no validation has run){hint}")
+        return path
+    if which == LAST:
+        last = checkpoint_dir(run_dir)
+        _recover_dir(last)
+        if not (last / STATE_NAME).is_file():
+            raise RunError(f"{run_dir}: no 'last' checkpoint (training has not saved one yet)")
+        state = json.loads((last / STATE_NAME).read_text(encoding="utf-8"))
+        key = str(state.get("generator_key", GENERATOR_NAME))
+        path = last / f"{key}.safetensors"
+        if not path.is_file():
+            raise RunError(f"{last}: the generator weights {path.name} are missing")
+        return path
+    raise RunError(f"unknown model choice {which!r}: use 'best' or 'last'")
+
+
+def load_generator(run_dir: str | Path, *, which: str = BEST, device: Any = "cpu") -> tuple[Any, RunConfig]:
+    """Rebuild a run's generator with its trained weights, in eval mode.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run folder written by training (or a shipped model folder with the same layout).
+    which : {"best", "last"}
+        The best validated generator or the latest checkpoint.
+    device : str or torch.device
+
+    Returns
+    -------
+    generator : nn.Module
+    config : RunConfig
+    """
+    import torch
+
+    config = load_run_config(run_dir)
+    path = generator_weights_path(run_dir, which)
+    generator = build_generator(config)
+    load_weights(generator, path, device="cpu")
+    device = torch.device(device) if not isinstance(device, torch.device) else device
+    return generator.to(device).eval(), config
+
+
+__all__ = [
+    "ChannelInfo",
+    "DataInfo",
+    "RunConfig",
+    "RunError",
+    "append_progress",
+    "build_generator",
+    "generator_kwargs",
+    "checkpoint_dir",
+    "has_checkpoint",
+    "is_run_dir",
+    "load_checkpoint",
+    "load_generator",
+    "load_run_config",
+    "load_weights",
+    "read_best_metrics",
+    "read_progress",
+    "save_best",
+    "save_checkpoint",
+    "save_run_config",
+    "save_weights",
+    "truncate_progress",
+]
