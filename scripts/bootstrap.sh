@@ -42,14 +42,14 @@ VPY=.venv/bin/python
 if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
     if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
         log "NVIDIA GPU found: installing torch with CUDA from PyPI"
-        "$VPY" -m pip install -q "torch>=2.1"
+        "$VPY" -m pip install -q "torch>=2.6"
     elif "$VPY" -m pip install -q "torch==2.13.0+cpu" >/dev/null 2>&1; then
         # a CPU wheel pip can already see (a find-links folder or a local mirror); PyPI has no "+cpu"
         # builds, so elsewhere this fails fast and the CPU index below is used
         log "no GPU: installed the CPU build of torch 2.13.0 found by pip's configuration"
     else
         log "no GPU: installing the CPU build of torch from download.pytorch.org"
-        "$VPY" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+        "$VPY" -m pip install -q "torch>=2.6" --index-url https://download.pytorch.org/whl/cpu
     fi
 fi
 
