@@ -78,6 +78,7 @@ import numpy as np
 from decongan.engine.io import MicroscopyImage
 from decongan.engine.optics.fft_conv import crop_kernel_to, fast_shape, kernel_at_origin, kernel_centre
 from decongan.engine.optics.psf import check_psf, psf_focal_plane
+from decongan.engine.optics.request import plan_blocks
 from decongan.engine.progress import Progress, drain
 from decongan.engine.provenance import Provenance
 
@@ -498,6 +499,7 @@ def iter_deconvolve_image(
 ) -> Generator[Progress, None, DeconvolvedImage]:
     """Deconvolve every volume of a :class:`MicroscopyImage`, yielding progress over all of them.
 
+    The blocks (planes or volumes) come from :func:`decongan.engine.optics.request.plan_blocks`.
     "YX" images need a 2-D PSF (a 3-D PSF contributes its in-focus plane, noted in the provenance).
     Images with a Z axis are deconvolved in 3-D with a 3-D PSF, or plane by plane with a 2-D PSF.
     Channels and time points are processed one at a time (``psf`` may be one PSF per channel).
@@ -515,40 +517,21 @@ def iter_deconvolve_image(
         raise TypeError("iter_deconvolve_image needs an engine.io.MicroscopyImage (use iter_richardson_lucy for arrays)")
     if image.metadata.get("rgb"):
         image.require_single_channel()  # raises a clear ImageReadError
-    psfs = _psf_for_channels(psf, image.n_channels)
-    has_z = "Z" in image.axes
-    notes: list[str] = []
-    prepared: list[np.ndarray] = []
-    for c, p in enumerate(psfs):
-        p = check_psf(p, source=psf_source)
-        if not has_z and p.ndim == 3:
-            p = psf_focal_plane(p)
-            notes.append(f"channel {c}: 2-D image, so the in-focus plane of the 3-D PSF was used")
-        elif has_z and p.ndim == 2:
-            notes.append(f"channel {c}: 2-D PSF, so the Z stack was deconvolved plane by plane")
-        prepared.append(p)
-
-    # the blocks that go through RL: (index into data, array, psf)
-    lead_axes = "".join(a for a in image.axes[:-2] if a != "Z" or not has_z)
-    volume_axes = ("Z" if has_z else "") + "YX"
+    psfs = [check_psf(p, source=psf_source) for p in _psf_for_channels(psf, image.n_channels)]
     data = image.data
+    plan = plan_blocks(image.axes, data.shape, [p.ndim for p in psfs])
+    notes: list[str] = []
+    prepared: list[np.ndarray] = list(psfs)
+    for c, p in enumerate(psfs):
+        if any(b.channel == c and b.psf == "focal_plane" for b in plan):
+            prepared[c] = psf_focal_plane(p)
+            notes.append(f"channel {c}: 2-D image, so the in-focus plane of the 3-D PSF was used")
+        elif any(b.channel == c and b.z is not None for b in plan):
+            notes.append(f"channel {c}: 2-D PSF, so the Z stack was deconvolved plane by plane")
+    volume_axes = "ZYX" if "Z" in image.axes else "YX"
     out = np.empty(data.shape, dtype=np.float32)
-    blocks: list[tuple[tuple[Any, ...], np.ndarray]] = []
-    order = [image.axes.index(a) for a in lead_axes]
-    lead_shape = [data.shape[i] for i in order]
-    for idx in np.ndindex(*lead_shape) if lead_shape else [()]:
-        index: list[Any] = [slice(None)] * data.ndim
-        for axis_pos, i in zip(order, idx, strict=True):
-            index[axis_pos] = i
-        c = idx[lead_axes.index("C")] if "C" in lead_axes else 0
-        kernel = prepared[c]
-        if has_z and kernel.ndim == 2:  # plane by plane
-            for z in range(image.n_z):
-                plane_index = list(index)
-                plane_index[image.axes.index("Z")] = z
-                blocks.append((tuple(plane_index), kernel))
-        else:
-            blocks.append((tuple(index), kernel))
+    # the blocks that go through RL: (index into data, psf)
+    blocks: list[tuple[tuple[Any, ...], np.ndarray]] = [(b.index, prepared[b.channel]) for b in plan]
 
     for ndim in sorted({k.ndim for _, k in blocks}):
         _check_common(method, tv_lambda, tv_variant, edges, iterations, epsilon, ndim)
