@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from decongan.engine.atomic import atomic_path
+from decongan.engine.errors import DeconganError
 
 CANONICAL_AXES = "TZCYX"
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff")
@@ -37,7 +38,7 @@ _UNIT_TO_UM = {
 }
 
 
-class ImageReadError(ValueError):
+class ImageReadError(DeconganError, ValueError):
     """A file could not be used as a microscopy image. ``str(err)`` = ``"<path>: <problem>"``."""
 
     def __init__(self, path: str | Path | None, problem: str) -> None:
@@ -46,7 +47,7 @@ class ImageReadError(ValueError):
         super().__init__(f"{path}: {problem}" if path is not None else problem)
 
 
-class ImageWriteError(ValueError):
+class ImageWriteError(DeconganError, ValueError):
     """Data could not be written as asked (e.g. uint16 requested for values outside [0, 65535])."""
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from decongan.engine.errors import DeconganError
 
-class CommandError(Exception):
+
+class CommandError(DeconganError):
     """A user-facing error: the message says what is wrong and, where possible, how to fix it."""
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from decongan.engine.atomic import write_json_atomic
+from decongan.engine.errors import DeconganError
 from decongan.engine.io import MicroscopyImage, read_image, safe_stem
 from decongan.engine.progress import Cancelled, CancelToken, Progress
 
@@ -46,7 +47,7 @@ MANIFEST_FORMAT = "decongan-batch-manifest"
 MANIFEST_VERSION = 1
 
 
-class BatchError(ValueError):
+class BatchError(DeconganError, ValueError):
     """A batch that cannot start (bad folders, outputs that would overwrite inputs)."""
 
 

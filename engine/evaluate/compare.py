@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from decongan.engine.errors import DeconganError
 from decongan.engine.io import IMAGE_SUFFIXES, ImageReadError, MicroscopyImage, list_images, read_image
 from decongan.engine.progress import Cancelled, CancelToken, Progress
 from decongan.engine.provenance import Provenance
@@ -68,7 +69,7 @@ METRIC_LABELS = {
 Role = Literal["input", "restored", "reference"]
 
 
-class ComparisonError(ValueError):
+class ComparisonError(DeconganError, ValueError):
     """Images that cannot be compared (shapes, axes, missing files); the message says which and why."""
 
 

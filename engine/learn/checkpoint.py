@@ -36,6 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from decongan.engine.atomic import write_json_atomic, write_text_atomic
+from decongan.engine.errors import DeconganError
 from decongan.engine.learn.degrade import DegradationSpec
 from decongan.engine.learn.normalization import NormalizationConfig
 
@@ -49,7 +50,7 @@ TRAINING_STATE_NAME = "training_state.pt"
 GENERATOR_NAME = "generator"
 
 
-class RunError(ValueError):
+class RunError(DeconganError, ValueError):
     """A run directory is missing, incomplete or inconsistent; the message names the path."""
 
 

@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from decongan.engine.atomic import atomic_path, write_json_atomic
+from decongan.engine.errors import DeconganError
 from decongan.engine.learn.checkpoint import load_generator
 from decongan.engine.learn.inference import generator_multiple
 
 EXPORT_FORMAT = "decongan-torchscript/1"
 
 
-class ExportError(RuntimeError):
+class ExportError(DeconganError, RuntimeError):
     """The generator could not be exported faithfully (the message says how it differed)."""
 
 

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from decongan.engine.errors import DeconganError
+
 __all__ = [
     "PAIRED_LOSS_KEYS",
     "UNPAIRED_LOSS_KEYS",
@@ -40,7 +42,7 @@ PAIRED_LOSS_KEYS = frozenset({"pixel", "ssim", "perceptual", "adv"})
 UNPAIRED_LOSS_KEYS = frozenset({"adv", "cycle", "identity", "perceptual", "saliency"})
 
 
-class PresetError(ValueError):
+class PresetError(DeconganError, ValueError):
     """A preset cannot be found or is invalid; the message names the file and the problem."""
 
 

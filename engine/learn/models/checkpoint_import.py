@@ -25,12 +25,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from decongan.engine.errors import DeconganError
+
 __all__ = ["CheckpointImportError", "ImportReport", "import_checkpoint", "read_checkpoint_state"]
 
 _PREFERRED_KEYS = ("params_ema", "params", "state_dict", "model")
 
 
-class CheckpointImportError(ValueError):
+class CheckpointImportError(DeconganError, ValueError):
     """A checkpoint cannot be read or does not fit the model; the message says which keys and why."""
 
 

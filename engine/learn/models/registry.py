@@ -19,13 +19,15 @@ from typing import TypeVar
 
 from torch import nn
 
+from decongan.engine.errors import DeconganError
+
 ModelFactory = Callable[..., nn.Module]
 F = TypeVar("F", bound=ModelFactory)
 
 _REGISTRY: dict[str, ModelFactory] = {}
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(DeconganError, KeyError):
     """Raised by :func:`create_model` for a name that was never registered."""
 
     def __str__(self) -> str:  # KeyError would repr() the message

@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from decongan.engine.errors import DeconganError
+
 __all__ = [
     "VGG19_CONFIG",
     "VGG19_FILE_NAME",
@@ -61,7 +63,7 @@ def _layer_names() -> dict[str, int]:
 VGG19_LAYER_INDEX: dict[str, int] = _layer_names()
 
 
-class VGGWeightsError(FileNotFoundError):
+class VGGWeightsError(DeconganError, FileNotFoundError):
     """The VGG19 weights file is missing or does not hold a VGG19 ``features`` state dict."""
 
 

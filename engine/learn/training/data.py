@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from decongan.engine.errors import DeconganError
 from decongan.engine.io import ImageReadError, MicroscopyImage, list_images, read_image
 from decongan.engine.learn.degrade import DegradationSpec, degrade
 from decongan.engine.learn.normalization import ChannelNorm, NormalizationConfig, fit_normalization
@@ -50,7 +51,7 @@ from decongan.engine.learn.normalization import ChannelNorm, NormalizationConfig
 _MAX_FOREGROUND_DRAWS = 16
 
 
-class DataError(ValueError):
+class DataError(DeconganError, ValueError):
     """Training data that cannot be used; the message names the folder or file and the problem."""
 
 

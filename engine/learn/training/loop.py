@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from decongan.engine.errors import DeconganError
 from decongan.engine.learn.checkpoint import (
     ChannelInfo,
     DataInfo,
@@ -95,7 +96,7 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
 
 
-class TrainingError(ValueError):
+class TrainingError(DeconganError, ValueError):
     """A run cannot start or continue (existing folder, missing checkpoint...)."""
 
 

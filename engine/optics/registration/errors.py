@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from decongan.engine.errors import DeconganError
 
-class RegistrationError(ValueError):
+
+class RegistrationError(DeconganError, ValueError):
     """Registration is impossible or failed.
 
     Attributes
