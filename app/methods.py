@@ -4,7 +4,7 @@ The engine's orchestration (``engine.evaluate.batch``, ``engine.evaluate.compare
 callables so that it never imports the Fiji bridge; this module is where the front end builds them:
 
 * :func:`engine_rl_method` -- Richardson-Lucy / RL-TV with the engine (CPU/CUDA);
-* :func:`fiji_rl_method` -- DeconvolutionLab2's RL through ``app.fiji_backend`` (raises
+* :func:`fiji_rl_method` -- DeconvolutionLab2's RL through ``app.fiji`` (raises
   ``FijiUnavailable`` up front when no Fiji/ImageJ backend with the plugin can run);
 * :func:`gan_method` -- a trained generator (``engine.learn.inference``), loaded once.
 
@@ -147,18 +147,19 @@ def fiji_rl_method(psf: PsfSource, *, iterations: int = 10, tv_lambda: float | N
 
     Raises
     ------
-    app.fiji_backend.FijiUnavailable
+    app.fiji.client.FijiUnavailable
         When ``check`` and no Fiji/ImageJ backend can run (the message says why and how to fix it).
     """
-    from decongan.app import fiji_backend
+    from decongan.app.fiji import client as fiji_client
+    from decongan.app.fiji import deconvolve as fiji_deconvolve
     from decongan.engine.evaluate.batch import MethodSpec
 
     if check:
-        fiji_backend.get_client(fiji_dir)  # raises FijiUnavailable with the reasons
+        fiji_client.get_client(fiji_dir)  # raises FijiUnavailable with the reasons
     label = name or (f"RL {iterations} it (Fiji DL2)" if tv_lambda is None else f"RL-TV {iterations} it (Fiji DL2)")
 
     def run(image: Any) -> Any:
-        return fiji_backend.fiji_deconvolve_image(image, psf.for_image(image), iterations=iterations, tv_lambda=tv_lambda,
+        return fiji_deconvolve.fiji_deconvolve_image(image, psf.for_image(image), iterations=iterations, tv_lambda=tv_lambda,
                                                   psf_source=psf.label(), fiji_dir=fiji_dir)
 
     parameters = {"backend": "fiji", "iterations": iterations, "tv_lambda": tv_lambda, **psf.describe()}

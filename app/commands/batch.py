@@ -76,7 +76,7 @@ def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any],
         specs.append(m.engine_rl_method(psf_source, iterations=args.iterations, method=args.method,
                                         tv_lambda=args.tv_lambda, edges=args.edges, device=args.device))
     elif args.decon == "fiji":
-        from decongan.app.fiji_backend import FijiUnavailable
+        from decongan.app.fiji.client import FijiUnavailable
 
         try:
             specs.append(m.fiji_rl_method(psf_source, iterations=args.iterations,

@@ -132,9 +132,9 @@ def consistency_psf_function(psf_source: Any, mode: str) -> Any:
 def fiji_backend_summary() -> str:
     """One line on the Fiji/ImageJ backend that would be used (never starts a JVM)."""
     try:
-        from decongan.app import fiji_backend
+        from decongan.app.fiji.doctor import doctor
 
-        report = fiji_backend.doctor(start_worker=False, probe_network=False)
+        report = doctor(start_worker=False, probe_network=False)
         return report.summary()
     except Exception as err:  # a broken bridge must not break a comparison report
         return f"unknown ({type(err).__name__}: {err})"

@@ -81,7 +81,8 @@ def deconvolve(backend: str, image: Any, psf: Any, *, options: dict[str, Any], p
 def _deconvolve_fiji(image: Any, psf: Any, *, options: dict[str, Any], psf_source: str, progress: Any):
     """DeconvolutionLab2 through the Fiji bridge; without a usable Fiji, the engine with DL2's conventions
     (periodic edges, DL2's RL-TV variant), labelled "engine (Fiji unavailable)" with the reason."""
-    from decongan.app.fiji_backend import FALLBACK_LABEL, FijiUnavailable, fiji_deconvolve_image
+    from decongan.app.fiji.client import FALLBACK_LABEL, FijiUnavailable
+    from decongan.app.fiji.deconvolve import fiji_deconvolve_image
     from decongan.engine.optics.deconvolution import iter_deconvolve_image
     from decongan.engine.progress import run_with_callbacks
 

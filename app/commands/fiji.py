@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from decongan.app.fiji_backend import doctor
+    from decongan.app.fiji.doctor import doctor
 
     report = doctor(args.fiji, start_worker=not args.no_start, probe_network=not args.offline)
     if args.json:
@@ -63,7 +63,7 @@ def _doctor(args: argparse.Namespace) -> int:
 def _crosscheck(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from decongan.app.fiji_backend import TOLERANCE, default_golden_dir, iter_crosscheck
+    from decongan.app.fiji.crosscheck import TOLERANCE, default_golden_dir, iter_crosscheck
 
     golden = Path(args.golden) if args.golden else default_golden_dir()
     if not (golden / "README.md").is_file():

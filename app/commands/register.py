@@ -100,7 +100,8 @@ def register_with_backend(backend: str, moving: Any, fixed: Any, *, options: dic
 def _register_fiji(moving: Any, fixed: Any, *, options: dict[str, Any], progress: Any) -> Any:
     """TurboReg (else SIFT) through the Fiji bridge; without a usable Fiji, the engine's registration,
     with backend "engine (Fiji unavailable)" and the reason in ``details["notes"]``."""
-    from decongan.app.fiji_backend import FALLBACK_LABEL, FijiUnavailable, iter_fiji_register
+    from decongan.app.fiji.client import FALLBACK_LABEL, FijiUnavailable
+    from decongan.app.fiji.register import iter_fiji_register
     from decongan.engine.optics.registration import iter_register
     from decongan.engine.progress import run_with_callbacks
 

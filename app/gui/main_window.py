@@ -543,8 +543,8 @@ class MainWindow(QMainWindow):
         self.train_panel.shutdown()
         self.batch_panel.shutdown()
         self.jobs.shutdown()
-        if "decongan.app.fiji_backend" in sys.modules:  # the Fiji worker processes this window started
-            sys.modules["decongan.app.fiji_backend"].close_clients()
+        if "decongan.app.fiji.client" in sys.modules:  # the Fiji worker processes this window started
+            sys.modules["decongan.app.fiji.client"].close_clients()
         super().closeEvent(event)
 
 

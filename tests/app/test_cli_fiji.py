@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 import tifffile
 
-from decongan.app import fiji_backend
 from decongan.app.cli import main
+from decongan.app.fiji import client as fiji_client
+from decongan.app.fiji import crosscheck
+from decongan.app.fiji import deconvolve as fiji_deconvolve
+from decongan.app.fiji import psf as fiji_psf
+from decongan.app.fiji import register as fiji_register
 from decongan.imagej_bridge import operations
 from decongan.imagej_bridge.client import RegistrationOutput
 from decongan.imagej_bridge.discovery import discover
@@ -21,7 +25,7 @@ def ij1_available():
     if not backend.usable:
         pytest.skip(f"ImageJ 1.x not usable: {backend.reason} (CI installs Debian's libij-java and a JDK)")
     yield backend
-    fiji_backend.close_clients()
+    fiji_client.close_clients()
 
 
 @pytest.fixture(autouse=True)
@@ -83,8 +87,8 @@ def test_crosscheck_engine_matches_the_goldens(golden_dir, capsys):
 
 def test_psf_falls_back_to_the_engine_with_a_label(ij1_available, golden_dir):
     params = {"na": 1.4, "ni": 1.515, "wavelength_nm": 520.0, "pixel_nm": 159.0, "size": 65}
-    restored = fiji_backend.psf_with_fallback(**params)
-    assert restored.provenance.backend == fiji_backend.FALLBACK_LABEL
+    restored = fiji_psf.psf_with_fallback(**params)
+    assert restored.provenance.backend == fiji_client.FALLBACK_LABEL
     assert any("PSF Generator" in note for note in restored.provenance.notes)
     golden = tifffile.imread(golden_dir / "psf_bw_2d_na1.4_ni1.515_dxy159_lambda520_65x65.tif")
     assert np.abs(restored.image - golden).max() < 1e-5
@@ -92,12 +96,12 @@ def test_psf_falls_back_to_the_engine_with_a_label(ij1_available, golden_dir):
 
 def test_fiji_adapters_raise_fiji_unavailable_with_the_install_hint(ij1_available):
     image = np.ones((32, 32), np.float32)
-    with pytest.raises(fiji_backend.FijiUnavailable, match="DeconvolutionLab2.*update site"):
-        fiji_backend.fiji_richardson_lucy(image, np.ones((3, 3), np.float32), iterations=2)
-    with pytest.raises(fiji_backend.FijiUnavailable, match="TurboReg"):
-        fiji_backend.fiji_register(image, image, "rigid")
-    generator = fiji_backend.iter_fiji_register(image, image, transform="rigid")
-    with pytest.raises(fiji_backend.FijiUnavailable, match="TurboReg"):
+    with pytest.raises(fiji_client.FijiUnavailable, match="DeconvolutionLab2.*update site"):
+        fiji_deconvolve.fiji_richardson_lucy(image, np.ones((3, 3), np.float32), iterations=2)
+    with pytest.raises(fiji_client.FijiUnavailable, match="TurboReg"):
+        fiji_register.fiji_register(image, image, "rigid")
+    generator = fiji_register.iter_fiji_register(image, image, transform="rigid")
+    with pytest.raises(fiji_client.FijiUnavailable, match="TurboReg"):
         list(generator)
 
 
@@ -105,9 +109,9 @@ def test_rl_fallback_is_the_engine_with_dl2_conventions(ij1_available):
     rng = np.random.default_rng(1)
     image = rng.poisson(50, (48, 48)).astype(np.float32)
     psf = np.outer(np.hanning(7), np.hanning(7)).astype(np.float32)
-    restored = fiji_backend.richardson_lucy_with_fallback(image, psf, iterations=3)
-    direct = fiji_backend.engine_richardson_lucy(image, psf, iterations=3)
-    assert restored.provenance.backend == fiji_backend.FALLBACK_LABEL
+    restored = fiji_deconvolve.richardson_lucy_with_fallback(image, psf, iterations=3)
+    direct = fiji_deconvolve.engine_richardson_lucy(image, psf, iterations=3)
+    assert restored.provenance.backend == fiji_client.FALLBACK_LABEL
     assert restored.provenance.parameters["edges"] == "circular"
     np.testing.assert_array_equal(restored.image, direct.image)
 
@@ -117,21 +121,21 @@ def test_registration_result_from_golden_turboreg_output(golden_dir):
     moving = tifffile.imread(golden_dir / "reg_moving_rot3deg_shift7.5_-4.25_256.tif")
     fixed = tifffile.imread(golden_dir / "reg_target_256.tif")
     stack = tifffile.imread(golden_dir / "turboreg_rigidBody_aligned.tif")
-    matrix = fiji_backend.read_turboreg_transform(golden_dir / "turboreg_rigidBody_transform.txt")
+    matrix = crosscheck.read_turboreg_transform(golden_dir / "turboreg_rigidBody_transform.txt")
     output = RegistrationOutput(stack[0], stack[1] > 0, matrix, "rigid", {"backend": "fiji", "plugin": "TurboReg"})
-    result = fiji_backend.registration_result(moving, fixed, output)
+    result = fiji_register.registration_result(moving, fixed, output)
     np.testing.assert_allclose(result.transform.matrix, operations.turboreg_to_homogeneous(matrix))
     np.testing.assert_allclose(result.transform.to_turboreg_matrix(), matrix)
     assert result.transform.angle_deg == pytest.approx(2.999807, abs=1e-5)  # the golden file's angle
     assert result.ncc_after > 0.99 and result.ncc_after > result.ncc_before + 0.1
-    assert fiji_backend.max_displacement(matrix, fiji_backend.REG_TRUTH, fixed.shape) < 1e-3  # README: 7.7e-4 px
+    assert crosscheck.max_displacement(matrix, crosscheck.REG_TRUTH, fixed.shape) < 1e-3  # README: 7.7e-4 px
 
 
 def test_provenance_keeps_the_exact_macro():
     bridge = {"backend": "imagej1:/x/ij.jar (ImageJ 1.53t, xvfb)", "plugin": "DeconvolutionLab2",
               "plugin_version": "2.1.2 (27.06.2018)", "macro": 'run("DeconvolutionLab2 Run", " -image file /a.tif");',
               "notes": ["periodic"]}
-    provenance = fiji_backend.provenance_from_bridge("RL 10 it (DeconvolutionLab2)", bridge, {"iterations": 10})
+    provenance = fiji_client.provenance_from_bridge("RL 10 it (DeconvolutionLab2)", bridge, {"iterations": 10})
     assert provenance.backend.startswith("imagej1:")
     assert provenance.parameters["fiji_macro"] == bridge["macro"]
     assert provenance.versions["DeconvolutionLab2"] == "2.1.2 (27.06.2018)"
@@ -145,11 +149,11 @@ def test_deconvolve_image_falls_back_on_a_microscopy_image(ij1_available):
     rng = np.random.default_rng(2)
     image = MicroscopyImage(rng.poisson(30, (2, 40, 40)).astype(np.float32), "CYX", pixel_size_um=0.1)
     psf = np.outer(np.hanning(5), np.hanning(5)).astype(np.float32)
-    with pytest.raises(fiji_backend.FijiUnavailable, match="DeconvolutionLab2"):
-        fiji_backend.fiji_deconvolve_image(image, psf, iterations=2)
-    result = fiji_backend.with_engine_fallback(
-        lambda: fiji_backend.fiji_deconvolve_image(image, psf, iterations=2),
+    with pytest.raises(fiji_client.FijiUnavailable, match="DeconvolutionLab2"):
+        fiji_deconvolve.fiji_deconvolve_image(image, psf, iterations=2)
+    result = fiji_client.with_engine_fallback(
+        lambda: fiji_deconvolve.fiji_deconvolve_image(image, psf, iterations=2),
         lambda: deconvolve_image(image, psf, iterations=2, edges="circular"))
-    assert result.provenance.backend == fiji_backend.FALLBACK_LABEL
+    assert result.provenance.backend == fiji_client.FALLBACK_LABEL
     assert result.image.axes == "CYX" and result.image.data.shape == (2, 40, 40)
     assert any("DeconvolutionLab2" in note for note in result.provenance.notes)

@@ -82,7 +82,7 @@ def test_turboreg_matches_golden(fiji, golden_dir, kind, golden_name):
     fixed = tifffile.imread(golden_dir / "reg_target_256.tif")
     out = fiji.register(moving, fixed, kind, method="turboreg")
     stack = tifffile.imread(golden_dir / f"turboreg_{golden_name}_aligned.tif")
-    from decongan.app.fiji_backend import read_turboreg_transform
+    from decongan.app.fiji.crosscheck import read_turboreg_transform
 
     expected = read_turboreg_transform(golden_dir / f"turboreg_{golden_name}_transform.txt")
     assert corners_error(out.matrix, expected) < 1e-4

@@ -358,8 +358,9 @@ class DeconvolvePanel(WorkflowPanel):
                 result = yield from iter_deconvolve_image(image, psf, psf_source=psf_source, **options)
                 return result
             # Fiji: DeconvolutionLab2 through the bridge; without it, the engine with DL2's conventions,
-            # labelled "engine (Fiji unavailable)" (app.fiji_backend, what `decongan fiji` uses)
-            from decongan.app.fiji_backend import fiji_deconvolve_image, get_client, with_engine_fallback
+            # labelled "engine (Fiji unavailable)" (app.fiji, what `decongan fiji` uses)
+            from decongan.app.fiji.client import get_client, with_engine_fallback
+            from decongan.app.fiji.deconvolve import fiji_deconvolve_image
 
             def kill_fiji() -> None:  # DeconvolutionLab2 cannot poll our token: cancel kills the worker
                 try:
@@ -396,7 +397,7 @@ class DeconvolvePanel(WorkflowPanel):
         self.fiji_status_label.setText("Fiji status: checking (starting ImageJ)...")
 
         def work(ctx):
-            from decongan.app.fiji_backend import doctor
+            from decongan.app.fiji.doctor import doctor
 
             return doctor(fiji_dir)
 

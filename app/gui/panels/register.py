@@ -149,7 +149,7 @@ class RegisterPanel(WorkflowPanel):
 
                 result = yield from iter_register(m_plane, f_plane, **options)
                 return result
-            from decongan.app.fiji_backend import (
+            from decongan.app.fiji.register import (
                 iter_fiji_register,  # TurboReg/StackReg or SIFT through the bridge
             )
 

@@ -113,7 +113,7 @@ def test_fiji_status_comes_from_the_doctor(qtbot, window, tmp_path):
 def test_fiji_backend_runs_deconvolutionlab2_or_falls_back_labelled(qtbot, window, tagan):
     """With no DeconvolutionLab2 (Debian's plain ImageJ here) the engine runs with DL2's conventions and the
     layer says so; with a Fiji.app that has it, the layer is Fiji's."""
-    from decongan.app.fiji_backend import FALLBACK_LABEL
+    from decongan.app.fiji.client import FALLBACK_LABEL
     from decongan.engine.optics.deconvolution import deconvolve_image
     from decongan.engine.optics.psf import born_wolf_psf
 
