@@ -20,10 +20,27 @@ failure make the step run again. ``params_sha256`` hashes the method's name and 
 (JSON, sorted keys): put everything that changes the result there (PSF, iterations, model weights'
 hash ...).
 
-Failures of one file (unreadable image, a method raising) are recorded with their reason and the
-batch continues. Inputs are never written: every output path is checked against the inputs before
-anything runs. Cancelling (``CancelToken``) stops between steps; what finished stays in the
-manifest, so the next run resumes.
+Besides the entries, the manifest holds the batch's ``status``: ``"restoring"`` while images are
+restored, ``"restored"`` when every step ran, ``"reporting"`` from the moment the front end starts
+the comparison and report (:func:`set_status`) and ``"complete"`` only once the report is written.
+A batch stopped or killed at any point therefore never reads as complete; running the same
+command again reuses the finished restorations and redoes the rest.
+
+Configuration errors are not file errors: every method's ``check`` (a PSF that is all zero, an NA
+above the immersion index ...) runs once before any file is read, and one failing check stops the
+whole batch with one :class:`BatchError`. Failures of one file (unreadable image, a method raising)
+are recorded with their reason and the batch continues. Inputs are never written: every output
+path is checked against the inputs before anything runs. Cancelling (``CancelToken``) stops between
+steps; what finished stays in the manifest, so the next run resumes.
+
+Shards
+------
+``shard=(K, N)`` restores only the K-th of N deterministic parts of the inputs (the i-th file in
+file-name order, counting from 0, belongs to shard ``i % N + 1``) and records them in its own
+``OUT/manifest.shard-K-of-N.json``, so shards can run at the same time (one array task each) without
+sharing a file. Every run reuses finished work recorded in *any* manifest of ``OUT``, so a shard
+after an unsharded run (or the reverse) recomputes nothing. :func:`gather_batch` collects the
+outputs of all manifests for a comparison of the whole folder (``decongan batch --report-only``).
 """
 
 from __future__ import annotations
@@ -43,6 +60,7 @@ from decongan.engine.io import MicroscopyImage, read_image, safe_stem
 from decongan.engine.progress import Cancelled, CancelToken, Progress
 
 MANIFEST_NAME = "manifest.json"
+SHARD_MANIFEST_GLOB = "manifest.shard-*-of-*.json"
 MANIFEST_FORMAT = "decongan-batch-manifest"
 MANIFEST_VERSION = 1
 
@@ -63,11 +81,15 @@ class MethodSpec:
         ``run(image: MicroscopyImage) -> restoration`` (see the module docstring).
     parameters : dict
         Everything that determines the result; hashed into the manifest.
+    check : callable, optional
+        ``check() -> None``: validates the method's configuration (PSF, optics, model) once, before
+        any file is read; whatever it raises stops the whole batch with one message.
     """
 
     name: str
     run: Callable[[MicroscopyImage], Any]
     parameters: dict[str, Any] = field(default_factory=dict)
+    check: Callable[[], None] | None = None
 
     @property
     def params_sha256(self) -> str:
@@ -133,9 +155,40 @@ def output_path(out_dir: Path, method: MethodSpec, input_path: Path) -> Path:
     return out_dir / "restored" / method.folder / f"{image_stem(input_path)}.tif"
 
 
-def load_manifest(out_dir: str | Path) -> dict[str, Any]:
-    """The manifest of ``out_dir`` (an empty one when none exists or it is unreadable)."""
-    path = Path(out_dir) / MANIFEST_NAME
+def manifest_name(shard: tuple[int, int] | None = None) -> str:
+    """``manifest.json``, or ``manifest.shard-K-of-N.json`` for shard ``(K, N)``."""
+    return MANIFEST_NAME if shard is None else f"manifest.shard-{shard[0]}-of-{shard[1]}.json"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> ``(K, N)`` with ``1 <= K <= N``; :class:`BatchError` otherwise."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise BatchError(f"shard {text!r}: expected K/N, e.g. 1/4 for the first of four parts") from None
+    if n < 1 or not 1 <= k <= n:
+        raise BatchError(f"shard {text!r}: K must be between 1 and N (N >= 1), e.g. 1/4 ... 4/4")
+    return k, n
+
+
+def select_shard(inputs: Sequence[str | Path], shard: tuple[int, int] | None) -> list[Path]:
+    """The inputs of shard ``(K, N)``: the i-th file by file name (from 0) when ``i % N == K - 1``.
+
+    The order is the sorted file *names* (not the full paths), so the split does not depend on
+    the order the files were given in or on the folder's location. ``None`` returns every input
+    (sorted the same way).
+    """
+    paths = sorted((Path(p) for p in inputs), key=lambda p: (p.name, str(p)))
+    if shard is None:
+        return paths
+    k, n = shard
+    return [p for i, p in enumerate(paths) if i % n == k - 1]
+
+
+def load_manifest(out_dir: str | Path, name: str = MANIFEST_NAME) -> dict[str, Any]:
+    """The manifest ``name`` of ``out_dir`` (an empty one when none exists or it is unreadable)."""
+    path = Path(out_dir) / name
     empty = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "entries": {}}
     if not path.exists():
         return empty
@@ -146,6 +199,86 @@ def load_manifest(out_dir: str | Path) -> dict[str, Any]:
     if data.get("format") != MANIFEST_FORMAT or not isinstance(data.get("entries"), dict):
         return empty
     return data
+
+
+def manifest_paths(out_dir: str | Path) -> list[Path]:
+    """Every manifest of ``out_dir``: ``manifest.json`` (if present) then the shard manifests by name."""
+    out = Path(out_dir)
+    main = [out / MANIFEST_NAME] if (out / MANIFEST_NAME).exists() else []
+    return main + sorted(out.glob(SHARD_MANIFEST_GLOB))
+
+
+def load_all_entries(out_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Entry key -> its entries in every manifest of ``out_dir`` (``manifest.json`` first)."""
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for path in manifest_paths(out_dir):
+        for key, entry in load_manifest(path.parent, path.name)["entries"].items():
+            if isinstance(entry, dict):
+                merged.setdefault(key, []).append(entry)
+    return merged
+
+
+def batch_status(out_dir: str | Path, shard: tuple[int, int] | None = None) -> str | None:
+    """The ``status`` of a manifest (None when there is no manifest or it has none)."""
+    return load_manifest(out_dir, manifest_name(shard)).get("status")
+
+
+def set_status(out_dir: str | Path, status: str, shard: tuple[int, int] | None = None, **fields: Any) -> None:
+    """Record the batch's ``status`` (and any extra fields) in its manifest, atomically.
+
+    The front end calls it with ``"reporting"`` before it compares and reports, and with
+    ``"complete"`` once the report is written; anything in between leaves the batch incomplete.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = manifest_name(shard)
+    manifest = load_manifest(out, name)
+    manifest.update(fields)
+    manifest["status"] = status
+    manifest["updated"] = _now()
+    write_json_atomic(out / name, manifest)
+
+
+def check_methods(methods: Sequence[MethodSpec]) -> None:
+    """Run every method's configuration ``check``; one :class:`BatchError` for all that fail.
+
+    Raises
+    ------
+    BatchError
+        ``"configuration error, no image was processed: <method>: <reason>"`` (methods that fail
+        with the same reason are named together).
+    """
+    if not methods:
+        raise BatchError("no restoration method was chosen")
+    reasons: dict[str, list[str]] = {}
+    for method in methods:
+        if method.check is None:
+            continue
+        try:
+            method.check()
+        except Cancelled:
+            raise
+        except Exception as err:  # any failure of a configuration check is a configuration error
+            reasons.setdefault(str(err) or type(err).__name__, []).append(method.name)
+    if reasons:
+        parts = [f"{', '.join(names)}: {reason}" for reason, names in reasons.items()]
+        raise BatchError("configuration error, no image was processed: " + "; ".join(parts))
+
+
+def _reusable(entries: Sequence[dict[str, Any]], input_hash: str | None, method: MethodSpec, dest: Path,
+              out: Path, output_hashes: dict[Path, str]) -> dict[str, Any] | None:
+    """The first ``done`` entry with this input and parameter hash whose output is intact, else None."""
+    if input_hash is None:
+        return None
+    for entry in entries:
+        if (entry.get("status") == "done" and entry.get("input_sha256") == input_hash
+                and entry.get("params_sha256") == method.params_sha256 and entry.get("output")
+                and out / entry["output"] == dest and dest.exists()):
+            if dest not in output_hashes:
+                output_hashes[dest] = sha256_file(dest)
+            if entry.get("output_sha256") == output_hashes[dest]:
+                return entry
+    return None
 
 
 def _key(input_path: Path, method: MethodSpec) -> str:
@@ -172,13 +305,18 @@ def iter_batch(
     *,
     read: Callable[[Path], MicroscopyImage] | None = None,
     cancel: CancelToken | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Generator[Progress, None, BatchResult]:
-    """Run every method on every input, resuming from the manifest; yields a Progress per step.
+    """Run every method on every input, resuming from the manifests; yields a Progress per step.
+
+    Every method's ``check`` runs first: a configuration error stops the batch before any file is
+    read or any output (even the output folder) is made.
 
     Parameters
     ----------
     inputs : sequence of paths
-        Image files.
+        Image files (with ``shard``, all of them: the shard picks its part, see
+        :func:`select_shard`).
     out_dir : path
         Output folder (created). Outputs go to ``OUT/restored/<method>/<stem>.tif`` (float32,
         calibrated, provenance JSON in the ImageJ Info field).
@@ -187,22 +325,34 @@ def iter_batch(
         How to read an input (default ``engine.io.read_image``).
     cancel : CancelToken, optional
         Checked before every step; raises :class:`engine.progress.Cancelled` (manifest saved).
+    shard : (K, N), optional
+        Restore only shard K of N, recorded in ``OUT/manifest.shard-K-of-N.json``.
 
     Returns
     -------
     BatchResult
+
+    Raises
+    ------
+    BatchError
+        A configuration error (a method's ``check``), no method, or outputs that would overwrite
+        inputs -- all before anything is read or written.
     """
     from decongan.engine.io import write_tiff
 
     out = Path(out_dir)
-    paths = [Path(p) for p in inputs]
-    if not methods:
-        raise BatchError("no restoration method was chosen")
+    paths = select_shard(inputs, shard) if shard is not None else [Path(p) for p in inputs]
+    check_methods(methods)
     check_outputs_do_not_touch_inputs(paths, out, methods)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = load_manifest(out)
+    manifest_path = out / manifest_name(shard)
+    earlier = load_all_entries(out)  # finished work of every manifest (other shards, an unsharded run)
+    manifest = load_manifest(out, manifest_path.name)
     entries: dict[str, Any] = manifest["entries"]
-    manifest_path = out / MANIFEST_NAME
+    manifest["status"] = "restoring"
+    if shard is not None:
+        manifest["shard"] = {"k": shard[0], "n": shard[1], "inputs": [p.name for p in paths]}
+    output_hashes: dict[Path, str] = {}
     reader = read or read_image
     items: list[BatchItem] = []
     total = len(paths) * len(methods)
@@ -228,10 +378,13 @@ def iter_batch(
             step += 1
             key = _key(path, method)
             dest = output_path(out, method, path)
-            entry = entries.get(key)
-            if (read_error is None and entry and entry.get("status") == "done"
-                    and entry.get("input_sha256") == input_hash and entry.get("params_sha256") == method.params_sha256
-                    and dest.exists() and entry.get("output_sha256") == sha256_file(dest)):
+            own = [entries[key]] if isinstance(entries.get(key), dict) else []
+            entry = _reusable(own + earlier.get(key, []), input_hash if read_error is None else None, method,
+                              dest, out, output_hashes)
+            if entry is not None:
+                if entries.get(key) is not entry:
+                    entries[key] = dict(entry)  # found in another manifest: this one records it too
+                    save()
                 items.append(BatchItem(path, method.name, dest, "skipped"))
                 yield Progress(step, total, f"{path.name}: {method.name} (already done)")
                 continue
@@ -265,8 +418,54 @@ def iter_batch(
             entries[key] = record
             save()
             yield Progress(step, total, message)
+    manifest["status"] = "restored"
     save()
     return BatchResult(out, items, manifest_path)
+
+
+def gather_batch(inputs: Sequence[str | Path], out_dir: str | Path, methods: Sequence[MethodSpec]) -> BatchResult:
+    """The recorded outcome of every (input, method) step, from all manifests of ``out_dir``.
+
+    Nothing is computed: this is how the comparison of a sharded batch finds its restored images.
+    A step counts as ``skipped`` (done earlier) under the same rule as :func:`iter_batch` reuses it
+    (unchanged input and parameters, intact output), and as ``failed`` when a manifest records a
+    failure of this input with these parameters.
+
+    Raises
+    ------
+    BatchError
+        When any step has no such record (a shard not run yet, a changed input or parameters, a
+        deleted output): the message names the first files and says to run the missing shards.
+    """
+    out = Path(out_dir)
+    check_outputs_do_not_touch_inputs([Path(p) for p in inputs], out, methods)
+    earlier = load_all_entries(out)
+    items: list[BatchItem] = []
+    missing: list[str] = []
+    output_hashes: dict[Path, str] = {}
+    for path in (Path(p) for p in inputs):
+        try:
+            input_hash: str | None = sha256_file(path)
+        except OSError:
+            input_hash = None
+        for method in methods:
+            dest = output_path(out, method, path)
+            candidates = earlier.get(_key(path, method), [])
+            if _reusable(candidates, input_hash, method, dest, out, output_hashes) is not None:
+                items.append(BatchItem(path, method.name, dest, "skipped"))
+                continue
+            failure = next((e for e in candidates if e.get("status") == "failed"
+                            and e.get("params_sha256") == method.params_sha256
+                            and e.get("input_sha256") == input_hash), None)
+            if failure is not None:
+                items.append(BatchItem(path, method.name, None, "failed", failure.get("error")))
+            else:
+                missing.append(f"{path.name} ({method.name})")
+    if missing:
+        raise BatchError(f"{len(missing)} restoration(s) are not recorded as done in the manifests of {out}: "
+                         f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; run the shards that hold "
+                         "them (or the batch without --report-only) first")
+    return BatchResult(out, items, out / MANIFEST_NAME)
 
 
 def _unpack(result: Any, like: MicroscopyImage) -> tuple[MicroscopyImage, Any]:

@@ -135,3 +135,75 @@ def test_outputs_that_would_overwrite_inputs_are_refused(folder, tmp_path):
     assert sha256_file(target / "axonal_rings_test0.tif") == before
     with pytest.raises(BatchError, match="share the output folder"):
         drain(iter_batch(sorted(folder.iterdir()), tmp_path / "o", [smoothing(1.0), smoothing(2.0)]))
+
+
+def test_a_configuration_error_stops_the_batch_before_any_file(folder, tmp_path):
+    """A zero PSF is the method's fault, not the files': one message, nothing read, nothing written."""
+    from decongan.engine.io import write_tiff
+    from decongan.engine.optics.psf import read_psf
+
+    zero = tmp_path / "zero_psf.tif"
+    write_tiff(zero, np.zeros((9, 9), np.float32))
+    calls: list[str] = []
+    spec = smoothing(1.0, calls)
+    spec.check = lambda: read_psf(zero) and None
+    other = MethodSpec("other", spec.run, {}, check=spec.check)
+    out = tmp_path / "out"
+    with pytest.raises(BatchError) as info:
+        drain(iter_batch(sorted(folder.iterdir()), out, [spec, other]))
+    assert str(info.value) == (f"configuration error, no image was processed: smooth, other: {zero}: has no positive "
+                               "values (all zero or negative); it cannot be used as a PSF")
+    assert calls == [] and not out.exists()  # no file read, no output folder, no manifest
+
+
+def test_status_says_complete_only_after_the_front_end_says_so(folder, tmp_path):
+    from decongan.engine.evaluate.batch import batch_status, set_status
+
+    out = tmp_path / "out"
+    inputs = sorted(folder.iterdir())
+    seen: list[str | None] = []
+    run_with_callbacks(iter_batch(inputs, out, [smoothing(1.0)]), progress=lambda e: seen.append(batch_status(out)))
+    assert seen == ["restoring"] * 3 and batch_status(out) == "restored"
+    set_status(out, "reporting")
+    assert batch_status(out) == "reporting" and len(load_manifest(out)["entries"]) == 3  # entries kept
+    drain(iter_batch(inputs, out, [smoothing(1.0)]))  # a rerun starts over as "restoring" -> "restored"
+    assert batch_status(out) == "restored"
+    set_status(out, "complete")
+    assert batch_status(out) == "complete"
+
+
+def test_shards_split_by_name_reuse_each_others_work_and_gather(folder, tmp_path):
+    from decongan.engine.evaluate.batch import gather_batch, parse_shard, select_shard
+
+    inputs = sorted(folder.iterdir(), reverse=True)  # the split does not depend on the order given
+    assert [p.name for p in select_shard(inputs, (1, 2))] == ["axonal_rings_test0.tif", "dendritic_factin_train804.tif"]
+    assert [p.name for p in select_shard(inputs, (2, 2))] == ["axonal_rings_train0.tif"]
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("0/2", "3/2", "1-2", "a/b", "1/0"):
+        with pytest.raises(BatchError, match="shard"):
+            parse_shard(bad)
+    out = tmp_path / "out"
+    with pytest.raises(BatchError) as info:
+        gather_batch(inputs, out, [smoothing(1.0)])
+    assert str(info.value).startswith(f"3 restoration(s) are not recorded as done in the manifests of {out}: "
+                                      "dendritic_factin_train804.tif (smooth)")
+    calls: list[str] = []
+    first = drain(iter_batch(inputs, out, [smoothing(1.0, calls)], shard=(1, 2)))
+    assert calls == ["axonal_rings_test0", "dendritic_factin_train804"] and len(first.done) == 2
+    assert sorted(load_manifest(out, "manifest.shard-1-of-2.json")["entries"]) == [
+        "axonal_rings_test0.tif::smooth", "dendritic_factin_train804.tif::smooth"]
+    with pytest.raises(BatchError, match=r"1 restoration\(s\).*axonal_rings_train0.tif \(smooth\)"):
+        gather_batch(inputs, out, [smoothing(1.0)])
+    calls.clear()
+    again = drain(iter_batch(inputs, out, [smoothing(1.0, calls)], shard=(1, 2)))  # idempotent
+    assert calls == [] and [i.status for i in again.items] == ["skipped", "skipped"]
+    drain(iter_batch(inputs, out, [smoothing(1.0, calls)], shard=(2, 2)))
+    assert calls == ["axonal_rings_train0"]
+    gathered = gather_batch(inputs, out, [smoothing(1.0)])
+    assert sorted(i.input.name for i in gathered.skipped) == sorted(NAMES_TIF) and not gathered.failed
+    calls.clear()
+    whole = drain(iter_batch(inputs, out, [smoothing(1.0, calls)]))  # unsharded after the shards: nothing redone
+    assert calls == [] and len(whole.skipped) == 3 and len(load_manifest(out)["entries"]) == 3
+
+
+NAMES_TIF = [f"{n}.tif" for n in NAMES]
