@@ -1,1 +1,20 @@
-"""evaluate"""
+"""Evaluation: comparisons (LQ | classical | GAN | GT), data consistency, statistics, figures,
+reports and batches. Restorations come in as callables, so this package never runs a backend itself.
+
+Checked in tests/engine/test_compare.py, test_consistency.py, test_stats.py, test_figures.py,
+test_report.py and test_batch.py. Public names resolve lazily.
+"""
+
+from decongan.engine._lazy import lazy_api
+
+_API = {
+    "ComparisonError": "compare", "ComparisonSet": "compare", "build_comparison_set": "compare",
+    "evaluate_set": "compare", "match_dataset": "compare",
+    "ConsistencyResult": "consistency", "data_consistency": "consistency",
+    "compare_groups": "stats", "summarize": "stats",
+    "comparison_figure": "figures", "save_figure": "figures",
+    "write_comparison_outputs": "report",
+    "BatchError": "batch", "MethodSpec": "batch", "iter_batch": "batch",
+}
+__all__ = sorted(_API)
+__getattr__, __dir__ = lazy_api(__name__, _API, globals())

@@ -48,3 +48,23 @@ def test_base_carries_path_and_value_and_keeps_builtin_types():
 
 def test_cancelled_is_not_an_error():
     assert not issubclass(Cancelled, DeconganError)
+
+
+@pytest.mark.parametrize("package", ["decongan.engine", "decongan.engine.optics", "decongan.engine.learn",
+                                     "decongan.engine.evaluate", "decongan.engine.metrics"])
+def test_public_api_names_resolve(package):
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"{package}.{name}"
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        module.no_such_name  # noqa: B018
+
+
+def test_importing_the_engine_packages_stays_cheap():
+    import subprocess
+    import sys
+
+    code = ("import sys, decongan.engine, decongan.engine.optics, decongan.engine.learn, decongan.engine.evaluate; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'scipy', 'skimage') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
