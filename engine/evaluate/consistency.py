@@ -73,6 +73,9 @@ from typing import Any
 
 import numpy as np
 
+from decongan.engine.metrics._common import fit_gain_offset, robust_sigma
+from decongan.engine.optics.fft_conv import convolve_reflect
+
 #: Default detection threshold on the smoothed, robustly normalised residual (module docstring).
 DEFAULT_THRESHOLD = 5.0
 #: Smallest |mean z| over a matched filter's support that is flagged: significance alone would flag
@@ -85,7 +88,13 @@ BACKGROUND_SCALE = 4.0
 DETECTION_EXTRA_SIZES_PX = (0.0, 2.0, 4.0)
 #: Quantile bins of the input's local intensity used for the spread model.
 N_BINS = 16
-_MAD_TO_SIGMA = 1.4826
+#: Per-axis variance, in units of sigma^2, of a 2-D Gaussian restricted to its half-maximum disc
+#: (what :func:`psf_sigma_px` measures). With u = r^2 / (2 sigma^2) the Gaussian's weight over the
+#: plane is e^-u du (u exponential), the half-maximum disc is u < ln 2, and
+#: E[u | u < ln 2] = (1 - e^-ln2 (1 + ln 2)) / (1 - e^-ln2) = (1 - (1 + ln 2) / 2) / (1 / 2) = 1 - ln 2,
+#: so E[r^2] = 2 sigma^2 (1 - ln 2) and the per-axis variance E[r^2] / 2 = (1 - ln 2) sigma^2 = 0.3069 sigma^2.
+#: (0.2797, the 1-D value for x^2 over |x| < 1.177 sigma, overestimated sigma by 4.8 %.)
+HALF_MAX_DISC_VARIANCE = 1.0 - float(np.log(2.0))
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,11 @@ class NoiseModel:
     b: float
 
     def sigma(self, mean: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.maximum(self.a * np.asarray(mean, dtype=float) + self.b, 0.0))
+        """Noise standard deviation at intensity ``mean`` (LQ units; float32 for a float32 ``mean``)."""
+        mean = np.asarray(mean)
+        if mean.dtype != np.float32:
+            mean = mean.astype(np.float64)
+        return np.sqrt(np.maximum(self.a * mean + self.b, 0.0))
 
 
 @dataclass
@@ -161,7 +174,7 @@ def _as_float(name: str, array: np.ndarray) -> np.ndarray:
         raise ValueError(f"{name} must be 2-D (Y, X) or 3-D (Z, Y, X); got shape {arr.shape}")
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} has dtype {arr.dtype}; a real-valued image is needed")
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float32, copy=False)  # never written to
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
@@ -170,42 +183,31 @@ def _as_float(name: str, array: np.ndarray) -> np.ndarray:
 def blur(image: np.ndarray, psf: np.ndarray | None) -> np.ndarray:
     """Convolve ``image`` with ``psf`` (normalised to sum 1), reflect-padded, same shape as ``image``.
 
-    A 2-D PSF applied to a 3-D image blurs every plane; a 3-D PSF needs a 3-D image.
+    A 2-D PSF applied to a 3-D image blurs every plane; a 3-D PSF needs a 3-D image. A true
+    convolution (:func:`decongan.engine.optics.fft_conv.convolve_reflect`: PSF element ``k // 2`` at
+    the origin), in float32 with FFTs of the image padded by the PSF's size only.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) or (Z, Y, X)
+    psf : ndarray, shape (y, x) or (z, y, x), or None (identity: a float32 copy is returned)
+
+    Returns
+    -------
+    ndarray, float32, shape of ``image``
     """
-    image = np.asarray(image, dtype=np.float64)
+    image = np.asarray(image, dtype=np.float32)
     if psf is None:
         return image.copy()
-    kernel = np.asarray(psf, dtype=np.float64)
-    total = kernel.sum()
-    if not np.isfinite(total) or total <= 0:
-        raise ValueError("the PSF must have a positive, finite sum")
-    kernel = kernel / total
+    kernel = np.asarray(psf)
     if kernel.ndim == 2 and image.ndim == 3:
         kernel = kernel[None]
     if kernel.ndim != image.ndim:
         raise ValueError(f"a {kernel.ndim}-D PSF cannot blur a {image.ndim}-D image")
-    pads = []
-    for k, n in zip(kernel.shape, image.shape, strict=True):
-        half = min(k // 2, n - 1)
-        pads.append((half, half))
-    padded = np.pad(image, pads, mode="reflect")
-    full = _fft_convolve_full(padded, kernel)
-    # "same" output of the padded image starts at kernel//2; the measured part starts pads later
-    crop = tuple(slice(k // 2 + p[0], k // 2 + p[0] + n)
-                 for k, p, n in zip(kernel.shape, pads, image.shape, strict=True))
-    return full[crop]
-
-
-def _fft_convolve_full(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Full linear convolution of two real arrays with real FFTs (scipy.fft; no scipy.signal import)."""
-    from scipy import fft
-
-    shape = [x + y - 1 for x, y in zip(a.shape, b.shape, strict=True)]
-    fshape = [fft.next_fast_len(n, real=True) for n in shape]
-    axes = tuple(range(a.ndim))
-    spectrum = fft.rfftn(a, fshape, axes=axes) * fft.rfftn(b, fshape, axes=axes)
-    out = fft.irfftn(spectrum, fshape, axes=axes)
-    return out[tuple(slice(0, n) for n in shape)]
+    total = float(np.sum(kernel, dtype=np.float64))
+    if not np.isfinite(total) or total <= 0:
+        raise ValueError("the PSF must have a positive, finite sum")
+    return convolve_reflect(image, (kernel / total).astype(np.float32))
 
 
 def resample_to(image: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
@@ -226,21 +228,7 @@ def resample_to(image: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, 
     return out, "linear resampling (anti-aliased)"
 
 
-def fit_gain_offset(model: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
-    """Least-squares ``gain``, ``offset`` with ``target ~ gain * model + offset`` (over ``mask``)."""
-    m = model[mask] if mask is not None else model.ravel()
-    t = target[mask] if mask is not None else target.ravel()
-    dm = m - m.mean()
-    var = float(np.dot(dm, dm))
-    gain = float(np.dot(dm, t - t.mean())) / var if var > 0 else 0.0
-    return gain, float(t.mean() - gain * m.mean())
-
-
-def _robust_sigma(values: np.ndarray) -> float:
-    """1.4826 x median absolute deviation (0 for an empty array)."""
-    if values.size == 0:
-        return 0.0
-    return _MAD_TO_SIGMA * float(np.median(np.abs(values - np.median(values))))
+_robust_sigma = robust_sigma  # MAD-based; one implementation in engine.metrics._common
 
 
 def _clipped_sigma(values: np.ndarray, *, clip: float = 3.0, iterations: int = 3) -> float:
@@ -290,12 +278,13 @@ def estimate_noise_model(image: np.ndarray, *, n_bins: int = N_BINS) -> NoiseMod
         d = convolve1d(d, np.array([1.0, -2.0, 1.0]), axis=axis, mode="reflect")
     d /= 6.0
     size = (1, 3, 3) if img.ndim == 3 else 3
-    mean = uniform_filter(img, size=size, mode="reflect")
+    mean = uniform_filter(img, size=size, mode="reflect", output=np.float64)
     edges = np.unique(np.quantile(mean, np.linspace(0, 1, n_bins + 1)))
     if edges.size < 3:
         s = _robust_sigma(d)
         return NoiseModel(0.0, s * s)
-    which = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, edges.size - 2)
+    which = np.searchsorted(edges, mean, side="right").astype(np.int16)  # 16 bins: int16, not 8-byte indices
+    which = np.clip(which - 1, 0, edges.size - 2, out=which)
     mus, variances, weights = [], [], []
     for k in range(edges.size - 1):
         sel = which == k
@@ -350,7 +339,8 @@ def _spread_model(residual: np.ndarray, prediction: np.ndarray, floor: np.ndarra
     edges = np.unique(np.quantile(prediction, np.linspace(0, 1, n_bins + 1)))
     if edges.size < 3:
         return np.maximum(np.full(prediction.shape, _clipped_sigma(residual)), floor)
-    which = np.clip(np.searchsorted(edges, prediction, side="right") - 1, 0, edges.size - 2)
+    which = np.searchsorted(edges, prediction, side="right").astype(np.int16)  # 16 bins: int16, not 8-byte indices
+    which = np.clip(which - 1, 0, edges.size - 2, out=which)
     centres, sigmas = [], []
     for k in range(edges.size - 1):
         sel = which == k
@@ -361,7 +351,7 @@ def _spread_model(residual: np.ndarray, prediction: np.ndarray, floor: np.ndarra
     if not centres:
         return np.maximum(np.full(prediction.shape, _clipped_sigma(residual)), floor)
     sig = np.maximum.accumulate(np.array(sigmas))
-    spread = np.interp(prediction, np.array(centres), sig)
+    spread = np.interp(prediction, np.array(centres), sig).astype(prediction.dtype, copy=False)
     spread = np.maximum(spread, floor)
     positive = spread[spread > 0]
     tiny = (float(positive.min()) if positive.size else 1.0) * 1e-3
@@ -384,8 +374,8 @@ def psf_sigma_px(psf: np.ndarray | None) -> float:
     w = core / core.sum()
     cy, cx = (w * yy).sum(), (w * xx).sum()
     var = (w * ((yy - cy) ** 2 + (xx - cx) ** 2)).sum() / 2.0
-    # a Gaussian's half-maximum core has variance 0.2797 sigma^2 per axis (x^2 weighted over |x| < 1.177 sigma)
-    return float(np.sqrt(var / 0.2797)) if var > 0 else 0.0
+    # a Gaussian's half-maximum core has per-axis variance (1 - ln 2) sigma^2 (HALF_MAX_DISC_VARIANCE)
+    return float(np.sqrt(var / HALF_MAX_DISC_VARIANCE)) if var > 0 else 0.0
 
 
 def data_consistency(

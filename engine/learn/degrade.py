@@ -13,7 +13,8 @@ of the model to be trained; 1 for restoration at constant sampling).
     Convolution with the in-focus Born & Wolf PSF of the low-quality objective
     (:func:`engine.optics.psf.born_wolf_psf`; ``na``, immersion index ``ni``, emission ``wavelength_nm``,
     HQ pixel size ``pixel_nm``), resampling to the LQ grid, then Poisson noise at a target
-    ``snr_db`` (default 45 dB, the paper's). The SNR is the power ratio
+    ``snr_db`` (default 45 dB, the paper's). The blur is a true convolution (reflect-padded edges,
+    :func:`engine.optics.fft_conv.convolve_reflect`). The SNR is the power ratio
     ``10 log10(sum s**2 / sum (n - s)**2)`` of the clean LQ signal ``s`` (clipped at 0) and its
     noise: the image is scaled to expected photon counts ``k s`` with
     ``k = 10**(snr_db / 10) * sum(s) / sum(s**2)`` (for Poisson noise the expected noise power is
@@ -159,16 +160,6 @@ def poisson_noise_at_snr(signal: np.ndarray, *, snr_db: float, rng: np.random.Ge
     return (rng.poisson(s * k) / k).astype(np.float32)
 
 
-def _convolve_reflect(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    from scipy.signal import fftconvolve
-
-    ky, kx = kernel.shape
-    py, px = ky // 2, kx // 2
-    mode = "reflect" if py < image.shape[0] and px < image.shape[1] else "symmetric"
-    padded = np.pad(image.astype(np.float64), ((py, ky - 1 - py), (px, kx - 1 - px)), mode=mode)
-    return fftconvolve(padded, kernel[::-1, ::-1], mode="valid")
-
-
 def born_wolf_degrade(
     hq: np.ndarray,
     *,
@@ -205,6 +196,7 @@ def born_wolf_degrade(
     -------
     ndarray, float32, shape (H // scale, W // scale)
     """
+    from decongan.engine.optics.fft_conv import convolve_reflect
     from decongan.engine.optics.psf import born_wolf_psf
 
     if rng is None:
@@ -217,7 +209,8 @@ def born_wolf_degrade(
         psf_size = int(min(255, max(9, 2 * int(np.ceil(4 * airy_radius_px)) + 1)))
     psf = born_wolf_psf(na=na, ni=ni, wavelength_nm=wavelength_nm, pixel_nm=pixel_nm, size=int(psf_size),
                         normalize="sum")
-    blurred = _convolve_reflect(plane, psf.astype(np.float64))
+    # a true convolution with reflect-padded edges (the engine's one implementation, float32 FFTs)
+    blurred = convolve_reflect(plane, psf)
     lq_clean = _resize(blurred, _lq_shape(plane.shape, scale), order=1, anti_aliasing=scale > 1)
     return poisson_noise_at_snr(lq_clean, snr_db=snr_db, rng=rng)
 

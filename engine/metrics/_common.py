@@ -115,3 +115,78 @@ def half_spectrum_weights(shape: tuple[int, int]) -> np.ndarray:
     if shape[1] % 2 == 0:
         weights[-1] = 1.0
     return np.broadcast_to(weights[None, :], (shape[0], nx_half))
+
+
+#: ``1 / Phi^-1(3/4)``: the median absolute deviation of a Gaussian sample times this is its
+#: standard deviation (Phi^-1(3/4) = 0.67449, the normal distribution's upper quartile).
+MAD_TO_SIGMA = 1.482602218505602
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """Standard deviation estimated as :data:`MAD_TO_SIGMA` x the median absolute deviation.
+
+    Parameters
+    ----------
+    values : ndarray, any shape
+        Samples (any real dtype); NaN is not allowed.
+
+    Returns
+    -------
+    float
+        In the units of ``values``; 0.0 for an empty array.
+    """
+    values = np.asarray(values)
+    if values.size == 0:
+        return 0.0
+    return MAD_TO_SIGMA * float(np.median(np.abs(values - np.median(values))))
+
+
+def _dot64(a: np.ndarray, b: np.ndarray, *, chunk: int = 1 << 20) -> float:
+    """``sum(a * b)`` of two equal-length 1-D arrays, accumulated in float64 chunk by chunk.
+
+    float32 BLAS dot products of ~10^7 elements lose several digits; converting the whole arrays
+    to float64 would double their memory. Chunks of ``chunk`` elements keep the extra memory fixed.
+    """
+    total = 0.0
+    for start in range(0, a.size, chunk):
+        total += float(np.dot(a[start:start + chunk].astype(np.float64), b[start:start + chunk].astype(np.float64)))
+    return total
+
+
+def fit_gain_offset(model: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None, *,
+                    nonnegative: bool = False) -> tuple[float, float]:
+    """Least-squares ``gain``, ``offset`` with ``target ~ gain * model + offset``.
+
+    The one implementation of this fit in the engine (metrics normalisation, data consistency).
+
+    Parameters
+    ----------
+    model, target : ndarray, same shape
+        Any real dtype; sums are accumulated in float64.
+    mask : ndarray of bool, same shape, optional
+        Only these pixels enter the fit.
+    nonnegative : bool
+        Clip a negative gain to 0 (then ``offset`` is the target's mean).
+
+    Returns
+    -------
+    gain : float
+        Units of ``target`` per unit of ``model``; 0.0 when ``model`` is constant over the fit.
+    offset : float
+        Units of ``target``.
+    """
+    m = np.asarray(model)[mask] if mask is not None else np.asarray(model).ravel()
+    t = np.asarray(target)[mask] if mask is not None else np.asarray(target).ravel()
+    if m.shape != t.shape:
+        raise ValueError(f"model and target differ in size ({m.size} vs {t.size} pixels)")
+    if m.size == 0:
+        raise ValueError("no pixels to fit a gain and offset to (empty image or mask)")
+    m_mean = float(np.mean(m, dtype=np.float64))
+    t_mean = float(np.mean(t, dtype=np.float64))
+    dm = m - m.dtype.type(m_mean) if m.dtype.kind == "f" else m - m_mean
+    dt = t - t.dtype.type(t_mean) if t.dtype.kind == "f" else t - t_mean
+    var = _dot64(dm, dm)
+    gain = _dot64(dm, dt) / var if var > 0 else 0.0
+    if nonnegative:
+        gain = max(gain, 0.0)
+    return gain, t_mean - gain * m_mean

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from decongan.engine.metrics._common import as_float_image
+from decongan.engine.metrics._common import as_float_image, robust_sigma
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 MIN_R_SQUARED = 0.8
@@ -167,7 +167,7 @@ def bead_fwhm(image: np.ndarray, *, pixel_size_nm: float | None = None, min_dist
     projection = data.max(axis=0) if stack is not None else data
     smoothed = gaussian_filter(projection, smoothing_px) if smoothing_px > 0 else projection
     level = float(np.median(smoothed))
-    noise = 1.4826 * float(np.median(np.abs(projection - np.median(projection))))
+    noise = robust_sigma(projection)
     brightest = np.unravel_index(int(np.argmax(smoothed)), smoothed.shape)
     top = float(smoothed[brightest]) - level
     result = BeadFWHMResult(pixel_size_nm=pixel_size_nm)

@@ -44,7 +44,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from decongan.engine.metrics._common import HIGH_PERCENTILE, LOW_PERCENTILE, as_float_image, percentile_scale
+from decongan.engine.metrics._common import (
+    HIGH_PERCENTILE,
+    LOW_PERCENTILE,
+    as_float_image,
+    fit_gain_offset,
+    percentile_scale,
+)
 
 #: Parameters passed to :func:`skimage.metrics.structural_similarity` (Wang et al. 2004).
 SSIM_PARAMETERS: dict[str, object] = {
@@ -99,14 +105,7 @@ def _check_pair(prediction: np.ndarray, reference: np.ndarray) -> tuple[np.ndarr
 
 def fit_affine(prediction: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """Least-squares ``scale >= 0`` and ``offset`` so that ``scale * prediction + offset`` ~ ``target``."""
-    p = prediction.ravel()
-    t = target.ravel()
-    p_mean, t_mean = float(p.mean()), float(t.mean())
-    dp = p - p_mean
-    var = float(np.dot(dp, dp))
-    scale = float(np.dot(dp, t - t_mean)) / var if var > 0 else 0.0
-    scale = max(scale, 0.0)
-    return scale, t_mean - scale * p_mean
+    return fit_gain_offset(prediction, target, nonnegative=True)
 
 
 def normalize_pair(prediction: np.ndarray, reference: np.ndarray, *,

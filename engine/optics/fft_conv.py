@@ -130,4 +130,65 @@ def convolve_circular(image: np.ndarray, psf: np.ndarray, *, placement: Placemen
     return fft.irfftn(fft.rfftn(img) * otf, s=img.shape).astype(np.float32, copy=False)
 
 
-__all__ = ["Placement", "convolve_circular", "crop_kernel_to", "fast_length", "fast_shape", "kernel_at_origin", "kernel_centre"]
+def convolve_reflect(image: np.ndarray, kernel: np.ndarray, *, normalize: bool = False) -> np.ndarray:
+    """Linear convolution of ``image`` with ``kernel``, reflect-padded edges, same shape as ``image``.
+
+    The one reflect-padded convolution of the engine (data-consistency forward model, synthetic
+    degradations). Orientation: a true **convolution** (not a correlation), with the kernel's
+    element ``c = k // 2`` (per axis, ``k`` the kernel's length; the "centred" placement of the module
+    docstring) at the origin::
+
+        out[i] = sum_j image[i + c - j] * kernel[j]
+
+    so a kernel that is a delta at ``j`` shifts the image by ``j - c`` towards higher indices.
+    Outside the image, values are mirrored without repeating the edge pixel (numpy's ``"reflect"``;
+    repeated for kernels wider than the image; an axis of length 1 is extended with its one value).
+
+    Memory is bounded by the padded size: the image is padded by ``k - 1`` pixels per axis (no more),
+    transformed with float32 real FFTs of length ``next_fast_len(n + k - 1)``, and cropped. Peak
+    memory is about ``4 * prod((n + k - 1) / n)`` times the float32 image (padded copy, two
+    complex64 half spectra, float32 output), plus the returned array.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) or (Z, Y, X) (any number of axes)
+        Any real dtype; computed in float32.
+    kernel : ndarray, same number of axes as ``image``
+        The PSF or blur kernel (any size; larger than the image is allowed).
+    normalize : bool
+        Divide the kernel by its sum first (refused unless the sum is positive and finite).
+
+    Returns
+    -------
+    ndarray, float32, shape of ``image``
+    """
+    from scipy import fft
+
+    img = np.asarray(image)
+    ker = np.asarray(kernel)
+    if img.ndim != ker.ndim:
+        raise ValueError(f"a {ker.ndim}-D kernel cannot convolve a {img.ndim}-D image (add axes of length 1 first)")
+    if img.dtype.kind not in "biuf" or ker.dtype.kind not in "biuf":
+        raise ValueError(f"image ({img.dtype}) and kernel ({ker.dtype}) must be real-valued")
+    ker = ker.astype(np.float32)
+    if normalize:
+        total = float(ker.sum(dtype=np.float64))
+        if not np.isfinite(total) or total <= 0:
+            raise ValueError("the kernel must have a positive, finite sum to be normalised")
+        ker /= np.float32(total)
+    centres = [k // 2 for k in ker.shape]
+    pads = [(k - 1 - c, c) for k, c in zip(ker.shape, centres, strict=True)]
+    padded = np.pad(img.astype(np.float32, copy=False), pads, mode="reflect")
+    fshape = [fft.next_fast_len(int(p), real=True) for p in padded.shape]
+    axes = tuple(range(img.ndim))
+    spectrum = fft.rfftn(padded, fshape, axes=axes)
+    del padded
+    spectrum *= fft.rfftn(ker, fshape, axes=axes)
+    full = fft.irfftn(spectrum, fshape, axes=axes)
+    del spectrum
+    # circular convolution of length >= n + k - 1: indices k-1 ... n+k-2 hold the linear result
+    crop = tuple(slice(k - 1, k - 1 + n) for k, n in zip(ker.shape, img.shape, strict=True))
+    return np.ascontiguousarray(full[crop], dtype=np.float32)
+
+
+__all__ = ["Placement", "convolve_circular", "convolve_reflect", "crop_kernel_to", "fast_length", "fast_shape", "kernel_at_origin", "kernel_centre"]
