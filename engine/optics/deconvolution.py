@@ -75,10 +75,16 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from decongan.engine.io import MicroscopyImage
+from decongan.engine.io import ImageReadError, MicroscopyImage
 from decongan.engine.optics.fft_conv import crop_kernel_to, fast_shape, kernel_at_origin, kernel_centre
 from decongan.engine.optics.psf import check_psf, psf_focal_plane
-from decongan.engine.optics.request import plan_blocks
+from decongan.engine.optics.request import (
+    DEFAULT_SETTINGS,
+    DEFAULT_TV_LAMBDA,
+    EDGE_MODES,
+    METHODS,
+    plan_blocks,
+)
 from decongan.engine.progress import Progress, drain
 from decongan.engine.provenance import Provenance
 
@@ -87,11 +93,8 @@ Method = Literal["rl", "rltv"]
 TvVariant = Literal["dey", "dl2"]
 Initial = Literal["input", "flat"]
 
-EDGE_MODES: tuple[str, ...] = ("circular", "padded", "zero")
-METHODS: tuple[str, ...] = ("rl", "rltv")
 #: extension pixels of "padded" mode whose light reaches the image less than this (PSF sum 1) are fixed to 0
 PADDED_MIN_WEIGHT = 1e-3
-DEFAULT_TV_LAMBDA = 0.01
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,6 +475,66 @@ class DeconvolvedImage(NamedTuple):
     provenance: Provenance
 
 
+class NegativeImageError(ImageReadError):
+    """An image with negative values was given to Richardson-Lucy without an offset to subtract."""
+
+
+def subtract_offset(image: MicroscopyImage, offset: float | Literal["auto"] | None = None
+                    ) -> tuple[MicroscopyImage, dict[str, Any] | None]:
+    """Refuse negative intensities before RL, or subtract an explicit offset.
+
+    RL models photon counts: negative values (an over-subtracted camera offset, signed-integer
+    data) make ``y / Hx`` change sign and the iterations blow up (values -50..1005 become
+    -19165..28838). Without ``offset`` such an image is refused; with it, ``offset`` (or the
+    minimum, for ``"auto"``) is subtracted and the result must be non-negative.
+
+    Parameters
+    ----------
+    image : MicroscopyImage
+        Input, any real dtype.
+    offset : float or "auto", optional
+        Value to subtract, in the image's intensity units; "auto": the image minimum.
+
+    Returns
+    -------
+    (MicroscopyImage, dict or None)
+        The image (float32 when shifted; unchanged without ``offset``) and the provenance record
+        ``{"requested": ..., "subtracted": ...}`` (None without ``offset``).
+
+    Raises
+    ------
+    NegativeImageError
+        Negative values and no offset, or still negative after the offset. Names the file.
+    """
+    data = image.data
+    where = image.path if image.path is not None else "image"
+    if offset is None:
+        if data.dtype.kind in "if" and data.size:
+            low = float(np.min(data))
+            if low < 0:
+                raise NegativeImageError(
+                    where, f"has negative values (minimum {low:g}, maximum {float(np.max(data)):g}, {data.dtype}); "
+                    "Richardson-Lucy needs non-negative intensities and would amplify them into artefacts. "
+                    "Subtract the camera offset/background correctly first, or give an offset to subtract "
+                    "(a value in the image's units, or 'auto' for its minimum); the offset is recorded")
+        return image, None
+    if isinstance(offset, str):
+        if offset != "auto":
+            raise ValueError(f"offset must be a number or 'auto', got {offset!r}")
+        value = float(np.min(data))
+    else:
+        value = float(offset)
+        if not math.isfinite(value):
+            raise ValueError(f"offset must be finite, got {offset!r}")
+    shifted = (data.astype(np.float64) - value).astype(np.float32)
+    low = float(np.min(shifted))
+    if low < 0:
+        raise NegativeImageError(
+            where, f"still has negative values after subtracting the offset {value:g} (minimum {low:g}); "
+            "give a smaller offset, or 'auto' to subtract the image minimum")
+    return image.with_data(shifted), {"requested": offset, "subtracted": value}
+
+
 def _psf_for_channels(psf: np.ndarray | Sequence[np.ndarray], n_channels: int) -> list[np.ndarray]:
     if isinstance(psf, np.ndarray):
         return [psf] * n_channels
@@ -487,15 +550,16 @@ def iter_deconvolve_image(
     image: MicroscopyImage,
     psf: np.ndarray | Sequence[np.ndarray],
     *,
-    iterations: int = 10,
-    method: Method = "rl",
-    tv_lambda: float = DEFAULT_TV_LAMBDA,
-    tv_variant: TvVariant = "dey",
-    edges: Edges = "circular",
-    device: str = "auto",
-    epsilon: float = 1e-6,
-    initial: Initial | float = "input",
+    iterations: int = DEFAULT_SETTINGS.iterations,
+    method: Method = DEFAULT_SETTINGS.method,  # type: ignore[assignment]
+    tv_lambda: float = DEFAULT_SETTINGS.tv_lambda,
+    tv_variant: TvVariant = DEFAULT_SETTINGS.tv_variant,  # type: ignore[assignment]
+    edges: Edges = DEFAULT_SETTINGS.edges,  # type: ignore[assignment]
+    device: str = DEFAULT_SETTINGS.device,
+    epsilon: float = DEFAULT_SETTINGS.epsilon,
+    initial: Initial | float = DEFAULT_SETTINGS.initial,  # type: ignore[assignment]
     psf_source: str | None = None,
+    offset: float | Literal["auto"] | None = None,
 ) -> Generator[Progress, None, DeconvolvedImage]:
     """Deconvolve every volume of a :class:`MicroscopyImage`, yielding progress over all of them.
 
@@ -503,6 +567,16 @@ def iter_deconvolve_image(
     "YX" images need a 2-D PSF (a 3-D PSF contributes its in-focus plane, noted in the provenance).
     Images with a Z axis are deconvolved in 3-D with a 3-D PSF, or plane by plane with a 2-D PSF.
     Channels and time points are processed one at a time (``psf`` may be one PSF per channel).
+    The defaults are :data:`decongan.engine.optics.request.DEFAULT_SETTINGS` (``edges="padded"``
+    for real images; pass ``edges="circular"`` for DeconvolutionLab2 parity); pass
+    ``**settings.as_options()`` of a :class:`~decongan.engine.optics.request.DeconvolutionSettings`.
+
+    Parameters
+    ----------
+    offset : float or "auto", optional
+        Subtracted from every pixel before RL (intensity units of the image); ``"auto"`` subtracts
+        the image minimum. Without it an image with negative values (over-subtracted camera offset,
+        signed integers) is refused, see :func:`subtract_offset`. Recorded in the provenance.
 
     Returns
     -------
@@ -517,6 +591,7 @@ def iter_deconvolve_image(
         raise TypeError("iter_deconvolve_image needs an engine.io.MicroscopyImage (use iter_richardson_lucy for arrays)")
     if image.metadata.get("rgb"):
         image.require_single_channel()  # raises a clear ImageReadError
+    image, offset_record = subtract_offset(image, offset)
     psfs = [check_psf(p, source=psf_source) for p in _psf_for_channels(psf, image.n_channels)]
     data = image.data
     plan = plan_blocks(image.axes, data.shape, [p.ndim for p in psfs])
@@ -570,6 +645,10 @@ def iter_deconvolve_image(
         parameters.update(tv_lambda=tv_lambda, tv_variant=tv_variant)
     if psf_source:
         parameters["psf"] = str(psf_source)
+    if offset_record is not None:
+        parameters["offset"] = offset_record
+        notes.append(f"offset {offset_record['subtracted']:g} subtracted from the input before deconvolution "
+                     f"(asked: {offset_record['requested']}); the result is in offset-subtracted units")
     provenance = Provenance(method=f"{name} {iterations} it ({edges} edges)", backend=f"engine/{dev.type}",
                             parameters=parameters, notes=notes)
     return DeconvolvedImage(image.with_data(out), provenance)
@@ -585,8 +664,10 @@ __all__ = [
     "EDGE_MODES",
     "METHODS",
     "DeconvolvedImage",
+    "NegativeImageError",
     "deconvolve_image",
     "iter_deconvolve_image",
     "iter_richardson_lucy",
     "richardson_lucy",
+    "subtract_offset",
 ]
