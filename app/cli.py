@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``decongan`` command; returns the exit status."""
     from decongan.app.commands import CommandError
     from decongan.engine.io import ImageReadError, ImageWriteError
+    from decongan.engine.outputs import MemoryEstimateError, OutputError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (CommandError, ImageReadError, ImageWriteError, FileNotFoundError) as err:
+    except (CommandError, ImageReadError, ImageWriteError, OutputError, MemoryEstimateError, FileNotFoundError) as err:
         print(f"decongan {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

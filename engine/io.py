@@ -26,6 +26,7 @@ import numpy as np
 
 from decongan.engine.atomic import atomic_path
 from decongan.engine.errors import DeconganError
+from decongan.engine.outputs import MemoryEstimateError, check_memory
 
 CANONICAL_AXES = "TZCYX"
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff")
@@ -254,6 +255,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, float], dict[str,
                 if not tif.series:
                     raise ImageReadError(path, "TIFF contains no image data")
                 series = tif.series[0]
+                check_image_memory(path, tuple(series.shape), series.dtype)
                 data = series.asarray()
                 file_axes = series.axes
                 calib = _tiff_calibration(tif, series)
@@ -272,6 +274,35 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, float], dict[str,
             problem = f"TIFF could not be read; the file may be truncated or corrupt ({text})"
         raise ImageReadError(path, problem) from err
     return data, file_axes, calib, meta
+
+
+def check_image_memory(path: str | Path, shape: tuple[int, ...], dtype: Any, *, copies: float = 1.0) -> None:
+    """Refuse, before reading, an image whose pixels (as the header states them) cannot fit in memory.
+
+    Parameters
+    ----------
+    path : path
+        The file (named in the message).
+    shape : tuple of int
+        Array shape the header declares.
+    dtype : dtype-like
+        Pixel type the header declares.
+    copies : float
+        How many arrays of that size the step holds at once.
+
+    Raises
+    ------
+    ImageReadError
+        ``"<path>: reading it (uint16, shape (100000, 100000)) needs about 18.6 GiB of memory, but only
+        ... GiB is available (MemAvailable in /proc/meminfo); ..."``.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    need = int(float(np.prod([float(n) for n in shape])) * itemsize * copies)
+    try:
+        check_memory(need, what=f"reading it ({np.dtype(dtype)}, shape {tuple(int(n) for n in shape)})",
+                     fix="crop or bin it first (Fiji: Image > Crop, Image > Scale), or use a machine with more memory")
+    except MemoryEstimateError as err:
+        raise ImageReadError(path, str(err)) from None
 
 
 def _read_raster(path: Path) -> tuple[np.ndarray, str, dict[str, float], dict[str, Any]]:
@@ -505,9 +536,15 @@ def _convert_for_writing(path: Path, arr: np.ndarray, dtype: str) -> np.ndarray:
     return np.ascontiguousarray(values.astype(dtype))
 
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_NAME = re.compile(r"[^\w.-]+")
 
 
 def safe_stem(name: str) -> str:
-    """A file-name-safe version of ``name`` (letters, digits, ``._-``)."""
+    """A label (e.g. a method name ``"RL 20 it (engine)"``) made a file-name stem: letters and digits
+    of any script, ``._-``; runs of anything else become ``_`` (``"RL_20_it_engine"``, ``"Kern_日本"``).
+
+    For names that already are file names (input stems) use :func:`engine.outputs.safe_filename`,
+    which changes only characters no file name may hold; check planned outputs for collisions with
+    :func:`engine.outputs.check_distinct`.
+    """
     return _SAFE_NAME.sub("_", name).strip("._") or "image"

@@ -8,7 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from decongan.app.commands import CommandError, same_file
+from decongan.app.commands import (
+    CommandError,
+    add_offset_argument,
+    add_overwrite_argument,
+    check_output_file,
+)
 
 HELP = "Richardson-Lucy (RL) or RL-TV deconvolution of a 2-D/3-D image with a PSF file (engine on CPU/CUDA)"
 DESCRIPTION = """\
@@ -51,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--z-step-nm", type=float, metavar="NM", help="override the input's z step, nanometres")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON line per iteration on stdout")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output TIFF (float32)")
+    add_offset_argument(parser)
+    add_overwrite_argument(parser)
 
 
 
@@ -83,13 +90,19 @@ def _deconvolve_fiji(image: Any, psf: Any, *, options: dict[str, Any], psf_sourc
     (periodic edges, DL2's RL-TV variant), labelled "engine (Fiji unavailable)" with the reason."""
     from decongan.app.fiji.client import FALLBACK_LABEL, FijiUnavailable
     from decongan.app.fiji.deconvolve import fiji_deconvolve_image
-    from decongan.engine.optics.deconvolution import iter_deconvolve_image
+    from decongan.engine.optics.deconvolution import iter_deconvolve_image, subtract_offset
     from decongan.engine.progress import run_with_callbacks
 
+    image, offset_record = subtract_offset(image, options.get("offset"))  # refuses negative values
     tv_lambda = options.get("tv_lambda") if options.get("method") == "rltv" else None
     try:
-        return fiji_deconvolve_image(image, psf.data, iterations=options["iterations"], tv_lambda=tv_lambda,
-                                     psf_source=psf_source, fiji_dir=options.get("fiji_dir"), progress=progress)
+        result = fiji_deconvolve_image(image, psf.data, iterations=options["iterations"], tv_lambda=tv_lambda,
+                                       psf_source=psf_source, fiji_dir=options.get("fiji_dir"), progress=progress)
+        if offset_record is not None:
+            result.provenance.parameters["offset"] = offset_record
+            result.provenance.notes.append(f"offset {offset_record['subtracted']:g} subtracted from the input "
+                                           "before deconvolution; the result is in offset-subtracted units")
+        return result
     except FijiUnavailable as err:
         print(f"decongan deconvolve: Fiji unavailable, using the engine with DeconvolutionLab2's conventions: "
               f"{err.reason}", file=sys.stderr)
@@ -99,6 +112,8 @@ def _deconvolve_fiji(image: Any, psf: Any, *, options: dict[str, Any], psf_sourc
         engine_options.update(tv_lambda=tv_lambda, tv_variant="dl2")
     result = run_with_callbacks(iter_deconvolve_image(image, psf.data, psf_source=psf_source, **engine_options),
                                 progress=progress)
+    if offset_record is not None:
+        result.provenance.parameters["offset"] = offset_record
     result.provenance.backend = FALLBACK_LABEL
     result.provenance.notes.append("--backend fiji was asked for but no Fiji/ImageJ with DeconvolutionLab2 "
                                    "could run it")
@@ -108,29 +123,30 @@ def _deconvolve_fiji(image: Any, psf: Any, *, options: dict[str, Any], psf_sourc
 def run(args: argparse.Namespace) -> int:
     from decongan.app.console import ConsoleProgress
     from decongan.engine.io import ImageReadError, read_image, write_tiff
+    from decongan.engine.optics.deconvolution import NegativeImageError
     from decongan.engine.optics.psf import read_psf
+    from decongan.engine.outputs import check_writable
 
     if args.iterations < 1:
         raise CommandError(f"--iterations must be at least 1, got {args.iterations}")
     for flag, value in (("--pixel-nm", args.pixel_nm), ("--z-step-nm", args.z_step_nm)):
         if value is not None and not value > 0:
             raise CommandError(f"{flag} must be a positive number of nanometres, got {value}")
-    if same_file(args.out, args.input):
-        raise CommandError(f"--out {args.out} is the input file; choose another output path (inputs are never overwritten)")
-    if same_file(args.out, args.psf):
-        raise CommandError(f"--out {args.out} is the PSF file; choose another output path")
+    check_output_file(args.out, overwrite=args.overwrite, inputs={"the input": args.input, "the PSF": args.psf})
 
     image = read_image(args.input, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None,
                        z_step_um=args.z_step_nm / 1000.0 if args.z_step_nm else None)
     if image.metadata.get("rgb"):
         image.require_single_channel()
+    check_writable(args.out.parent, need_bytes=image.data.size * 4, what=f"--out {args.out.name}")
     psf = read_psf(args.psf)
     if "Z" not in image.axes and psf.data.ndim == 3:
         print(f"decongan deconvolve: note: {args.input} is 2-D; using the in-focus plane of the 3-D PSF", file=sys.stderr)
     for message in _calibration_warnings(image, psf):
         print(f"decongan deconvolve: warning: {message}", file=sys.stderr)
 
-    options = {"iterations": args.iterations, "method": args.method, "edges": args.edges, "device": args.device}
+    options = {"iterations": args.iterations, "method": args.method, "edges": args.edges, "device": args.device,
+               "offset": args.offset}
     if args.method == "rltv":
         options.update(tv_lambda=args.tv_lambda, tv_variant=args.tv_variant)
     if args.backend == "fiji":
@@ -139,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     try:
         result = deconvolve(args.backend, image, psf, options=options, psf_source=str(args.psf), progress=progress)
+    except NegativeImageError as err:
+        raise CommandError(f"{err} (command line: --offset VALUE, or --offset auto)") from None
     except ImageReadError:
         raise
     except ValueError as err:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from decongan.app.commands import CommandError
+from decongan.app.commands import CommandError, add_overwrite_argument, check_output_file
 
 HELP = "generate a Born & Wolf (PSF Generator convention) or Gaussian PSF as a calibrated float32 TIFF"
 DESCRIPTION = """\
@@ -45,6 +45,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fiji", type=Path, metavar="DIR",
                         help="Fiji.app or ImageJ 1.x folder for --backend fiji (default: DECONGAN_FIJI, discovery)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output TIFF (float32)")
+    add_overwrite_argument(parser)
+
+
+def check_psf_size(args: argparse.Namespace) -> int:
+    """Refuse sizes that are not positive or whose arrays cannot fit in memory, before allocating;
+    returns the bytes of the float32 output file."""
+    from decongan.engine.outputs import MemoryEstimateError, check_memory
+
+    nz = args.nz if args.nz is not None else 1
+    if args.size < 1 or nz < 1:
+        raise CommandError(f"--size and --nz must be at least 1, got --size {args.size} --nz {args.nz}")
+    plane = float(args.size) * float(args.size)
+    # float64 radius, index and interpolation planes, then float64 volume + its float32 copy
+    need = int(plane * (24 + nz * 28))
+    try:
+        check_memory(need, what=f"a {args.size} x {args.size} x {nz} PSF (--size {args.size}, --nz {nz})",
+                     fix="choose a smaller --size (a PSF needs a few times the FWHM, e.g. 65) or fewer --nz planes")
+    except MemoryEstimateError as err:
+        raise CommandError(str(err)) from None
+    return int(plane * nz * 4)
 
 
 def make_psf(args: argparse.Namespace):  # -> (ndarray, dict of parameters)
@@ -83,7 +103,7 @@ def make_psf_fiji(args: argparse.Namespace):  # -> (ndarray, Provenance)
     """PSF Generator through the Fiji bridge, else the engine labelled "engine (Fiji unavailable)"."""
     import sys
 
-    from decongan.app.fiji_backend import psf_with_fallback
+    from decongan.app.fiji.psf import psf_with_fallback
 
     if args.model != "born-wolf":
         raise CommandError("--backend fiji supports --model born-wolf only (PSF Generator's Born & Wolf model)")
@@ -108,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     from decongan.engine.io import write_tiff
     from decongan.engine.provenance import Provenance
 
+    file_bytes = check_psf_size(args)
+    check_output_file(args.out, overwrite=args.overwrite, need_bytes=file_bytes)
     name = "Born & Wolf PSF" if args.model == "born-wolf" else "Gaussian PSF"
     if args.backend == "fiji":
         psf, provenance = make_psf_fiji(args)

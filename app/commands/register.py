@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from decongan.app.commands import CommandError, same_file
+from decongan.app.commands import CommandError, add_overwrite_argument, check_output_file, same_file
 
 HELP = "align MOVING onto FIXED's grid (translation, rigid, similarity or affine); write the aligned TIFF and transform"
 DESCRIPTION = """\
@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="FIXED cropped to the largest rectangle where the aligned image is valid (float32)")
     parser.add_argument("--crop-out-moving", type=Path, metavar="M.tif",
                         help="the aligned image cropped to the same rectangle (float32)")
+    add_overwrite_argument(parser)
     parser.add_argument("--moving-pixel-um", type=float, metavar="UM",
                         help="override MOVING's pixel size, micrometres")
     parser.add_argument("--fixed-pixel-um", type=float, metavar="UM",
@@ -99,15 +100,18 @@ def register_with_backend(backend: str, moving: Any, fixed: Any, *, options: dic
 
 def _register_fiji(moving: Any, fixed: Any, *, options: dict[str, Any], progress: Any) -> Any:
     """TurboReg (else SIFT) through the Fiji bridge; without a usable Fiji, the engine's registration,
-    with backend "engine (Fiji unavailable)" and the reason in ``details["notes"]``."""
+    with backend "engine (Fiji unavailable)" and the reason in ``details["notes"]``.
+
+    The Fiji path gets the pixel sizes (the moving image is resampled onto the fixed pixel size) and
+    the result passes the engine's quality check (``min_ncc``): a failed registration raises
+    ``RegistrationError`` (exit 1 in the CLI), it never falls back silently."""
     from decongan.app.fiji.client import FALLBACK_LABEL, FijiUnavailable
     from decongan.app.fiji.register import iter_fiji_register
     from decongan.engine.optics.registration import iter_register
     from decongan.engine.progress import run_with_callbacks
 
-    try:
-        return run_with_callbacks(iter_fiji_register(moving, fixed, transform=options["transform"],
-                                                     fiji_dir=options.get("fiji_dir")), progress=progress)
+    try:  # the same pixel sizes, quality threshold and settings as the engine (RegistrationError passes through)
+        return run_with_callbacks(iter_fiji_register(moving, fixed, **options), progress=progress)
     except FijiUnavailable as err:
         reason = err.reason
     engine_options = {k: v for k, v in options.items() if k != "fiji_dir"}
@@ -145,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         for flag_b, b in outputs[i + 1:]:
             if same_file(a, b):
                 raise CommandError(f"{flag_a} and {flag_b} are the same file ({a})")
+    for flag, path in outputs:  # existing files, read-only folders: refused before any computation
+        check_output_file(path, overwrite=args.overwrite, label=flag)
 
     moving = read_image(args.moving, pixel_size_um=args.moving_pixel_um)
     fixed = read_image(args.fixed, pixel_size_um=args.fixed_pixel_um)
