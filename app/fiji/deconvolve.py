@@ -13,7 +13,7 @@ points are never sent as Z planes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,8 @@ def fiji_richardson_lucy(image: np.ndarray, psf: np.ndarray, *, iterations: int 
     kernel = np.asarray(psf, dtype=np.float32)
     result: BridgeResult = call_bridge(lambda: fiji.richardson_lucy(data, kernel, iterations, tv_lambda))
     parameters = {"iterations": iterations, "method": "rltv" if tv_lambda is not None else "rl",
-                  "tv_lambda": tv_lambda, "psf_shape": list(kernel.shape)}
+                  "tv_lambda": tv_lambda, "psf_shape": list(kernel.shape), "edges": DL2_EDGES,
+                  "convention": DL2_CONVENTION}
     method = f"{_rl_method(iterations, tv_lambda)} ({plugin_label(result)})"
     return Restored(result.image, provenance_from_bridge(method, result.provenance, parameters, fiji))
 
@@ -61,7 +62,7 @@ def engine_richardson_lucy(image: np.ndarray, psf: np.ndarray, *, iterations: in
     from decongan.engine.optics.deconvolution import richardson_lucy
     from decongan.engine.provenance import Provenance, Restored
 
-    options: dict[str, Any] = {"iterations": iterations, "edges": "circular", "device": device}
+    options: dict[str, Any] = {"iterations": iterations, "edges": DL2_EDGES, "device": device}
     if tv_lambda is not None:
         options.update(method="rltv", tv_lambda=tv_lambda, tv_variant="dl2")
     else:
@@ -71,46 +72,91 @@ def engine_richardson_lucy(image: np.ndarray, psf: np.ndarray, *, iterations: in
     return Restored(restored, Provenance(method=method, backend="engine", parameters=options))
 
 
-def fiji_deconvolve_image(image: Any, psf: np.ndarray, *, iterations: int = 10, tv_lambda: float | None = None,
-                          psf_source: str | None = None, fiji_dir: str | os.PathLike[str] | None = None,
-                          client: FijiClient | None = None,
+def fiji_deconvolve_image(image: Any, psf: np.ndarray | Sequence[np.ndarray], *, iterations: int = 10,
+                          tv_lambda: float | None = None, psf_source: str | None = None,
+                          fiji_dir: str | os.PathLike[str] | None = None, client: FijiClient | None = None,
                           progress: Callable[[Any], None] | None = None) -> Any:
-    """Deconvolve every volume of an ``engine.io.MicroscopyImage`` with DeconvolutionLab2.
+    """Deconvolve an ``engine.io.MicroscopyImage`` with DeconvolutionLab2, block by block.
 
-    Same block rules as ``engine.optics.deconvolution.iter_deconvolve_image``: a Z stack with a 3-D PSF
-    in 3-D, with a 2-D PSF plane by plane; a 2-D image with a 3-D PSF uses its in-focus plane;
-    channels and time points one at a time. Returns ``engine.optics.deconvolution.DeconvolvedImage``.
+    The blocks are exactly those of :func:`decongan.engine.optics.request.plan_blocks` (the engine
+    runs the same ones): a Z stack with a 3-D PSF as one ZYX volume per (T, C); with a 2-D PSF
+    plane by plane; a 2-D image with a 3-D PSF with the PSF's in-focus plane. Channels and time
+    points are never sent as Z planes.
+
+    Parameters
+    ----------
+    image : MicroscopyImage
+        Axes a subset of "TZCYX"; any real dtype (sent as float32).
+    psf : ndarray, shape (Y, X) or (Z, Y, X), or a sequence of them
+        One PSF for every channel, or one per channel; checked with
+        :func:`decongan.engine.optics.psf.check_psf` (DL2 normalises it to sum 1 itself).
+    iterations : int
+    tv_lambda : float, optional
+        RL-TV regularisation (DL2's ``RLTV``); None for plain RL.
+    psf_source : str, optional
+        Where the PSF came from (messages, provenance).
+    fiji_dir, client
+        Which Fiji (default: discovery) or an explicit client.
+    progress : callable, optional
+        Called with a ``Progress`` after each block.
+
+    Returns
+    -------
+    DeconvolvedImage
+        float32, the image's axes and calibration; provenance with the plugin, its exact macro, the
+        block plan (``blocks``, ``volume_axes``) and DL2's convention (``edges="circular"``).
+
+    Raises
+    ------
+    FijiUnavailable
+        No backend, or DeconvolutionLab2 (and ImageJ Ops) missing.
+    ValueError
+        A PSF count that is neither 1 nor the number of channels, or a PSF that is not 2-D/3-D.
     """
     from decongan.engine.optics.deconvolution import DeconvolvedImage
-    from decongan.engine.optics.psf import psf_focal_plane
+    from decongan.engine.optics.psf import check_psf, psf_focal_plane
+    from decongan.engine.optics.request import plan_blocks
     from decongan.engine.progress import Progress
 
-    fiji = resolve_client(client, fiji_dir)
-    kernel = np.asarray(psf, dtype=np.float32)
-    has_z = "Z" in image.axes
-    notes: list[str] = []
-    if not has_z and kernel.ndim == 3:
-        kernel = psf_focal_plane(kernel).astype(np.float32)
-        notes.append("2-D image, so the in-focus plane of the 3-D PSF was used")
-    per_plane = has_z and kernel.ndim == 2
-    if per_plane:
-        notes.append("2-D PSF, so the Z stack was deconvolved plane by plane")
-    block_axes = "YX" if (per_plane or not has_z) else "ZYX"
-    lead_axes = image.axes[: len(image.axes) - len(block_axes)]
+    given = [psf] if isinstance(psf, np.ndarray) else list(psf)
+    psfs = [check_psf(p, source=psf_source) for p in given]
     data = image.data
+    plan = plan_blocks(image.axes, data.shape, [p.ndim for p in psfs])
+    n_channels = image.n_channels if "C" in image.axes else 1
+    per_channel = psfs * n_channels if len(psfs) == 1 else psfs
+    kernels: dict[int, np.ndarray] = {}
+    notes: list[str] = []
+    for block in plan:
+        if block.channel in kernels:
+            continue
+        kernel = per_channel[block.channel]
+        if block.psf == "focal_plane":
+            kernel = psf_focal_plane(kernel)
+            notes.append(f"channel {block.channel}: 2-D image, so the in-focus plane of the 3-D PSF was used")
+        elif block.z is not None:
+            notes.append(f"channel {block.channel}: 2-D PSF, so the Z stack was deconvolved plane by plane")
+        kernels[block.channel] = np.ascontiguousarray(kernel, dtype=np.float32)
+
+    fiji = resolve_client(client, fiji_dir)
     out = np.empty(data.shape, dtype=np.float32)
-    lead_shape = data.shape[: len(lead_axes)]
-    indices = list(np.ndindex(*lead_shape)) if lead_shape else [()]
     bridge: dict[str, Any] = {}
-    for step, index in enumerate(indices):
-        result: BridgeResult = call_bridge(lambda index=index: fiji.richardson_lucy(
-            np.ascontiguousarray(data[index], dtype=np.float32), kernel, iterations, tv_lambda))
-        out[index] = result.image
+    for step, block in enumerate(plan):
+        volume = np.ascontiguousarray(data[block.index], dtype=np.float32)
+        kernel = kernels[block.channel]
+        result: BridgeResult = call_bridge(lambda volume=volume, kernel=kernel: fiji.richardson_lucy(
+            volume, kernel, iterations, tv_lambda))
+        if result.image.shape != volume.shape:
+            raise RuntimeError(f"DeconvolutionLab2 returned shape {result.image.shape} for a block of shape "
+                               f"{volume.shape} ({block.label or 'whole image'}); the result would be misplaced")
+        out[block.index] = result.image
         bridge = result.provenance
         if progress is not None:
-            progress(Progress(step=step + 1, total=len(indices), message=f"Fiji block {step + 1}/{len(indices)}"))
+            where = f" ({block.label})" if block.label else ""
+            progress(Progress(step=step + 1, total=len(plan), message=f"Fiji block {step + 1}/{len(plan)}{where}"))
     parameters: dict[str, Any] = {"iterations": iterations, "method": "rltv" if tv_lambda is not None else "rl",
-                                  "tv_lambda": tv_lambda, "volume_axes": block_axes, "blocks": len(indices)}
+                                  "tv_lambda": tv_lambda, "edges": DL2_EDGES, "convention": DL2_CONVENTION,
+                                  "volume_axes": plan[0].axes, "blocks": len(plan),
+                                  "psf_shapes": sorted({tuple(k.shape) for k in kernels.values()})}
     if psf_source:
         parameters["psf"] = str(psf_source)
     provenance = provenance_from_bridge(f"{_rl_method(iterations, tv_lambda)} ({bridge.get('plugin', 'Fiji')})",

@@ -38,6 +38,7 @@ from decongan.engine.optics.registration.initial import best_initial_estimate
 from decongan.engine.optics.registration.optimise import refine_on_level
 from decongan.engine.optics.registration.pyramid import build_pyramid, number_of_levels
 from decongan.engine.optics.registration.quality import (
+    alignment_problem,
     crop_to_common_valid_area,
     normalised_cross_correlation,
 )
@@ -237,19 +238,20 @@ def iter_register(
     step += 1
     yield Progress(step, total, f"{transform}: NCC {ncc_before:.4f} -> {ncc_after:.4f}",
                    {"ncc_before": ncc_before, "ncc_after": ncc_after})
-    _check_outcome(result, min_ncc)
+    check_outcome(result, min_ncc)
     return result
 
 
-def _check_outcome(result: RegistrationResult, min_ncc: float) -> None:
-    before, after = result.ncc_before, result.ncc_after
-    problem = None
-    if not np.isfinite(after):
-        problem = "the aligned image does not overlap the fixed image enough to score it"
-    elif after < min_ncc:
-        problem = f"the best alignment found correlates poorly (NCC {after:.3f} < {min_ncc:g})"
-    elif np.isfinite(before) and after < before - 0.01:
-        problem = f"the alignment found is worse than no registration (NCC {before:.3f} -> {after:.3f})"
+def check_outcome(result: RegistrationResult, min_ncc: float) -> None:
+    """Refuse a failed alignment, whichever backend found it (the engine, or TurboReg/SIFT via Fiji).
+
+    Raises
+    ------
+    RegistrationError
+        :func:`~decongan.engine.optics.registration.quality.alignment_problem` found a problem;
+        ``err.result`` is the poor result.
+    """
+    problem = alignment_problem(result.ncc_before, result.ncc_after, min_ncc)
     if problem:
         raise RegistrationError(
             f"registration failed: {problem}; transform found: {result.summary()}. Check that the images show "

@@ -29,6 +29,33 @@ def normalised_cross_correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray 
     return float(np.dot(a, b) / denom)
 
 
+def alignment_problem(ncc_before: float, ncc_after: float, min_ncc: float) -> str | None:
+    """Why an alignment must be refused, or None when it passes: the one quality rule of DeconGAN.
+
+    Parameters
+    ----------
+    ncc_before : float
+        NCC of the fixed image vs the unregistered moving image (NaN when unknown).
+    ncc_after : float
+        NCC of the fixed image vs the aligned image over its valid mask.
+    min_ncc : float
+        The lowest acceptable ``ncc_after``.
+
+    Returns
+    -------
+    str or None
+        The problem in words: no overlap to score, ``ncc_after < min_ncc``, or worse than no
+        registration (``ncc_after < ncc_before - 0.01``).
+    """
+    if not np.isfinite(ncc_after):
+        return "the aligned image does not overlap the fixed image enough to score it"
+    if ncc_after < min_ncc:
+        return f"the best alignment found correlates poorly (NCC {ncc_after:.3f} < {min_ncc:g})"
+    if np.isfinite(ncc_before) and ncc_after < ncc_before - 0.01:
+        return f"the alignment found is worse than no registration (NCC {ncc_before:.3f} -> {ncc_after:.3f})"
+    return None
+
+
 def largest_valid_rectangle(mask: np.ndarray) -> tuple[int, int, int, int]:
     """The largest-area axis-aligned rectangle whose pixels are all True.
 
