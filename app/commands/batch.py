@@ -37,6 +37,8 @@ input is refused. Ctrl-C stops cleanly after the current step.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from decongan.engine.optics.request import DEFAULT_SETTINGS as D
+
     parser.add_argument("input_dir", type=Path, metavar="IN_DIR", help="folder of input (LQ) images")
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="OUT_DIR", help="output folder")
     parser.add_argument("--gt", type=Path, metavar="GT_DIR", help="folder of ground truths with the same file names")
@@ -47,11 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", type=int, default=64, help="GAN tile overlap, pixels")
     parser.add_argument("--decon", choices=["engine", "fiji", "none"], default="engine",
                         help="Richardson-Lucy backend: the engine, Fiji's DeconvolutionLab2, or no deconvolution")
-    parser.add_argument("--iterations", "-n", type=int, default=20, metavar="N", help="RL iterations")
+    parser.add_argument("--iterations", "-n", type=int, default=D.iterations, metavar="N",
+                        help=f"RL iterations (default {D.iterations}, as decongan deconvolve)")
     parser.add_argument("--method", choices=["rl", "rltv"], default="rl", help="plain RL or RL-TV")
-    parser.add_argument("--tv-lambda", type=float, default=0.01, help="RL-TV weight (engine: dimensionless)")
-    parser.add_argument("--edges", choices=["circular", "padded", "zero"], default="padded",
-                        help="engine RL boundary model (padded for real images)")
+    parser.add_argument("--tv-lambda", type=float, default=D.tv_lambda, help="RL-TV weight (engine: dimensionless)")
+    parser.add_argument("--edges", choices=["circular", "padded", "zero"], default=D.edges,
+                        help=f"engine RL boundary model (default {D.edges}, for real images; circular: "
+                             "DeconvolutionLab2's, for parity with Fiji)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="torch device")
     parser.add_argument("--fiji-dir", type=Path, help="a local Fiji.app (default: discovered)")
     parser.add_argument("--pixel-nm", type=float, metavar="NM", help="override every image's lateral pixel size")

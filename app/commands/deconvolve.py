@@ -25,10 +25,12 @@ Z stacks are deconvolved in 3-D with a 3-D PSF, or plane by plane with a 2-D PSF
 the in-focus plane of a 3-D PSF. Channels and time points are processed one by one. The PSF must
 be sampled at the image's pixel size (and z step).
 
---edges circular: DeconvolutionLab2's convention (periodic, no padding; reproduces DL2 2.1.2;
-structures wrap around the borders; an odd PSF in an even-sized image shifts the result by 1 px,
-as DL2 does). padded: Bertero-Boccacci boundary handling for real images (object estimated beyond
-the field of view, nothing wraps). zero: scikit-image's convention (zero outside the image).
+Defaults (engine.optics.request.DEFAULT_SETTINGS, the same in batch, compare, demo and the GUI):
+10 iterations, --edges padded, the input as first estimate.
+--edges padded: Bertero-Boccacci boundary handling for real images (object estimated beyond the
+field of view, nothing wraps). circular: DeconvolutionLab2's convention, for parity with Fiji
+(periodic, no padding; reproduces DL2 2.1.2; structures wrap around the borders; an odd PSF in an
+even-sized image shifts the result by 1 px, as DL2 does). zero: scikit-image's convention.
 --method rltv: total-variation regularised RL (Dey et al. 2006); --tv-variant dl2 reproduces
 DeconvolutionLab2 2.1.2's RLTV including its 2-D buffer quirk (circular edges only).
 """
@@ -37,16 +39,20 @@ BACKENDS = ("engine", "fiji")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from decongan.engine.optics.request import DEFAULT_SETTINGS as D
+
     parser.add_argument("input", type=Path, help="image to deconvolve (TIFF: 2-D, Z stack, channels, time)")
     parser.add_argument("--psf", type=Path, required=True, help="PSF image (TIFF, 2-D or 3-D, peak at the centre, same pixel size)")
-    parser.add_argument("--iterations", "-n", type=int, default=10, metavar="N", help="number of RL iterations (>= 1)")
+    parser.add_argument("--iterations", "-n", type=int, default=D.iterations, metavar="N",
+                        help=f"number of RL iterations (>= 1; default {D.iterations})")
     parser.add_argument("--method", choices=["rl", "rltv"], default="rl", help="plain RL or RL with total-variation regularisation")
-    parser.add_argument("--tv-lambda", type=float, default=0.01, metavar="L",
+    parser.add_argument("--tv-lambda", type=float, default=D.tv_lambda, metavar="L",
                         help="RL-TV weight (dimensionless; typical 1e-4 .. 1e-2; must be < 0.25 in 2-D, < 0.167 in 3-D)")
     parser.add_argument("--tv-variant", choices=["dey", "dl2"], default="dey",
                         help="dey: the published RL-TV; dl2: DeconvolutionLab2 2.1.2's implementation with its quirks")
-    parser.add_argument("--edges", choices=["circular", "padded", "zero"], default="circular",
-                        help="boundary model: circular (DeconvolutionLab2), padded (for real images), zero (scikit-image)")
+    parser.add_argument("--edges", choices=["circular", "padded", "zero"], default=D.edges,
+                        help=f"boundary model (default {D.edges}): padded (for real images), circular "
+                             "(DeconvolutionLab2; for parity with Fiji), zero (scikit-image)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="torch device (auto: CUDA when available)")
     parser.add_argument("--backend", choices=list(BACKENDS), default="engine",
                         help="engine: DeconGAN's PyTorch RL; fiji: DeconvolutionLab2 in Fiji")
@@ -162,6 +168,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CommandError(str(err)) from None
     seconds = time.monotonic() - start
+    from decongan.engine.optics.request import Optics
+
+    # where the sampling came from (the file or --pixel-nm/--z-step-nm), for the report
+    result.provenance.parameters["optics"] = Optics.for_image(image, pixel_nm=args.pixel_nm,
+                                                             z_step_nm=args.z_step_nm).provenance()
     write_tiff(args.out, result.image, dtype="float32", description=result.provenance.model_dump_json())
     shape = " x ".join(str(n) for n in result.image.data.shape)
     print(f"wrote {args.out}: {result.provenance.method}, {shape} ({result.image.axes}), "

@@ -122,7 +122,7 @@ def _measure(args: argparse.Namespace, image: Any, reference: Any, other: Any, c
         if info is not None:
             result["normalization"] = info.as_dict()
     try:
-        result.update(no_reference_metrics(data, pixel_size_nm=pixel_nm))
+        result.update(no_reference_metrics(data, pixel_nm=pixel_nm))
     except ValueError as err:
         raise CommandError(f"{args.image}: {err}") from None
     plane = data[int(result["z_plane"])] if "z_plane" in result else data
@@ -132,14 +132,14 @@ def _measure(args: argparse.Namespace, image: Any, reference: Any, other: Any, c
             raise CommandError(f"shape mismatch: {args.image} has {data.shape} but --frc {args.frc} has {second.shape}")
         second_plane = second[int(result["z_plane"])] if "z_plane" in result else second
         try:
-            ring = frc(plane, second_plane, pixel_size_nm=pixel_nm)
+            ring = frc(plane, second_plane, pixel_nm=pixel_nm)
         except ValueError as err:
             raise CommandError(f"{args.image} vs {args.frc}: {err}") from None
         result["frc_px"] = ring.resolution_px
         if pixel_nm is not None:
             result["frc_nm"] = ring.resolution_nm
     if args.beads:
-        beads = bead_fwhm(data, pixel_size_nm=pixel_nm)
+        beads = bead_fwhm(data, pixel_nm=pixel_nm)
         result["n_beads"] = beads.n_ok
         result["fwhm_px"] = beads.median_fwhm_px
         if pixel_nm is not None:

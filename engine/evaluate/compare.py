@@ -422,7 +422,7 @@ def evaluate_set(
                     evaluation.error_maps[(col.name, c)] = np.abs(pair[0] - pair[1]).astype(np.float32)
             if no_reference:
                 plane = vol if z is None else vol[z]
-                values = _safe(lambda p=plane: no_reference_metrics(p, pixel_size_nm=pixel_nm), notes,
+                values = _safe(lambda p=plane: no_reference_metrics(p, pixel_nm=pixel_nm), notes,
                                f"{col.name} no-reference metrics")
                 for key in NO_REFERENCE_KEYS:
                     row[key] = _finite_or_none(values.get(key)) if values else None

@@ -62,7 +62,7 @@ class BeadFWHMResult:
     median_fwhm_x_nm: float | None = None
     median_fwhm_y_nm: float | None = None
     median_fwhm_nm: float | None = None
-    pixel_size_nm: float | None = None
+    pixel_nm: float | None = None
     window_radius_px: int = 0
 
     @property
@@ -133,7 +133,7 @@ def _estimate_fwhm_px(smoothed: np.ndarray, peak: tuple[int, int], level: float)
     return max(1.0, 2.0 * math.sqrt(area / math.pi))
 
 
-def bead_fwhm(image: np.ndarray, *, pixel_size_nm: float | None = None, min_distance_px: int | None = None,
+def bead_fwhm(image: np.ndarray, *, pixel_nm: float | None = None, min_distance_px: int | None = None,
               window_radius_px: int | None = None, threshold_rel: float = 0.2, max_beads: int = 100,
               smoothing_px: float = 1.0) -> BeadFWHMResult:
     """Lateral FWHM of isolated beads by 2-D Gaussian fits (module docstring).
@@ -142,7 +142,7 @@ def bead_fwhm(image: np.ndarray, *, pixel_size_nm: float | None = None, min_dist
     ----------
     image : ndarray, shape (Y, X) or (Z, Y, X)
         Bead image or stack (one channel).
-    pixel_size_nm : float, optional
+    pixel_nm : float, optional
         Lateral pixel size; adds the nm values.
     min_distance_px : int, optional
         Minimum distance between detected maxima (default: half the estimated FWHM, at least 2).
@@ -170,7 +170,7 @@ def bead_fwhm(image: np.ndarray, *, pixel_size_nm: float | None = None, min_dist
     noise = robust_sigma(projection)
     brightest = np.unravel_index(int(np.argmax(smoothed)), smoothed.shape)
     top = float(smoothed[brightest]) - level
-    result = BeadFWHMResult(pixel_size_nm=pixel_size_nm)
+    result = BeadFWHMResult(pixel_nm=pixel_nm)
     if top <= 0:
         return result
     fwhm_estimate = _estimate_fwhm_px(smoothed, brightest, level)
@@ -206,8 +206,8 @@ def bead_fwhm(image: np.ndarray, *, pixel_size_nm: float | None = None, min_dist
         fwhm_y, fwhm_x = FWHM_PER_SIGMA * sy, FWHM_PER_SIGMA * sx
         result.beads.append(BeadFit(
             y=py - radius + y0, x=px - radius + x0, z=z, fwhm_x_px=fwhm_x, fwhm_y_px=fwhm_y,
-            fwhm_x_nm=fwhm_x * pixel_size_nm if pixel_size_nm is not None else None,
-            fwhm_y_nm=fwhm_y * pixel_size_nm if pixel_size_nm is not None else None,
+            fwhm_x_nm=fwhm_x * pixel_nm if pixel_nm is not None else None,
+            fwhm_y_nm=fwhm_y * pixel_nm if pixel_nm is not None else None,
             amplitude=amplitude, background=background, r_squared=r2,
             ok=bool(r2 >= MIN_R_SQUARED and not off_centre and not at_bound)))
     good = [b for b in result.beads if b.ok]
@@ -215,8 +215,8 @@ def bead_fwhm(image: np.ndarray, *, pixel_size_nm: float | None = None, min_dist
         result.median_fwhm_x_px = float(np.median([b.fwhm_x_px for b in good]))
         result.median_fwhm_y_px = float(np.median([b.fwhm_y_px for b in good]))
         result.median_fwhm_px = float(np.median([(b.fwhm_x_px + b.fwhm_y_px) / 2 for b in good]))
-        if pixel_size_nm is not None:
-            result.median_fwhm_x_nm = result.median_fwhm_x_px * pixel_size_nm
-            result.median_fwhm_y_nm = result.median_fwhm_y_px * pixel_size_nm
-            result.median_fwhm_nm = result.median_fwhm_px * pixel_size_nm
+        if pixel_nm is not None:
+            result.median_fwhm_x_nm = result.median_fwhm_x_px * pixel_nm
+            result.median_fwhm_y_nm = result.median_fwhm_y_px * pixel_nm
+            result.median_fwhm_nm = result.median_fwhm_px * pixel_nm
     return result

@@ -185,14 +185,14 @@ def sharpest_plane(stack: np.ndarray) -> int:
     return int(np.argmax([laplace(plane).var() for plane in scaled]))
 
 
-def no_reference_metrics(image: np.ndarray, *, pixel_size_nm: float | None = None) -> dict[str, float]:
+def no_reference_metrics(image: np.ndarray, *, pixel_nm: float | None = None) -> dict[str, float]:
     """All no-reference metrics of one image (module docstring for the conventions).
 
     Parameters
     ----------
     image : ndarray, shape (Y, X) or (Z, Y, X)
         One channel, one time point. For a stack the sharpest plane is used.
-    pixel_size_nm : float, optional
+    pixel_nm : float, optional
         Lateral pixel size; adds ``decorrelation_nm``.
 
     Returns
@@ -210,9 +210,9 @@ def no_reference_metrics(image: np.ndarray, *, pixel_size_nm: float | None = Non
         z = sharpest_plane(image)
         image = image[z]
         out["z_plane"] = z
-    decorrelation = decorrelation_resolution(image, pixel_size_nm=pixel_size_nm)
+    decorrelation = decorrelation_resolution(image, pixel_nm=pixel_nm)
     out.update({"bgstd": bgstd(image), "cuf": cuf(image), "snr": snr(image),
                 "decorrelation_px": decorrelation.resolution_px})
-    if pixel_size_nm is not None:
+    if pixel_nm is not None:
         out["decorrelation_nm"] = decorrelation.resolution_nm
     return out

@@ -73,7 +73,7 @@ class DecorrelationResult:
     resolution_px : float
         ``2 / kc``, pixels (``inf`` when no peak was found).
     resolution_nm : float or None
-        ``resolution_px * pixel_size_nm`` when the pixel size is known.
+        ``resolution_px * pixel_nm`` when the pixel size is known.
     kc : float
         Highest accepted peak frequency, normalised (1 = Nyquist).
     a0 : float
@@ -191,7 +191,7 @@ class _SortedSpectrum:
         return out
 
 
-def decorrelation_resolution(image: np.ndarray, *, pixel_size_nm: float | None = None, n_r: int = 50,
+def decorrelation_resolution(image: np.ndarray, *, pixel_nm: float | None = None, n_r: int = 50,
                              n_g: int = 10, apodization_px: int = APODIZATION_PX) -> DecorrelationResult:
     """Image resolution by decorrelation analysis (Descloux et al. 2019; module docstring).
 
@@ -199,7 +199,7 @@ def decorrelation_resolution(image: np.ndarray, *, pixel_size_nm: float | None =
     ----------
     image : ndarray, shape (Y, X)
         One plane, at least 16 x 16 pixels.
-    pixel_size_nm : float, optional
+    pixel_nm : float, optional
         Lateral pixel size, to report ``resolution_nm``.
     n_r : int
         Radii sampled per curve (the authors' default 50; at least 30).
@@ -263,7 +263,7 @@ def decorrelation_resolution(image: np.ndarray, *, pixel_size_nm: float | None =
     kc_all[np.array(amplitudes) < MIN_PEAK_AMPLITUDE] = 0.0
     kc_max = float(kc_all.max()) if kc_all.size else 0.0
     resolution_px = 2.0 / kc_max if kc_max > 0 else math.inf
-    resolution_nm = resolution_px * float(pixel_size_nm) if pixel_size_nm is not None else None
+    resolution_nm = resolution_px * float(pixel_nm) if pixel_nm is not None else None
     return DecorrelationResult(resolution_px=resolution_px, resolution_nm=resolution_nm, kc=kc_max, a0=a0,
                                radii=radii0, d0=d0, curves=curves)
 
@@ -283,7 +283,7 @@ def _threshold_curve(kind: str | float, ring_counts: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown FRC threshold {kind!r}; use '1/7', 'half-bit' or a number in (0, 1)")
 
 
-def frc(image_a: np.ndarray, image_b: np.ndarray, *, pixel_size_nm: float | None = None,
+def frc(image_a: np.ndarray, image_b: np.ndarray, *, pixel_nm: float | None = None,
         threshold: str | float = "1/7", apodization_px: int = APODIZATION_PX,
         smoothing_rings: int = 3) -> FRCResult:
     """Fourier ring correlation of two independent acquisitions of the same field (module docstring).
@@ -292,7 +292,7 @@ def frc(image_a: np.ndarray, image_b: np.ndarray, *, pixel_size_nm: float | None
     ----------
     image_a, image_b : ndarray, shape (Y, X)
         Same shape, at least 16 x 16; independent noise.
-    pixel_size_nm : float, optional
+    pixel_nm : float, optional
         Lateral pixel size, to report ``resolution_nm``.
     threshold : "1/7", "half-bit" or float
         Crossing criterion.
@@ -348,6 +348,6 @@ def frc(image_a: np.ndarray, image_b: np.ndarray, *, pixel_size_nm: float | None
     else:
         resolution_px = 2.0
         crossed = False
-    resolution_nm = resolution_px * float(pixel_size_nm) if pixel_size_nm is not None else None
+    resolution_nm = resolution_px * float(pixel_nm) if pixel_nm is not None else None
     return FRCResult(frequencies=frequencies, curve=curve, raw_curve=raw, threshold=thresholds,
                      resolution_px=resolution_px, resolution_nm=resolution_nm, crossed=crossed)

@@ -19,7 +19,7 @@ GOLDEN_PSFS = {  # file -> (wavelength nm, NA, pixel nm)
 
 def _fit_golden(golden_dir, name):
     wavelength, na, pixel = GOLDEN_PSFS[name]
-    result = bead_fwhm(read_image(golden_dir / name).data, pixel_size_nm=pixel)
+    result = bead_fwhm(read_image(golden_dir / name).data, pixel_nm=pixel)
     assert result.n_ok == 1
     return result, 0.51 * wavelength / na
 
@@ -59,7 +59,7 @@ def test_synthetic_elliptical_beads_are_recovered_and_crowded_ones_skipped():
     for cy, cx in ((100.0, 110.0), (100.0, 117.0)):
         image += 900 * np.exp(-0.5 * (((yy - cy) / sy) ** 2 + ((xx - cx) / sx) ** 2))
     image += rng.normal(0, 5, image.shape)
-    result = bead_fwhm(image, pixel_size_nm=40.0)
+    result = bead_fwhm(image, pixel_nm=40.0)
     fitted = sorted((round(b.y), round(b.x)) for b in result.beads if b.ok)
     assert fitted == sorted((round(cy), round(cx)) for cy, cx in centres)
     assert result.median_fwhm_y_px == pytest.approx(FWHM_PER_SIGMA * sy, rel=0.02)
@@ -71,7 +71,7 @@ def test_real_confocal_bead_stack_gives_a_plausible_lateral_fwhm(shared_data):
     """MPI-CBG confocal bead stack, 22.5 nm pixels: 4 isolated beads, each fitted on its best plane."""
     stack = read_image(shared_data / "psf_beads_and_otfs" / "confocal_beads_mpicbg_Bead_Image1_crop.tif")
     pixel_nm = stack.pixel_size_um * 1000
-    result = bead_fwhm(stack.data, pixel_size_nm=pixel_nm)
+    result = bead_fwhm(stack.data, pixel_nm=pixel_nm)
     assert result.n_ok == 4
     assert all(b.r_squared > 0.95 for b in result.beads)
     # a high-NA confocal resolves ~150-300 nm laterally; the fit must land there for every bead

@@ -75,7 +75,7 @@ def test_snr_of_synthetic_spots_matches_amplitude_over_noise():
 
 
 def test_no_reference_report_keys_units_and_stack_plane(nuclei):
-    report = no_reference_metrics(nuclei, pixel_size_nm=100.0)
+    report = no_reference_metrics(nuclei, pixel_nm=100.0)
     assert set(report) == {"bgstd", "cuf", "snr", "decorrelation_px", "decorrelation_nm"}
     assert report["decorrelation_nm"] == pytest.approx(100.0 * report["decorrelation_px"])
     assert "decorrelation_nm" not in no_reference_metrics(nuclei)

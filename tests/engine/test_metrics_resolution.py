@@ -27,7 +27,7 @@ def frames(shared_data):
 
 
 def test_decorrelation_ranks_known_gaussian_blurs_of_a_real_image(actin):
-    results = [decorrelation_resolution(gaussian_filter(actin, s) if s else actin, pixel_size_nm=108.3)
+    results = [decorrelation_resolution(gaussian_filter(actin, s) if s else actin, pixel_nm=108.3)
                for s in (0, 1, 2, 4)]
     px = [r.resolution_px for r in results]
     assert px == sorted(px) and len(set(px)) == 4, px
@@ -63,7 +63,7 @@ def test_frc_ranks_blurred_acquisitions_of_a_real_field(frames):
     a, b = frames
     noise = float(np.std(a - b) / np.sqrt(2))  # per-frame noise, from the real independent pair
     rng = np.random.default_rng(5)
-    resolutions = [frc(a, b, pixel_size_nm=100.0).resolution_px]
+    resolutions = [frc(a, b, pixel_nm=100.0).resolution_px]
     for sigma in (1.0, 2.0, 4.0):  # an acquisition with a wider PSF: blur the frame, then new noise
         pair = [gaussian_filter(f, sigma) + rng.normal(0, noise, f.shape) for f in (a, b)]
         resolutions.append(frc(*pair).resolution_px)
@@ -86,7 +86,7 @@ def test_frc_limits_and_thresholds(frames):
     rng = np.random.default_rng(6)
     unrelated = frc(rng.normal(size=(128, 128)), rng.normal(size=(128, 128)))
     assert unrelated.crossed and unrelated.resolution_px > 20
-    half_bit = frc(a, b, threshold="half-bit", pixel_size_nm=50.0)
+    half_bit = frc(a, b, threshold="half-bit", pixel_nm=50.0)
     assert half_bit.threshold[1] > half_bit.threshold[-1]  # half-bit threshold falls with ring size
     assert half_bit.resolution_nm == pytest.approx(50.0 * half_bit.resolution_px)
     with pytest.raises(ValueError, match="same shape"):
