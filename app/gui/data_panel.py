@@ -109,13 +109,15 @@ class DataPanel(QWidget):
                 self.lq_edit.setText(ds.lq_dir)
             self.hq_edit.setText(ds.hq_dir or "")
             self.paired_check.setChecked(ds.paired)
-            self.summary.setText(ds.description)
+            self.summary.setText(ds.description)  # from the session's fields: counts a GT opened later
             for fov in ds.fields:
                 mark = "" if fov.hq or not ds.paired or not ds.hq_dir else "  (no HQ)"
                 item = QListWidgetItem(fov.name + mark)
                 item.setData(Qt.ItemDataRole.UserRole, fov)
                 item.setToolTip("\n".join(str(p) for p in (fov.lq, fov.hq) if p))
                 self.fields.addItem(item)
+                if fov is self.session.field:
+                    self.fields.setCurrentItem(item)
         finally:
             self._updating = False
 

@@ -28,7 +28,6 @@ from decongan.app.gui.line_profile import LineProfileWidget, engine_profile
 from decongan.app.gui.metrics_table import MetricsTable
 from decongan.app.gui.panels.base import Context
 from decongan.app.gui.session import (
-    GT_ROLE,
     LQ_ROLE,
     RESTORED_ROLE,
     Dataset,
@@ -67,10 +66,9 @@ class MainWindow(QMainWindow):
         self.session = Session(self)
         self.ctx = Context(self.session, self.jobs, self.errors, self.settings, self)
         self._analysis_jobs: dict[str, Job] = {}
+        #: the evaluation on screen; the cache of evaluations is the session's (per dataset)
         self.evaluation: analysis.FieldEvaluation | None = None
-        #: the latest evaluation of every field compared in this session (the export's "all fields")
-        self.evaluations_by_field: dict[str, analysis.FieldEvaluation] = {}
-        self._evaluation_key: tuple | None = None
+        self._evaluation_key = None
 
         self.viewer = MultiPanelViewer(lut=self.settings.get("viewer/lut"),
                                        shared_contrast=self.settings.get("viewer/contrast_shared"),
@@ -105,6 +103,7 @@ class MainWindow(QMainWindow):
         self.session.layers_changed.connect(self._layers_changed)
         self.session.pixel_size_changed.connect(self._pixel_size_changed)
         self.session.field_changed.connect(self._field_changed)
+        self.session.optics_changed.connect(self.schedule_evaluation)
         self.data_panel.dataset_requested.connect(self.open_dataset)
         self.data_panel.field_requested.connect(self.load_field)
         self.viewer.line_changed.connect(self._update_profiles)
@@ -130,6 +129,11 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self._refresh_recent_menu()
+
+    @property
+    def evaluations_by_field(self) -> dict[str, analysis.FieldEvaluation]:
+        """The latest evaluation of every field compared in this dataset (the export's "all fields")."""
+        return self.session.evaluations_by_field
 
     # -- construction --------------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -288,6 +292,7 @@ class MainWindow(QMainWindow):
         fields = [FieldOfView(image_stem(p), p, None) for p in files]
         dataset = Dataset(None, None, False, fields)
         self.session.set_dataset(dataset)
+        self.metrics.set_rows([], "Dataset")
         for path in reversed(files):
             if path.exists():
                 self.settings.add_recent(path)
@@ -304,9 +309,8 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as err:
             self.errors.present(err, context="Open dataset")
             return None
-        self.session.set_dataset(dataset)
+        self.session.set_dataset(dataset)  # drops the previous dataset's layers, optics and evaluations
         self.metrics.set_rows([], "Dataset")
-        self.evaluations_by_field = {}
         # the recent list gets the dataset: its parent when it holds lq/ and hq/ (reopens paired)
         base = Path(lq_dir or hq_dir)
         if hq_dir is not None and paired and Path(hq_dir).parent == base.parent \
@@ -321,11 +325,14 @@ class MainWindow(QMainWindow):
     def load_field(self, fov: FieldOfView) -> Job:
         """Read the field's files in a worker thread and show them."""
         override = self.session.pixel_size_override
+        dataset_number = self.session.dataset_number
 
         def work(ctx):
             return load_field(fov, pixel_size_um=override)
 
         def done(layers: list[Layer]) -> None:
+            if self.session.dataset_number != dataset_number:
+                return  # another dataset was opened meanwhile: this field is no longer part of what is shown
             self.session.set_field(fov, layers)
             self.data_panel.select_field(fov)
 
@@ -333,7 +340,7 @@ class MainWindow(QMainWindow):
 
     def open_ground_truth(self, path: Path) -> Job:
         def done(image) -> None:
-            self.session.set_layer(Layer("GT", image, GT_ROLE))
+            self.session.attach_ground_truth(path, image)
             self.settings.add_recent(path)
 
         return self.jobs.start(f"Opening {path.name}", lambda ctx: read_image(path), on_success=done)
@@ -426,15 +433,9 @@ class MainWindow(QMainWindow):
         """Re-evaluate the field shortly (changes in quick succession give one evaluation)."""
         self._evaluation_timer.start()
 
-    def _evaluation_inputs_key(self) -> tuple:
-        params = None
-        try:
-            params = self.deconvolve_panel.psf_parameters()
-        except (ValueError, KeyError):
-            pass
-        layers = tuple((lay.name, lay.role, id(lay.image.data), lay.image.pixel_size_um) for lay in self.session.layers)
-        return (self.session.field.name if self.session.field else None, layers, self.viewer.position["t"],
-                repr(params))
+    def _evaluation_inputs_key(self):
+        """The session's key of the evaluation the screen needs (layer versions, never ``id()``)."""
+        return self.session.evaluation_key(t=self.viewer.position["t"], psf_parameters=self.session.psf_parameters())
 
     def _evaluation_stale(self) -> bool:
         return self._evaluation_key != self._evaluation_inputs_key()
@@ -451,12 +452,13 @@ class MainWindow(QMainWindow):
         key = self._evaluation_inputs_key()
         if key == self._evaluation_key and self.evaluation is not None:
             return None
+        cached = session.cached_evaluation(key)
+        if cached is not None:
+            self._show_evaluation(cached, key)
+            return None
         lq, gt = session.lq, session.gt
         restored = {lay.name: (lay.image, lay.provenance) for lay in session.restored}
-        try:
-            psf_parameters = self.deconvolve_panel.psf_parameters()
-        except (ValueError, KeyError):
-            psf_parameters = None
+        psf_parameters = session.psf_parameters()
         name = session.field.name
         t = self.viewer.position["t"]
 
@@ -465,18 +467,23 @@ class MainWindow(QMainWindow):
                                            restored=restored, psf_parameters=psf_parameters, t=t)
 
         def done(result: analysis.FieldEvaluation) -> None:
+            session.store_evaluation(key, result)
             if key != self._evaluation_inputs_key():
                 self.schedule_evaluation()  # the field changed meanwhile
                 return
-            self.evaluation = result
-            self.evaluations_by_field[name] = result
-            self._evaluation_key = key
-            rows = [dict(r) for r in result.rows]
-            self.metrics.set_rows(rows, "Current field", note=f"{name}" + (f", t={t}" if t else ""))
-            self.metrics.merge_rows(rows, "Dataset")
-            self._show_maps()
+            self._show_evaluation(result, key)
 
         return self._run_analysis("evaluation", f"Comparing {name}", work, done)
+
+    def _show_evaluation(self, result: analysis.FieldEvaluation, key) -> None:
+        """Put ``result`` (the evaluation of ``key``) in the metrics table and the maps."""
+        self.evaluation = result
+        self._evaluation_key = key
+        rows = [dict(r) for r in result.rows]
+        t = key.t
+        self.metrics.set_rows(rows, "Current field", note=f"{key.field}" + (f", t={t}" if t else ""))
+        self.metrics.merge_rows(rows, "Dataset")
+        self._show_maps()
 
     def _run_analysis(self, key: str, name: str, work, on_success) -> Job:
         old = self._analysis_jobs.get(key)

@@ -3,10 +3,17 @@
 A *layer* is one image of the current field shown in a viewer panel: the LQ input, each restored
 version (RL via the engine or Fiji, each GAN) and the ground truth. The session is plain state
 plus Qt signals; reading files and computing happen in jobs started by the window.
+
+The session is the one place that holds per-dataset state, so nothing leaks from one dataset to
+the next: the optics of the current dataset (each value with its source), the PSF choice of the
+Deconvolve panel and the evaluation cache. Opening another dataset resets all of it
+(:meth:`Session.set_dataset`); panels read and write optics through the session, never through
+each other's widgets.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,54 @@ from decongan.engine.io import MicroscopyImage, list_images, read_image
 LQ_ROLE = "lq"
 RESTORED_ROLE = "restored"
 GT_ROLE = "gt"
+
+#: where an optics value comes from
+FROM_FILE = "file metadata"
+FROM_USER = "user"
+ASSUMED = "assumption"
+UNKNOWN = "unknown"
+#: the optics of a dataset: numerical aperture, immersion refractive index, emission wavelength (nm),
+#: lateral pixel size (nm) and z step (nm)
+OPTICS_KEYS = ("na", "ni", "wavelength_nm", "pixel_nm", "z_step_nm")
+#: assumed when neither the file nor the user says otherwise (oil immersion, green emission); the pixel
+#: size and z step are never assumed: unknown stays unknown and what needs them refuses
+ASSUMED_OPTICS: dict[str, float] = {"na": 1.4, "ni": 1.515, "wavelength_nm": 520.0}
+#: evaluations kept per dataset (each holds error and consistency maps)
+EVALUATION_CACHE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class OpticValue:
+    """One optics value and where it comes from.
+
+    Attributes
+    ----------
+    value : float or None
+        In the key's unit (``pixel_nm``, ``z_step_nm``, ``wavelength_nm``: nm; ``na``, ``ni``: none);
+        None when unknown.
+    source : {"file metadata", "user", "assumption", "unknown"}
+    """
+
+    value: float | None
+    source: str
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+
+def optics_of(image: MicroscopyImage | None) -> dict[str, OpticValue]:
+    """The optics a dataset starts with: the image's calibration (file metadata), assumptions for the rest.
+
+    TODO: hold an ``engine.optics.request.Optics`` (values with sources) once that class exists there;
+    until then a dict of :class:`OpticValue` by :data:`OPTICS_KEYS`.
+    """
+    optics = {k: OpticValue(v, ASSUMED) for k, v in ASSUMED_OPTICS.items()}
+    px = image.pixel_size_um if image is not None else None
+    dz = image.z_step_um if image is not None else None
+    optics["pixel_nm"] = OpticValue(px * 1000.0, FROM_FILE) if px else OpticValue(None, UNKNOWN)
+    optics["z_step_nm"] = OpticValue(dz * 1000.0, FROM_FILE) if dz else OpticValue(None, UNKNOWN)
+    return optics
 
 
 @dataclass
@@ -33,12 +88,17 @@ class Layer:
     role : {"lq", "restored", "gt"}
     provenance : engine.provenance.Provenance or None
         How a restored layer was made.
+    version : int
+        Stamped by the session each time the layer is set (never reused within a session): the
+        evaluation cache keys on it, never on ``id()`` of an array (ids are reused after garbage
+        collection).
     """
 
     name: str
     image: MicroscopyImage
     role: str = RESTORED_ROLE
     provenance: Any = None
+    version: int = 0
 
 
 @dataclass
@@ -62,8 +122,19 @@ class Dataset:
 
     @property
     def description(self) -> str:
+        """``"10 fields (paired)"``, ``"1 field (LQ + GT)"``, ``"3 fields (1 with GT)"``, ``"2 fields (LQ only)"``."""
         n = len(self.fields)
-        kind = "paired" if self.paired and self.hq_dir else ("unpaired" if self.hq_dir else "LQ only")
+        with_gt = sum(1 for f in self.fields if f.hq is not None)
+        if self.hq_dir and not self.paired:
+            kind = "unpaired"
+        elif self.paired and self.hq_dir:
+            kind = "paired"
+        elif with_gt == 0:
+            kind = "LQ only"
+        elif with_gt == n:
+            kind = "LQ + GT"
+        else:
+            kind = f"{with_gt} with GT"
         extra = f", {len(self.unmatched)} without a partner" if self.unmatched else ""
         return f"{n} field{'s' if n != 1 else ''} ({kind}{extra})"
 
@@ -121,37 +192,102 @@ def load_field(fov: FieldOfView, *, pixel_size_um: float | None = None) -> list[
     return layers
 
 
+@dataclass(frozen=True)
+class EvaluationKey:
+    """What an evaluation of the current field depends on (stable values only, never ``id()``).
+
+    Attributes
+    ----------
+    dataset : int
+        The session's number for the dataset (a new one for every dataset opened).
+    field : str or None
+    layers : tuple of (name, role, version, pixel size in µm or None)
+    t : int
+        Time point.
+    psf : str
+        ``repr`` of the PSF parameters (consistency maps).
+    """
+
+    dataset: int
+    field: str | None
+    layers: tuple[tuple[str, str, int, float | None], ...]
+    t: int
+    psf: str
+
+
 class Session(QObject):
-    """The dataset, current field and layers of the window.
+    """The dataset, current field, layers, optics and evaluations of the window.
 
     Signals
     -------
-    dataset_changed(), field_changed(), layers_changed(), pixel_size_changed(object)
+    dataset_changed(), field_changed(), layers_changed(), pixel_size_changed(object), optics_changed()
     """
 
     dataset_changed = Signal()
     field_changed = Signal()
     layers_changed = Signal()
     pixel_size_changed = Signal(object)
+    optics_changed = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.dataset: Dataset | None = None
         self.field: FieldOfView | None = None
         self.layers: list[Layer] = []
+        #: lateral pixel size (µm) the user set for this dataset; applied to every field read later
         self.pixel_size_override: float | None = None
+        self.optics: dict[str, OpticValue] = optics_of(None)
+        #: the Deconvolve panel's PSF choice (model, size, fwhm_nm, path, nz); optics come from ``optics``
+        self.psf_choice: dict[str, Any] = {"model": "born-wolf", "size": 65}
+        self.dataset_number = 0
+        self._versions = itertools.count(1)
+        self._evaluations: dict[EvaluationKey, Any] = {}
+        #: the latest evaluation of every field compared in this dataset (the export's "all fields")
+        self.evaluations_by_field: dict[str, Any] = {}
 
     # -- dataset / field ---------------------------------------------------------------------------
     def set_dataset(self, dataset: Dataset | None) -> None:
-        self.dataset = dataset
-        self.dataset_changed.emit()
+        """Switch to ``dataset``: nothing of the previous one survives.
 
-    def set_field(self, fov: FieldOfView | None, layers: list[Layer]) -> None:
-        """Show a newly loaded field (restored layers of the previous field are dropped)."""
-        self.field = fov
-        self.layers = list(layers)
+        The field, layers, evaluations and the user's pixel size are dropped and the optics go back
+        to assumptions with an unknown pixel size and z step until the first field of ``dataset`` is
+        read (:meth:`set_field` takes them from its metadata).
+        """
+        self.dataset = dataset
+        self.dataset_number += 1
+        self.field = None
+        self.layers = []
+        self.pixel_size_override = None
+        self._evaluations = {}
+        self.evaluations_by_field = {}
+        self.optics = optics_of(None)
+        self.dataset_changed.emit()
         self.field_changed.emit()
         self.layers_changed.emit()
+        self.optics_changed.emit()
+        self.pixel_size_changed.emit(None)
+
+    def set_field(self, fov: FieldOfView | None, layers: list[Layer]) -> None:
+        """Show a newly loaded field (restored layers of the previous field are dropped).
+
+        Pixel size and z step come from the LQ file's metadata (or the pixel size the user set for
+        this dataset); a file without them leaves them unknown, never the previous field's.
+        """
+        self.field = fov
+        self.layers = list(layers)
+        for layer in self.layers:
+            layer.version = next(self._versions)
+        lq = self.lq
+        fresh = optics_of(lq.image if lq is not None else None)
+        if self.pixel_size_override is not None:
+            fresh["pixel_nm"] = OpticValue(self.pixel_size_override * 1000.0, FROM_USER)
+        for key in ("na", "ni", "wavelength_nm"):  # what the user said about this dataset's microscope stays
+            if self.optics[key].source == FROM_USER:
+                fresh[key] = self.optics[key]
+        self.optics = fresh
+        self.field_changed.emit()
+        self.layers_changed.emit()
+        self.optics_changed.emit()
         self.pixel_size_changed.emit(self.pixel_size_um)
 
     # -- layers ------------------------------------------------------------------------------------
@@ -171,7 +307,15 @@ class Session(QObject):
         return [lay for lay in self.layers if lay.role == RESTORED_ROLE]
 
     def set_layer(self, layer: Layer) -> None:
-        """Add ``layer`` (or replace the layer of the same name); restored layers go before GT."""
+        """Add ``layer`` (or replace the layer of the same name); restored layers go before GT.
+
+        A restored layer on the LQ grid gets the dataset's pixel size (unknown stays unknown: a GAN's
+        training pixel size is not this image's).
+        """
+        layer.version = next(self._versions)
+        lq = self.lq
+        if layer.role == RESTORED_ROLE and lq is not None and layer.image.yx_shape == lq.image.yx_shape:
+            layer.image.pixel_size_um = self.pixel_size_um
         for i, old in enumerate(self.layers):
             if old.name == layer.name:
                 self.layers[i] = layer
@@ -187,18 +331,100 @@ class Session(QObject):
         self.layers = [lay for lay in self.layers if lay.name != name]
         self.layers_changed.emit()
 
-    # -- calibration -------------------------------------------------------------------------------
+    def attach_ground_truth(self, path: Path, image: MicroscopyImage) -> None:
+        """Show ``image`` as the GT of the current field and record ``path`` as the field's HQ file."""
+        if self.field is not None:
+            self.field.hq = Path(path)
+        self.set_layer(Layer("GT", image, GT_ROLE))
+        self.dataset_changed.emit()
+
+    # -- calibration and optics --------------------------------------------------------------------
     @property
     def pixel_size_um(self) -> float | None:
-        lq = self.lq
-        return lq.image.pixel_size_um if lq is not None else self.pixel_size_override
+        """Lateral pixel size (µm) of the current dataset, None when unknown."""
+        nm = self.optics["pixel_nm"].value
+        return nm / 1000.0 if nm else None
+
+    @property
+    def z_step_um(self) -> float | None:
+        nm = self.optics["z_step_nm"].value
+        return nm / 1000.0 if nm else None
 
     def set_pixel_size(self, um: float | None) -> None:
-        """Set the lateral pixel size (µm) of every layer on the LQ grid and of later fields."""
+        """Set the lateral pixel size (µm; None: unknown) of every layer on the LQ grid and of later fields."""
+        um = um if um else None
         self.pixel_size_override = um
+        self.optics["pixel_nm"] = OpticValue(um * 1000.0, FROM_USER) if um else OpticValue(None, UNKNOWN)
         lq = self.lq
         shape = lq.image.yx_shape if lq is not None else None
         for lay in self.layers:
             if lay.role == LQ_ROLE or lay.image.yx_shape == shape:
                 lay.image.pixel_size_um = um
+        self.optics_changed.emit()
         self.pixel_size_changed.emit(um)
+
+    def set_optic(self, key: str, value: float | None, source: str = FROM_USER) -> None:
+        """Set one optics value (:data:`OPTICS_KEYS`; None or 0: unknown). The pixel size goes to the layers too."""
+        if key not in OPTICS_KEYS:
+            raise KeyError(f"unknown optics value {key!r}; one of {', '.join(OPTICS_KEYS)}")
+        if key == "pixel_nm":
+            if (value or None) != self.optics["pixel_nm"].value:
+                self.set_pixel_size(value / 1000.0 if value else None)
+            return
+        new = OpticValue(float(value), source) if value else OpticValue(None, UNKNOWN)
+        if new != self.optics[key]:
+            self.optics[key] = new
+            self.optics_changed.emit()
+
+    def set_psf_choice(self, choice: dict[str, Any]) -> None:
+        """The Deconvolve panel's PSF model and sampling (model, size, fwhm_nm, path, nz)."""
+        if choice != self.psf_choice:
+            self.psf_choice = dict(choice)
+            self.optics_changed.emit()
+
+    def psf_parameters(self) -> dict[str, Any]:
+        """The PSF of the LQ system: the panel's choice with this dataset's optics.
+
+        ``pixel_nm`` (and ``z_step_nm`` for a 3-D PSF) is None when unknown; building a PSF from it
+        refuses (:func:`app.gui.panels.deconvolve.psf_from_parameters`).
+        """
+        c = self.psf_choice
+        model = c.get("model", "born-wolf")
+        p: dict[str, Any] = {"model": model}
+        if model == "file":
+            p["path"] = c.get("path", "")
+            return p
+        p.update(pixel_nm=self.optics["pixel_nm"].value, size=c.get("size", 65))
+        if model == "born-wolf":
+            p.update(na=self.optics["na"].value, ni=self.optics["ni"].value,
+                     wavelength_nm=self.optics["wavelength_nm"].value)
+        else:
+            p.update(fwhm_nm=c.get("fwhm_nm"))
+        if c.get("nz") and c["nz"] > 1:
+            p.update(nz=c["nz"], z_step_nm=self.optics["z_step_nm"].value)
+        return p
+
+    def optics_sources(self) -> dict[str, str]:
+        """Key -> "value (source)" for reports: ``{"pixel_nm": "unknown", "na": "1.4 (assumption)"}``."""
+        return {k: (f"{v.value:g} ({v.source})" if v.known else UNKNOWN) for k, v in self.optics.items()}
+
+    # -- evaluations -------------------------------------------------------------------------------
+    def evaluation_key(self, *, t: int = 0, psf_parameters: Any = None) -> EvaluationKey:
+        """The key of an evaluation of the current field and layers at time point ``t``."""
+        layers = tuple((lay.name, lay.role, lay.version, lay.image.pixel_size_um) for lay in self.layers)
+        return EvaluationKey(self.dataset_number, self.field.name if self.field else None, layers, int(t),
+                             repr(psf_parameters))
+
+    def cached_evaluation(self, key: EvaluationKey) -> Any:
+        """The evaluation stored under ``key``, or None."""
+        return self._evaluations.get(key)
+
+    def store_evaluation(self, key: EvaluationKey, evaluation: Any) -> None:
+        """Keep ``evaluation`` (only if ``key`` is still about the current dataset)."""
+        if key.dataset != self.dataset_number:
+            return
+        self._evaluations[key] = evaluation
+        while len(self._evaluations) > EVALUATION_CACHE_SIZE:  # oldest first (maps are large)
+            del self._evaluations[next(iter(self._evaluations))]
+        if key.field is not None:
+            self.evaluations_by_field[key.field] = evaluation

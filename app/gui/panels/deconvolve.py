@@ -79,6 +79,9 @@ class DeconvolvePanel(WorkflowPanel):
         self.fwhm_spin = double_spin(1.0, 100000.0, 250.0, decimals=1, step=10.0, suffix=" nm",
                                      tooltip="Lateral FWHM of the Gaussian PSF")
         self.psf_file = PathEdit(folder=False, caption="PSF file", filter="TIFF (*.tif *.tiff)")
+        for spin in (self.pixel_spin, self.zstep_spin):  # 0 = unknown: the session's value, never a stale one
+            spin.setMinimum(0.0)
+            spin.setSpecialValueText("unknown")
         form.addRow("Model", self.model_combo)
         form.addRow("NA", self.na_spin)
         form.addRow("Immersion n", self.ni_spin)
@@ -108,12 +111,15 @@ class DeconvolvePanel(WorkflowPanel):
 
         form2 = self.add_group("Deconvolution")
         self.method_combo = combo(list(METHODS), "RL")
-        self.iterations_spin = int_spin(0, 10000, 10, tooltip="Richardson-Lucy iterations")
+        from decongan.engine.optics.request import DEFAULT_SETTINGS
+
+        self.iterations_spin = int_spin(0, 10000, DEFAULT_SETTINGS.iterations, tooltip="Richardson-Lucy iterations")
         self.tv_spin = double_spin(0.0, 1.0, 0.01, decimals=5, step=0.001, tooltip="TV regularisation weight")
         self.tv_variant_combo = combo(("dey", "dl2"), "dey", tooltip="dey: the published RL-TV (Dey et al. 2006); "
                                       "dl2: DeconvolutionLab2 2.1.2's implementation (circular edges only)")
-        self.edges_combo = combo(EDGES, "circular", tooltip="circular: DeconvolutionLab2's convention (periodic); "
-                                 "padded: Bertero-Boccacci borders for real images; zero: scikit-image's")
+        self.edges_combo = combo(EDGES, DEFAULT_SETTINGS.edges,
+                                 tooltip="padded (default): Bertero-Boccacci borders for real images; circular: "
+                                         "DeconvolutionLab2's convention (periodic), for parity with Fiji; zero: scikit-image's")
         self.device_combo = combo(DEVICES, ctx.settings.get("device"))
         self.backend_combo = combo(BACKENDS, "engine", tooltip="engine: DeconGAN's RL; fiji: DeconvolutionLab2 "
                                    "through the Fiji bridge (falls back to the engine when Fiji is unavailable)")
@@ -166,8 +172,18 @@ class DeconvolvePanel(WorkflowPanel):
             lambda b: b == "fiji" and self.fiji_status is None and self.check_fiji())
         self.model_combo.currentTextChanged.connect(self._update_enabled)
         self.method_combo.currentTextChanged.connect(self._update_enabled)
-        self.pixel_spin.valueChanged.connect(self._pixel_edited)
-        ctx.session.pixel_size_changed.connect(self._pixel_from_session)
+        # the optics are the session's (per dataset, with their sources): the form shows and edits them
+        self._optic_spins = {"na": self.na_spin, "ni": self.ni_spin, "wavelength_nm": self.wavelength_spin,
+                             "pixel_nm": self.pixel_spin, "z_step_nm": self.zstep_spin}
+        for key, spin in self._optic_spins.items():
+            spin.valueChanged.connect(lambda v, k=key: self.ctx.session.set_optic(k, v or None))
+        for w in (self.model_combo, self.size_spin, self.nz_spin, self.fwhm_spin, self.psf_file):
+            sig = getattr(w, "valueChanged", None) or getattr(w, "currentTextChanged", None) or w.textChanged
+            sig.connect(self._push_psf_choice)
+        ctx.session.layers_changed.connect(self._push_psf_choice)  # nz counts only for z-stacks
+        ctx.session.optics_changed.connect(self._optics_from_session)
+        self._optics_from_session()
+        self._push_psf_choice()
         ctx.session.layers_changed.connect(self._update_enabled)
         self._update_enabled()
         self.refresh_command()
@@ -197,35 +213,32 @@ class DeconvolvePanel(WorkflowPanel):
         self.tv_variant_combo.setEnabled(self.method == "rltv")
         self.run_button.setEnabled(self.ctx.session.lq is not None)
 
-    def _pixel_from_session(self, um: float | None) -> None:
-        if um:
-            self.pixel_spin.blockSignals(True)
-            self.pixel_spin.setValue(um * 1000.0)
-            self.pixel_spin.blockSignals(False)
+    def _optics_from_session(self) -> None:
+        """Show the session's optics (unknown: "unknown"); each field's tooltip names its source."""
+        optics = self.ctx.session.optics
+        changed = False
+        for key, spin in self._optic_spins.items():
+            value = optics[key]
+            shown = value.value if value.known else spin.minimum()
+            if abs(spin.value() - shown) > 1e-9:
+                spin.blockSignals(True)
+                spin.setValue(shown)
+                spin.blockSignals(False)
+                changed = True
+            spin.setStatusTip(f"from: {value.source}")
+        if changed:
             self.refresh_command()
             self._preview_timer.start()
-        lq = self.ctx.session.lq
-        if lq is not None and lq.image.z_step_um:
-            self.zstep_spin.setValue(lq.image.z_step_um * 1000.0)
 
-    def _pixel_edited(self, nm: float) -> None:
-        if self.ctx.session.lq is not None and abs((self.ctx.session.pixel_size_um or 0) * 1000 - nm) > 1e-6:
-            self.ctx.session.set_pixel_size(nm / 1000.0)
+    def _push_psf_choice(self, *args: Any) -> None:
+        nz = self.nz_spin.value() if self.nz_spin.isEnabled() and self.nz_spin.value() > 1 else None
+        self.ctx.session.set_psf_choice({"model": self.model, "size": self.size_spin.value(),
+                                         "fwhm_nm": self.fwhm_spin.value(), "path": self.psf_file.text(), "nz": nz})
 
     def psf_parameters(self) -> dict[str, Any]:
-        model = self.model
-        p: dict[str, Any] = {"model": model}
-        if model == "file":
-            p["path"] = self.psf_file.text()
-            return p
-        p.update(pixel_nm=self.pixel_spin.value(), size=self.size_spin.value())
-        if model == "born-wolf":
-            p.update(na=self.na_spin.value(), ni=self.ni_spin.value(), wavelength_nm=self.wavelength_spin.value())
-        else:
-            p.update(fwhm_nm=self.fwhm_spin.value())
-        if self.nz_spin.isEnabled() and self.nz_spin.value() > 1:
-            p.update(nz=self.nz_spin.value(), z_step_nm=self.zstep_spin.value())
-        return p
+        """The PSF of the LQ system (the session's: this form's model with the dataset's optics)."""
+        self._push_psf_choice()
+        return self.ctx.session.psf_parameters()
 
     def parameters(self) -> dict[str, Any]:
         p = {"psf": self.psf_parameters(), "iterations": self.iterations_spin.value(), "method": self.method,
@@ -237,8 +250,29 @@ class DeconvolvePanel(WorkflowPanel):
 
     # -- PSF -----------------------------------------------------------------------------------------
     def build_psf(self, *, pixel_nm: float | None = None, normalize: str = "sum") -> np.ndarray:
-        """The PSF described by the form (engine functions; sum-normalised for deconvolution)."""
-        return psf_from_parameters(self.psf_parameters(), pixel_nm=pixel_nm, normalize=normalize)
+        """The PSF described by the form (engine functions; sum-normalised for deconvolution).
+
+        Raises
+        ------
+        ValueError
+            The pixel size (or, for a 3-D PSF, the z step) of the current dataset is unknown; the
+            message names the file and where to enter it.
+        """
+        p = self.psf_parameters()
+        self._require_calibration(p, pixel_nm)
+        return psf_from_parameters(p, pixel_nm=pixel_nm, normalize=normalize)
+
+    def _require_calibration(self, p: dict[str, Any], pixel_nm: float | None = None) -> None:
+        if p["model"] == "file":
+            return
+        lq = self.ctx.session.lq
+        name = Path(lq.image.path).name if lq is not None and lq.image.path else "the image"
+        if pixel_nm is None and not p.get("pixel_nm"):
+            raise ValueError(f"the pixel size of {name} is unknown (its file has no calibration): enter it in "
+                             "Pixel size (Deconvolve or Data panel), or choose a PSF file")
+        if p.get("nz") and not p.get("z_step_nm"):
+            raise ValueError(f"the z step of {name} is unknown (its file has no calibration): enter it in Z step, "
+                             "or use a 2-D PSF (Z planes 1)")
 
     def update_psf(self) -> None:
         """Recompute the PSF preview (fast; on the GUI thread, debounced)."""
@@ -251,7 +285,9 @@ class DeconvolvePanel(WorkflowPanel):
             return
         self.psf = psf
         self.psf_error = ""
-        focal = psf if psf.ndim == 2 else psf[psf.shape[0] // 2]
+        from decongan.engine.optics.request import focal_plane
+
+        focal = focal_plane(psf)  # the peak plane, the engine's rule (not the middle plane)
         self.preview_item.setImage(focal, autoLevels=False, levels=(0.0, float(focal.max()) or 1.0))
         self.preview_view.autoRange(padding=0)
         text = f"{' x '.join(str(s) for s in psf.shape)} px, sum 1"
@@ -288,6 +324,7 @@ class DeconvolvePanel(WorkflowPanel):
         lq = self.ctx.session.lq
         src = str(lq.image.path) if lq is not None and lq.image.path else "INPUT.tif"
         cmds: list[list[str]] = []
+        self._require_calibration(p)
         if p["model"] == "file":
             psf_path = p["path"] or "PSF.tif"
         else:

@@ -189,6 +189,7 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
     def set_layers(self, layers: list[Layer]) -> None:
         """Show these layers (in order). Keeps the view range and line when the image size is unchanged."""
         old_shape = self.layers[0].image.yx_shape if self.layers else None
+        old_names = self.layer_names()
         self.layers = list(layers)
         names = {lay.name for lay in layers}
         self.hidden &= names
@@ -204,7 +205,10 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         self._rebuild_panel_buttons()
         self._update_nav()
         self._rebuild(view_range)
-        if self.layers and self.readout.text().startswith("Open an image"):
+        if not self.layers:
+            self.readout.setText("Open an image (File > Open) or drop files here.")
+        elif old_names != self.layer_names() or self.readout.text().startswith("Open an image"):
+            # the readout never names layers that are gone (e.g. those of the previous dataset)
             self.readout.setText("Move the pointer over an image for its values and position.")
 
     def layer_names(self) -> list[str]:

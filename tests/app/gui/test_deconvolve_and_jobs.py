@@ -55,6 +55,7 @@ def test_cancel_stops_a_long_deconvolution_and_the_window_stays_responsive(qtbot
     window.open_paths([tagan / "lq" / PAIR])
     qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)
     wait_idle(qtbot, window)
+    window.data_panel.pixel_spin.setValue(0.03)  # the file has no calibration: deconvolving needs it
     panel = window.deconvolve_panel
     panel.iterations_spin.setValue(10_000)  # minutes of work: only a cancel ends it
     panel.device_combo.setCurrentText("cpu")

@@ -56,7 +56,9 @@ def test_recent_files_are_persisted_in_the_settings(qtbot, window, tagan, tempor
     assert any("Recent" in a.text() for a in window.menuBar().actions()[0].menu().actions())
     assert window.recent_menu.actions()[0].text() == recent[0]
     window.open_paths([tagan / "lq" / PAIR])
-    qtbot.waitUntil(lambda: window.session.field.name == PAIR[:-4], timeout=20_000)
+    # a new dataset starts without a field (nothing of the previous one is shown meanwhile)
+    qtbot.waitUntil(lambda: window.session.field is not None and window.session.field.name == PAIR[:-4],
+                    timeout=20_000)
     assert Settings(temporary_settings).recent_files()[:2] == [str((tagan / "lq" / PAIR).resolve()), str(tagan.resolve())]
     window.session.set_dataset(None)
     window.recent_menu.actions()[1].trigger()  # reopen the dataset from the menu
