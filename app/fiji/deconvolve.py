@@ -114,8 +114,8 @@ def fiji_deconvolve_image(image: Any, psf: np.ndarray | Sequence[np.ndarray], *,
         A PSF count that is neither 1 nor the number of channels, or a PSF that is not 2-D/3-D.
     """
     from decongan.engine.optics.deconvolution import DeconvolvedImage
-    from decongan.engine.optics.psf import check_psf, psf_focal_plane
-    from decongan.engine.optics.request import plan_blocks
+    from decongan.engine.optics.psf import check_psf
+    from decongan.engine.optics.request import focal_plane, plan_blocks
     from decongan.engine.progress import Progress
 
     given = [psf] if isinstance(psf, np.ndarray) else list(psf)
@@ -131,7 +131,7 @@ def fiji_deconvolve_image(image: Any, psf: np.ndarray | Sequence[np.ndarray], *,
             continue
         kernel = per_channel[block.channel]
         if block.psf == "focal_plane":
-            kernel = psf_focal_plane(kernel)
+            kernel = focal_plane(kernel)
             notes.append(f"channel {block.channel}: 2-D image, so the in-focus plane of the 3-D PSF was used")
         elif block.z is not None:
             notes.append(f"channel {block.channel}: 2-D PSF, so the Z stack was deconvolved plane by plane")

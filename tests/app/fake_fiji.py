@@ -17,6 +17,8 @@ from decongan.imagej_bridge.client import BridgeResult, RegistrationOutput
 
 DL2_PROVENANCE = {"backend": "fake-fiji (test)", "plugin": "DeconvolutionLab2", "plugin_version": "2.1.2 (fake)",
                   "notes": ["periodic boundaries (DeconvolutionLab2)"]}
+PSF_GENERATOR_PROVENANCE = {"backend": "fake-fiji (test)", "plugin": "PSF Generator", "plugin_version": "18.12 (fake)",
+                            "model": "Born & Wolf"}
 TURBOREG_PROVENANCE = {"backend": "fake-fiji (test)", "plugin": "TurboReg", "plugin_version": "2.0 (fake)"}
 
 
@@ -27,6 +29,7 @@ class FakeFijiClient:
     turboreg_matrix: np.ndarray = field(default_factory=lambda: np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
     rl_calls: list[dict[str, Any]] = field(default_factory=list)
     register_calls: list[dict[str, Any]] = field(default_factory=list)
+    psf_calls: list[dict[str, Any]] = field(default_factory=list)
     started: int = 0
     info: dict[str, Any] = field(default_factory=lambda: {"imagej_version": "1.54f (fake)"})
 
@@ -41,6 +44,15 @@ class FakeFijiClient:
         provenance = {**DL2_PROVENANCE, "algorithm": algorithm,
                       "macro": f'run("DeconvolutionLab2 Run", " -algorithm {algorithm} -out stack noshow");'}
         return BridgeResult((2.0 * image).astype(np.float32), provenance)
+
+    def born_wolf_psf(self, **parameters: Any) -> BridgeResult:
+        """Records the parameters; returns the engine's peak-normalised Born & Wolf PSF for them."""
+        from decongan.engine.optics.psf import born_wolf_psf
+
+        self.psf_calls.append(dict(parameters))
+        image = born_wolf_psf(**{k: v for k, v in parameters.items() if k != "allow_ops_fallback"}, normalize="peak")
+        config = "\n".join(f"{k}={v}" for k, v in sorted(parameters.items()))
+        return BridgeResult(image.astype(np.float32), {**PSF_GENERATOR_PROVENANCE, "config": config})
 
     def register(self, moving: Any, fixed: Any, transform: str = "rigid", **_: Any) -> RegistrationOutput:
         from decongan.engine.optics.registration import Transform2D, apply_transform
