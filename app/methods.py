@@ -14,12 +14,12 @@ result must be recomputed.
 
 PSFs: :class:`PsfSource` gives the PSF for an image -- a PSF file, or a Born & Wolf PSF computed for
 the image's own pixel size (and z step for stacks) from the optics (NA, immersion index, emission
-wavelength) and cached per calibration.
+wavelength) by ``engine.optics.request.psf_for_grid`` (the one sizing rule of every door) and cached
+per calibration.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,82 +62,89 @@ class PsfSource:
             from decongan.engine.evaluate.batch import sha256_file
 
             return {"psf_file": str(self.path), "psf_sha256": sha256_file(self.path)}
+        from decongan.engine.optics.request import DEFAULT_PSF_ENERGY
+
         return {"psf_model": "born-wolf", "na": self.na, "ni": self.ni, "wavelength_nm": self.wavelength_nm,
-                "pixel_nm": self.pixel_nm, "z_step_nm": self.z_step_nm}
+                "pixel_nm": self.pixel_nm, "z_step_nm": self.z_step_nm,
+                "psf_size_rule": f"psf_for_grid energy {DEFAULT_PSF_ENERGY:g}"}
 
     def label(self) -> str:
         if self.path is not None:
             return f"PSF {self.path.name}"
         return f"Born & Wolf NA {self.na:g}, ni {self.ni:g}, {self.wavelength_nm:g} nm"
 
+    def optics_for(self, image: Any) -> Any:
+        """The optics of ``image`` (``engine.optics.request.Optics``): the given values over its calibration.
+
+        Raises ``CommandError`` naming the image when NA >= ni or a value is impossible.
+        """
+        from decongan.engine.optics.request import Optics, OpticsError
+
+        try:
+            return Optics.for_image(image, na=self.na, ni=self.ni, wavelength_nm=self.wavelength_nm,
+                                    pixel_nm=self.pixel_nm, z_step_nm=self.z_step_nm)
+        except OpticsError as err:
+            raise CommandError(str(err)) from None
+
     def for_image(self, image: Any) -> np.ndarray:
-        """The PSF for ``image`` (a MicroscopyImage): the file's, or Born & Wolf on its grid (sum 1)."""
+        """The PSF for ``image`` (a MicroscopyImage): the file's, or Born & Wolf on its grid (sum 1).
+
+        Born & Wolf: ``engine.optics.request.psf_for_grid`` (the one sizing rule), cached per calibration.
+        """
         if self.path is not None:
             if "file" not in self._cache:
                 from decongan.engine.optics.psf import read_psf
 
                 self._cache["file"] = read_psf(self.path).data
             return self._cache["file"]
-        pixel_nm = self.pixel_nm or (image.pixel_size_um * 1000.0 if image.pixel_size_um else None)
-        if not pixel_nm:
-            raise CommandError(f"{image.path or 'image'}: its pixel size is unknown; give --pixel-nm for the "
-                               "Born & Wolf PSF")
+        from decongan.engine.optics.request import OpticsError, psf_for_grid
+
+        optics = self.optics_for(image)
         nz = image.n_z if "Z" in image.axes else None
-        dz = self.z_step_nm or (image.z_step_um * 1000.0 if image.z_step_um else None)
-        if nz is not None and nz > 1 and not dz:
-            raise CommandError(f"{image.path or 'image'}: a Z stack without a z step; give --z-step-nm")
-        key = (round(pixel_nm, 6), nz, round(dz or 0.0, 6), image.yx_shape)
+        key = (optics.pixel_nm.value, nz, optics.z_step_nm.value if nz and nz > 1 else None, image.yx_shape)
         if key not in self._cache:
-            self._cache[key] = born_wolf_for_grid(na=self.na, ni=self.ni, wavelength_nm=self.wavelength_nm,  # type: ignore[arg-type]
-                                                  pixel_nm=pixel_nm, yx_shape=image.yx_shape, nz=nz, z_step_nm=dz)
+            try:
+                self._cache[key] = psf_for_grid(optics, yx_shape=image.yx_shape, nz=nz)
+            except OpticsError as err:
+                raise CommandError(str(err)) from None
         return self._cache[key]
 
 
-def born_wolf_for_grid(*, na: float, ni: float, wavelength_nm: float, pixel_nm: float, yx_shape: tuple[int, int],
-                       nz: int | None = None, z_step_nm: float | None = None) -> np.ndarray:
-    """A sum-normalised Born & Wolf PSF sized for an image grid.
+def engine_rl_method(psf: PsfSource, *, iterations: int | None = None, method: str | None = None,
+                     tv_lambda: float | None = None, edges: str | None = None, device: str | None = None,
+                     name: str | None = None) -> Any:
+    """Richardson-Lucy with the engine, as an ``engine.evaluate.batch.MethodSpec``.
 
-    Lateral size: odd, covering 4 Airy radii in focus and, for stacks, the geometric defocus cone at
-    the largest defocus (radius ``z tan(asin(NA / ni))``), capped at the image size. Axial: ``nz``
-    planes (odd, so the focus is a plane; at least 3) at the image's z step.
+    Unset options take ``engine.optics.request.DEFAULT_SETTINGS`` (the defaults of every door:
+    10 iterations, padded edges, the input as first estimate). The provenance of each result holds
+    the optics with their sources (``parameters["optics"]``) when the PSF is built from optics.
     """
-    from decongan.engine.optics.psf import born_wolf_psf
+    from dataclasses import replace
 
-    airy_radius = 0.61 * wavelength_nm / na
-    radius_nm = 4.0 * airy_radius
-    if nz is not None and nz > 1:
-        nz = nz if nz % 2 == 1 else nz + 1
-        half_depth = (nz - 1) / 2 * (z_step_nm or 0.0)
-        radius_nm = max(radius_nm, 1.1 * half_depth * math.tan(math.asin(min(na / ni, 0.999))))
-    size = 2 * int(math.ceil(radius_nm / pixel_nm)) + 1
-    size = max(15, min(size, 2 * (max(yx_shape) // 2) + 1))
-    if nz is None or nz <= 1:
-        return born_wolf_psf(na=na, ni=ni, wavelength_nm=wavelength_nm, pixel_nm=pixel_nm, size=size, normalize="sum")
-    return born_wolf_psf(na=na, ni=ni, wavelength_nm=wavelength_nm, pixel_nm=pixel_nm, size=size, nz=nz,
-                         z_step_nm=z_step_nm, normalize="sum")
-
-
-def engine_rl_method(psf: PsfSource, *, iterations: int = 10, method: str = "rl", tv_lambda: float = 0.01,
-                     edges: str = "padded", device: str = "auto", name: str | None = None) -> Any:
-    """Richardson-Lucy with the engine, as an ``engine.evaluate.batch.MethodSpec``."""
     from decongan.engine.evaluate.batch import MethodSpec
+    from decongan.engine.optics.request import DEFAULT_SETTINGS
 
-    if iterations < 1:
-        raise CommandError(f"--iterations must be at least 1, got {iterations}")
-    label = name or (f"RL {iterations} it (engine)" if method == "rl" else f"RL-TV {iterations} it (engine)")
+    given = {"iterations": iterations, "method": method, "tv_lambda": tv_lambda, "edges": edges, "device": device}
+    try:
+        settings = replace(DEFAULT_SETTINGS, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    if settings.iterations < 1:
+        raise CommandError(f"--iterations must be at least 1, got {settings.iterations}")
+    rltv = settings.method == "rltv"
+    label = name or (f"RL-TV {settings.iterations} it (engine)" if rltv else f"RL {settings.iterations} it (engine)")
 
     def run(image: Any) -> Any:
         from decongan.engine.optics.deconvolution import deconvolve_image
 
-        options: dict[str, Any] = {"iterations": iterations, "method": method, "edges": edges, "device": device}
-        if method == "rltv":
-            options["tv_lambda"] = tv_lambda
-        result = deconvolve_image(image, psf.for_image(image), psf_source=psf.label(), **options)
+        result = deconvolve_image(image, psf.for_image(image), psf_source=psf.label(), **settings.as_options())
         result.provenance.parameters.update(psf.describe())
+        if psf.path is None:
+            result.provenance.parameters["optics"] = psf.optics_for(image).provenance()
         return result
 
-    parameters = {"backend": "engine", "iterations": iterations, "method": method, "edges": edges,
-                  **({"tv_lambda": tv_lambda} if method == "rltv" else {}), **psf.describe()}
+    parameters = {"backend": "engine", "iterations": settings.iterations, "method": settings.method,
+                  "edges": settings.edges, **({"tv_lambda": settings.tv_lambda} if rltv else {}), **psf.describe()}
     return MethodSpec(label, run, parameters)
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from decongan.app.commands import CommandError
+from decongan.app.commands import CommandError, add_overwrite_argument, check_output_folder
 from decongan.resources import resource_path
 
 HELP = "run the whole comparison on bundled sample data (widefield vs confocal nucleus); writes figures, tables, report"
@@ -35,13 +35,17 @@ FOCUS_FRACTION = 0.10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from decongan.engine.optics.request import DEFAULT_SETTINGS
+
     parser.add_argument("--out", "-o", type=Path, default=Path("decongan-demo"), help="output folder")
-    parser.add_argument("--iterations", "-n", type=int, default=20, metavar="N", help="Richardson-Lucy iterations")
+    parser.add_argument("--iterations", "-n", type=int, default=DEFAULT_SETTINGS.iterations, metavar="N",
+                        help=f"Richardson-Lucy iterations (default {DEFAULT_SETTINGS.iterations}, as decongan deconvolve)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="torch device")
     parser.add_argument("--no-gan", action="store_true", help="leave out bundled GAN models")
     parser.add_argument("--formats", default="png,svg,pdf", help="figure formats, comma-separated (png always)")
     parser.add_argument("--dpi", type=int, default=300, help="PNG resolution (dots per inch)")
     parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout")
+    add_overwrite_argument(parser)
 
 
 def bundled_models() -> list[Path]:
@@ -122,14 +126,16 @@ def focus_planes(gt_stack: Any, *, fraction: float = FOCUS_FRACTION) -> list[int
     return [int(z) for z in np.flatnonzero(means >= low + fraction * (high - low))]
 
 
-def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_models: bool = True,
+def run_demo(out: Path, *, iterations: int = 10, device: str = "auto", use_models: bool = True,
              formats: tuple[str, ...] = ("png", "svg", "pdf"), dpi: int = 300, json_progress: bool = False,
              log: Any = print) -> Any:
     """The demo pipeline; returns ``engine.evaluate.report.ComparisonOutputs``."""
+    from dataclasses import replace
+
     import numpy as np
 
     from decongan.app.console import ConsoleProgress
-    from decongan.app.methods import born_wolf_for_grid, gan_method, model_summary
+    from decongan.app.methods import gan_method, model_summary
     from decongan.engine.evaluate.compare import (
         GT_NAME,
         LQ_NAME,
@@ -142,6 +148,7 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
     from decongan.engine.evaluate.report import ReportContext, write_comparison_outputs
     from decongan.engine.io import read_image
     from decongan.engine.optics.deconvolution import iter_deconvolve_image
+    from decongan.engine.optics.request import DEFAULT_SETTINGS, Optics, Quantity, psf_for_grid
     from decongan.engine.progress import run_with_callbacks
     start = time.monotonic()
     lq_path = resource_path("samples", SAMPLE, "lq", "nucleus_widefield.tif")
@@ -158,16 +165,19 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
 
     # 1. Richardson-Lucy in 3-D with the assumed optics -------------------------------------------
     offset = float(lq.data.min())
-    psf = born_wolf_for_grid(na=ASSUMED_NA, ni=ASSUMED_NI, wavelength_nm=ASSUMED_EMISSION_NM,
-                             pixel_nm=lq.pixel_size_um * 1000, yx_shape=lq.yx_shape, nz=lq.n_z,
-                             z_step_nm=lq.z_step_um * 1000)
+    assumed = "not stated by the data source"
+    optics = Optics.for_image(lq, na=Quantity(ASSUMED_NA, "", "assumption", assumed),
+                              ni=Quantity(ASSUMED_NI, "", "assumption", assumed),
+                              wavelength_nm=Quantity(ASSUMED_EMISSION_NM, "nm", "assumption", assumed))
+    psf = psf_for_grid(optics, yx_shape=lq.yx_shape, nz=lq.n_z)
+    settings = replace(DEFAULT_SETTINGS, iterations=iterations, device=device)
     rl_input = lq.with_data(np.clip(lq.data.astype(np.float32) - offset, 0, None))
-    events = iter_deconvolve_image(rl_input, psf, iterations=iterations, edges="padded", device=device,
+    events = iter_deconvolve_image(rl_input, psf, **settings.as_options(),
                                    psf_source=f"Born & Wolf NA {ASSUMED_NA}, ni {ASSUMED_NI}, {ASSUMED_EMISSION_NM:g} nm")
     rl = run_with_callbacks(events, progress=ConsoleProgress("demo: RL 3-D", json_lines=json_progress))
     rl.provenance.parameters.update({"camera_offset_subtracted": offset, "psf_model": "born-wolf", "na": ASSUMED_NA,
                                      "ni": ASSUMED_NI, "wavelength_nm": ASSUMED_EMISSION_NM, "psf_shape": list(psf.shape),
-                                     "optics": "assumed (not stated by the data source)"})
+                                     "optics": optics.provenance()})
     rl_name = f"RL {iterations} it (engine, 3-D)"
     restored: dict[str, tuple[Any, Any]] = {rl_name: (rl.image, rl.provenance)}
     log(f"Richardson-Lucy: {iterations} iterations in 3-D on {rl.provenance.backend} with a {psf.shape} PSF")
@@ -234,7 +244,7 @@ def run_demo(out: Path, *, iterations: int = 20, device: str = "auto", use_model
     context = ReportContext(
         title="DeconGAN demo: widefield vs Richardson-Lucy vs confocal (NEUBIAS nucleus)",
         command="decongan demo " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "decongan demo",
-        parameters={"iterations": iterations, "edges": "padded", "device": device, "planes": planes,
+        parameters={"iterations": iterations, "edges": settings.edges, "device": device, "planes": planes,
                     "planes_shown": show, "focus_plane": focus, "psf_shape": list(psf.shape)},
         assumptions=[
             f"Registration: the confocal stack is offset from the widefield stack (separate light paths); it was "
@@ -283,8 +293,8 @@ def run(args: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
     if bad:
         raise CommandError(f"--formats: unknown format(s) {', '.join(bad)} (png, svg, pdf)")
-    if args.out.exists() and not args.out.is_dir():
-        raise CommandError(f"--out {args.out} exists and is not a folder")
+    check_output_folder(args.out, overwrite=args.overwrite,
+                        input_dirs=[resource_path("samples", SAMPLE).parent.parent])  # the bundled resources
 
     def log(message: str) -> None:
         print(f"demo: {message}", file=sys.stderr)

@@ -122,7 +122,7 @@ def test_demo_writes_figures_tables_and_report_with_a_gan_column(tmp_path, monke
     for name in ("comparison", "boxplots", "consistency", "error_maps", "orthogonal_xz"):
         assert (out / "figures" / f"{name}.png").is_file()
     rows = _rows(out / "metrics.csv")
-    assert {r["method"] for r in rows} == {"LQ (input)", "RL 20 it (engine, 3-D)", "S1 GAN", "GT"}
+    assert {r["method"] for r in rows} == {"LQ (input)", "RL 10 it (engine, 3-D)", "S1 GAN", "GT"}
     planes = sorted({r["image"] for r in rows})
     assert len(planes) >= 5 and all(p.startswith("z") for p in planes)
     page = (out / "report.html").read_text(encoding="utf-8")
