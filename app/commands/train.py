@@ -27,6 +27,9 @@ samples. Whole images are held out for validation (--val-names, or a determinist
 Progress: one JSON object per line on stdout (iteration, losses, validation metrics, eta_s) and a
 bar on stderr when it is a terminal. Ctrl-C saves a checkpoint and exits with status 130;
 --resume continues exactly where the last checkpoint stopped (same losses as an uninterrupted run).
+A run stopped or killed before its first checkpoint has nothing to continue: --resume (or the same
+command without it) starts it again in its folder. Temporaries of a killed run are deleted, and a
+folder in use by a live training process is refused (RUN_DIR/.lock holds its pid and host).
 
 For a quick CPU run use a small width, e.g. --width 8 --patch-size 64 --batch-size 2.
 """
@@ -55,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hq", type=Path, metavar="DIR", help="high-quality (target) images")
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="RUN_DIR",
                         help="run folder to create (must not exist or be empty, unless --resume)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint (starts it again when it has none)")
     parser.add_argument("--iterations", type=int, metavar="N", help="training iterations (default: the preset's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed (default 0)")
@@ -137,7 +140,9 @@ def build_config(args: argparse.Namespace) -> Any:
         fields["synthetic_lq"] = DegradationSpec(method=args.synthetic_lq.replace("-", "_"))
     model_args = dict(args.model_arg)
     disc_args = dict(args.disc_arg)
-    if args.width is not None and not args.resume:
+    # also with --resume: a run killed before its first checkpoint starts again from these options
+    # (a run with a checkpoint keeps its stored networks whatever is given here)
+    if args.width is not None:
         if args.width < 1:
             raise CommandError(f"--width must be >= 1, got {args.width}")
         try:
@@ -204,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
         if has_checkpoint(config.out):
             print(f"decongan train: stopped; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
         else:
-            print("decongan train: stopped before training started; nothing to resume", file=sys.stderr)
+            print("decongan train: stopped before the first checkpoint; the same command (with or without "
+                  "--resume) starts the run again", file=sys.stderr)
         return 130
     except (TrainingError, DataError, PresetError, RunError, CheckpointImportError) as err:
         raise CommandError(str(err)) from err

@@ -28,6 +28,12 @@ On resume the stored configuration is used; only ``iterations`` (extend the run)
 extends the run; a cosine schedule is stretched to the new length). ``progress.jsonl``
 is cut back to the checkpoint's iteration so it never holds events of work that was redone.
 
+A run killed at any moment (SIGKILL, power cut) continues with one command: with ``resume`` from
+its last checkpoint, or from the beginning (with a note) when it was killed before the first one;
+a plain start over such a run folder restarts it. ``RUN_DIR/.lock`` records the pid and host of the
+training process: a folder in use by a live process is refused, the lock of a dead one is taken
+over, and the temporaries it left (``.*.partial*``, ``.*.old-*``) are deleted before training.
+
 Cancellation
 ------------
 Closing the generator (``gen.close()``), or a :class:`~engine.progress.CancelToken` (checked before
@@ -53,12 +59,18 @@ import numpy as np
 
 from decongan.engine.errors import DeconganError
 from decongan.engine.learn.checkpoint import (
+    LOCK_NAME,
+    RUN_ENTRIES,
     ChannelInfo,
     DataInfo,
     RunConfig,
     RunError,
+    acquire_run_lock,
     append_progress,
     build_generator,
+    clean_stale_temporaries,
+    clear_run,
+    foreign_entries,
     has_checkpoint,
     is_run_dir,
     load_checkpoint,
@@ -157,9 +169,63 @@ def _check_new_out(out: Path) -> None:
     if out.exists():
         if not out.is_dir():
             raise TrainingError(f"{out}: exists and is not a folder; choose a new --out folder")
-        if any(out.iterdir()):
+        if foreign_entries(out) or has_checkpoint(out):
             hint = " (it holds a run: add --resume to continue it)" if is_run_dir(out) else ""
             raise TrainingError(f"{out}: the output folder exists and is not empty{hint}; choose a new --out folder")
+
+
+def _check_out_before_locking(config: TrainConfig) -> None:
+    """Refuse, before writing anything, a folder that is a file or holds files no run writes."""
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out}: exists and is not a folder; choose a new --out folder")
+    if is_run_dir(out) or not foreign_entries(out):
+        return
+    if config.resume:
+        raise TrainingError(f"{out}: nothing to resume (no config.json) and the folder holds other files "
+                            f"({', '.join(foreign_entries(out)[:3])}); choose a new --out folder")
+    _check_new_out(out)
+
+
+def _start_or_restart(config: TrainConfig) -> tuple[TrainConfig, list[str]]:
+    """Decide, holding the lock, how a run in ``config.out`` starts: resume, fresh, or restart.
+
+    * a checkpoint and ``resume``: resume (:func:`_resolve_resume`);
+    * a checkpoint, no ``resume``: refused (add --resume);
+    * no checkpoint (the run was stopped or killed before its first one, or never began): the run
+      starts from the beginning, with ``resume`` too (its stored configuration, when there is one,
+      plus the options that may change on resume); what it wrote is deleted first.
+    """
+    out = Path(config.out)
+    notes: list[str] = []
+    if has_checkpoint(out):
+        if not config.resume:
+            _check_new_out(out)  # raises: "add --resume to continue it"
+        return config, notes
+    if config.resume:
+        if is_run_dir(out):
+            try:
+                run_config = load_run_config(out)
+            except RunError:
+                run_config = None
+            if run_config is not None:
+                stored = TrainConfig.model_validate({**run_config.train, "out": str(out), "resume": False})
+                changes = {name: getattr(config, name) for name in RESUMABLE_FIELDS
+                           if name in config.model_fields_set and getattr(config, name) is not None}
+                config = stored.model_copy(update=changes)
+            else:
+                config = config.model_copy(update={"resume": False})
+        else:
+            if config.lq_dir is None and config.hq_dir is None:
+                raise TrainingError(f"{out}: nothing to resume (no config.json): the run never started; give the "
+                                    "data folders (--lq, --hq) and the other options to start it")
+            config = config.model_copy(update={"resume": False})
+        notes.append(f"{out}: no checkpoint to resume from (the run stopped before its first one); "
+                     "it was started from the beginning")
+    elif is_run_dir(out) or any(p.name in RUN_ENTRIES for p in out.iterdir() if p.name != LOCK_NAME):
+        notes.append(f"{out}: the run there had no checkpoint (it stopped before its first one); started again")
+    clear_run(out)
+    return config, notes
 
 
 def _check_generator_round_trip(system: Any, run_config: RunConfig) -> str:
@@ -213,13 +279,33 @@ def _run_config(config: TrainConfig, preset: Any, data: TrainingData) -> RunConf
 def iter_train(config: TrainConfig, *, cancel: CancelToken | None = None) -> Generator[Progress, None, RunSummary]:
     """Train one GAN (module doc); yields progress, returns a :class:`RunSummary`.
 
+    The run folder is locked while training (``RUN_DIR/.lock``: pid and hostname; a lock of a dead
+    process is taken over) and the temporaries of killed processes are deleted first. A run killed
+    at any moment continues with one command: ``resume=True`` continues from the last checkpoint,
+    or starts the run from the beginning (with a note) when it has none; a plain start over a run
+    folder without a checkpoint restarts it; a plain start over a run with a checkpoint is refused.
+
     Raises
     ------
     TrainingError, DataError, PresetError, RunError
-        Unusable options, folders or run state (messages say what to do).
+        Unusable options, folders or run state, a folder in use (messages say what to do).
     Cancelled
         When ``cancel`` was set (after saving a checkpoint).
     """
+    _check_out_before_locking(config)
+    lock = acquire_run_lock(config.out)
+    try:
+        removed = clean_stale_temporaries(config.out)
+        config, notes = _start_or_restart(config)
+        if removed:
+            notes.append(f"removed {len(removed)} temporary file(s)/folder(s) left by a stopped process")
+        return (yield from _iter_train(config, cancel=cancel, notes=notes))
+    finally:
+        lock.release()
+
+
+def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
+                notes: list[str]) -> Generator[Progress, None, RunSummary]:
     import torch
 
     from decongan.engine.device import resolve_device
@@ -247,6 +333,8 @@ def iter_train(config: TrainConfig, *, cancel: CancelToken | None = None) -> Gen
     else:
         preset = apply_overrides(load_preset(config.preset), preset_updates(config))
     total = int(preset.iterations)
+    for note in notes:
+        yield Progress(0, total, f"note: {note}")
     yield Progress(0, total, "reading the training data")
     data = prepare_training_data(
         lq_dir=config.lq_dir, hq_dir=config.hq_dir, paired=preset.paired, scale=preset.scale,
@@ -280,7 +368,7 @@ def iter_train(config: TrainConfig, *, cancel: CancelToken | None = None) -> Gen
     ckpt_every = int(config.checkpoint_every or val_every)
 
     summary = RunSummary(run_dir=out, iterations=0, total_iterations=total, criterion=validator.criterion,
-                         notes=list(data.notes))
+                         notes=[*notes, *data.notes])
     if data.pairing is not None and (data.pairing.lq_only or data.pairing.hq_only):
         summary.notes.append(data.pairing.summary())
     if data.skipped:
