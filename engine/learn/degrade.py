@@ -203,7 +203,7 @@ def born_wolf_degrade(
         raise ValueError("born_wolf_degrade needs rng= (a seeded numpy Generator) for the Poisson noise")
     plane = _check_plane(hq, scale)
     if not pixel_nm or pixel_nm <= 0:
-        raise ValueError("born_wolf_degrade needs the HQ pixel size in nm (pixel_nm > 0); pass --pixel-nm")
+        raise ValueError("born_wolf_degrade needs the HQ pixel size in nm (pixel_nm > 0); give the HQ pixel size in nm")
     if psf_size is None:
         airy_radius_px = 0.61 * wavelength_nm / na / pixel_nm
         psf_size = int(min(255, max(9, 2 * int(np.ceil(4 * airy_radius_px)) + 1)))

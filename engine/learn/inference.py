@@ -342,7 +342,7 @@ def iter_predict_image(
                     torch.cuda.empty_cache()
                 if smaller is None:
                     raise MemoryError(f"out of memory even with {current_tile or 'whole-image'} tiles on {dev}; "
-                                      "use a smaller --tile or --device cpu") from err
+                                      "use a smaller tile or the CPU device") from err
                 notes.append(f"out of memory with tile {current_tile or 'whole'}; continued with tile {smaller}")
                 if smaller - overlap < max(multiple, smaller // 2):
                     reduced = -(-(smaller // 4) // multiple) * multiple

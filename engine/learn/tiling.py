@@ -176,7 +176,7 @@ def plan_tiles(shape: tuple[int, int], *, tile: int, overlap: int, multiple: int
     if tile < multiple or tile - overlap < multiple:
         raise ValueError(
             f"tile size {tile} px must exceed the overlap {overlap} px by at least the network stride {multiple} px; "
-            "use a larger --tile or a smaller --overlap"
+            "use a larger tile or a smaller overlap"
         )
     tile_y, tile_x = min(tile, padded[0]), min(tile, padded[1])
     return TilePlan(

@@ -257,7 +257,7 @@ def test_vgg19_missing_file_names_the_expected_file(tmp_path, monkeypatch):
     with pytest.raises(VGGWeightsError) as info:
         resolve_vgg19_weights(None)
     assert "vgg19-dcbb9e9d.pth" in str(info.value) and "DECONGAN_VGG19" in str(info.value)
-    with pytest.raises(VGGWeightsError, match=r"nowhere\.pth.*does not exist.*vgg19-dcbb9e9d\.pth.*--vgg19-weights"):
+    with pytest.raises(VGGWeightsError, match=r"nowhere\.pth.*does not exist.*vgg19-dcbb9e9d\.pth.*VGG19 weights file"):
         resolve_vgg19_weights(tmp_path / "nowhere.pth")
     monkeypatch.setenv("DECONGAN_VGG19", str(tmp_path / "env.pth"))
     with pytest.raises(VGGWeightsError, match=r"from \$DECONGAN_VGG19"):

@@ -133,7 +133,7 @@ def test_a_pair_of_different_sizes_is_refused_with_the_file_name(fmd_dirs):
 
 
 def test_patch_larger_than_every_image_is_explained(fmd_dirs):
-    with pytest.raises(DataError, match="use a smaller --patch-size"):
+    with pytest.raises(DataError, match="use a smaller patch size"):
         prepare_training_data(lq_dir=fmd_dirs[0], hq_dir=fmd_dirs[1], paired=True, patch_size=256)
 
 

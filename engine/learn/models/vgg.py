@@ -90,9 +90,9 @@ def resolve_vgg19_weights(path: str | os.PathLike | None = None) -> Path:
         how to obtain it.
     """
     how = (
-        f"download {VGG19_FILE_NAME} from the PyTorch model zoo ({VGG19_URL}) and pass "
-        f"--vgg19-weights PATH or set {ENV_VAR}=PATH (a .safetensors copy of the same state dict also "
-        "works); or set the perceptual loss weight to 0"
+        f"download {VGG19_FILE_NAME} from the PyTorch model zoo ({VGG19_URL}) and give its path as the "
+        f"VGG19 weights file, or set the {ENV_VAR} environment variable to it (a .safetensors copy of the "
+        "same state dict also works); or set the perceptual loss weight to 0"
     )
     if path is None:
         env = os.environ.get(ENV_VAR)

@@ -113,9 +113,9 @@ class TrainConfig(BaseModel):
     def _folders(self) -> TrainConfig:
         if self.synthetic_lq is not None:
             if self.hq_dir is None:
-                raise ValueError("synthetic LQ images are made from HQ images: give the HQ folder (--hq)")
+                raise ValueError("synthetic LQ images are made from HQ images: give the HQ folder")
         elif self.lq_dir is None and not self.resume:
-            raise ValueError("give the LQ folder (--lq), or --synthetic-lq with an HQ folder")
+            raise ValueError("give the LQ folder, or synthetic LQ images (a degradation) with an HQ folder")
         return self
 
 

@@ -187,7 +187,7 @@ def _check_pair_shapes(name: str, lq: list[RawPlane], hq: list[RawPlane], scale:
             raise DataError(
                 f"pair {name!r}: LQ plane is {a.data.shape[0]}x{a.data.shape[1]} and HQ plane "
                 f"{b.data.shape[0]}x{b.data.shape[1]}; the HQ must be {how} ({want[0]}x{want[1]}). "
-                "Crop/register the pair first" + (" (or use --register)" if scale == 1 else "")
+                "Crop/register the pair first" + (" (or ask for registration)" if scale == 1 else "")
             )
 
 
@@ -341,7 +341,7 @@ def prepare_training_data(
     pairing: PairingReport | None = None
     registration: list[str] = []
     if register and (not paired or scale != 1 or synthetic is not None):
-        raise DataError("--register works for paired LQ/HQ folders at scale 1 only")
+        raise DataError("registration works for paired LQ/HQ folders at scale 1 only")
 
     # -- which images -------------------------------------------------------------------------
     if synthetic is not None:
@@ -352,14 +352,14 @@ def prepare_training_data(
         lq_files: dict[str, Path] = {}
     elif paired:
         if lq_dir is None or hq_dir is None:
-            raise DataError("paired training needs both --lq and --hq folders")
+            raise DataError("paired training needs both an LQ and an HQ folder")
         pairing = match_pairs(lq_dir, hq_dir)
         lq_files = {n: a for n, a, _ in pairing.matched}
         hq_files = {n: b for n, _, b in pairing.matched}
         names = sorted(lq_files)
     else:
         if lq_dir is None or hq_dir is None:
-            raise DataError("unpaired training needs an LQ folder (--lq) and an HQ folder (--hq)")
+            raise DataError("unpaired training needs an LQ folder and an HQ folder")
         lq_files = _stems(Path(lq_dir), "LQ")
         hq_files = _stems(Path(hq_dir), "HQ")
         names = sorted(lq_files)
@@ -381,7 +381,7 @@ def prepare_training_data(
                 if synthetic.method == "born_wolf" and "pixel_nm" not in params:
                     if not px_nm:
                         raise DataError(f"{hq_files[name]}: its pixel size is unknown; the Born & Wolf degradation "
-                                        "needs it (give --pixel-nm)")
+                                        "needs it (give the pixel size in nm)")
                     params["pixel_nm"] = px_nm
                 spec = DegradationSpec(method=synthetic.method, params=params)
                 if synthetic.method == "realesrgan" and name in train_names:
@@ -479,10 +479,10 @@ def prepare_training_data(
                 train_hq_domain.append(Sample(p.label, p.channel, None, hq_n, None, params))
         if not train_hq_domain:
             raise DataError(f"no HQ plane in {hq_dir} is at least {patch_size * scale} px on its short side; "
-                            "use a smaller --patch-size")
+                            "use a smaller patch size")
     if not train:
         raise DataError(f"no training plane is large enough for patches of {patch_size} px "
-                        f"({', '.join(skipped[:5])}); use a smaller --patch-size")
+                        f"({', '.join(skipped[:5])}); use a smaller patch size")
 
     # -- validation samples (whole planes, capped) --------------------------------------------
     val: list[Sample] = []
