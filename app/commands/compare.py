@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from decongan.app.commands import CommandError
+from decongan.app.commands import CommandError, add_overwrite_argument, check_output_folder
 
 HELP = "compare LQ, restored images (RL, Fiji, GANs) and ground truth: metrics, statistics, figures, HTML report"
 DESCRIPTION = """\
@@ -189,6 +189,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--z-step-nm", type=float, metavar="NM", help="override the z step of every image")
     parser.add_argument("--register-gt", choices=["translation", "rigid", "similarity", "affine"],
                         help="register the ground truth onto the LQ grid first (then crop to the common area)")
+    parser.add_argument("--resample", action="store_true",
+                        help="allow an LQ and a ground truth of different sizes: resample the LQ onto the ground "
+                             "truth's grid (labelled in the report); without it such a pair is refused")
+    add_overwrite_argument(parser)
     parser.add_argument("--consistency", choices=["auto", "identity", "off"], default="auto",
                         help="data-consistency map: auto = with the PSF when one is given (else off); identity = "
                              "restorations share the LQ optics (denoising); off")
@@ -257,13 +261,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"decongan compare: left out: {line}", file=sys.stderr)
     if not methods and args.gt is None and args.gt_dir is None:
         raise CommandError("nothing to compare: give at least one --method or a ground truth")
+    check_output_folder(args.out, overwrite=args.overwrite,
+                        input_dirs=[args.lq_dir, args.gt_dir, *[p for p in methods.values() if p.is_dir()]])
 
     psf_source = psf_source_from_args(args, required=False)
     psf_for = consistency_psf_function(psf_source, args.consistency)
     events = iter_evaluate_fields(fields, pixel_size_um=args.pixel_nm / 1000 if args.pixel_nm else None,
                                   z_step_um=args.z_step_nm / 1000 if args.z_step_nm else None,
                                   register_gt=args.register_gt, consistency=psf_for is not None,
-                                  consistency_psf=psf_for, no_reference=not args.no_noref)
+                                  consistency_psf=psf_for, no_reference=not args.no_noref, resample=args.resample)
     evaluations, failures = run_with_callbacks(events, progress=ConsoleProgress("compare", json_lines=args.json_progress))
     for line in failures:
         print(f"decongan compare: failed: {line}", file=sys.stderr)
@@ -277,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     context = ReportContext(
         title="DeconGAN comparison",
         command="decongan compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["compare"] else "decongan compare",
-        parameters={"register_gt": args.register_gt, "consistency": args.consistency,
+        parameters={"register_gt": args.register_gt, "resample": args.resample, "consistency": args.consistency,
                     "consistency_psf": psf_source.describe() if psf_source is not None else None,
                     "pixel_nm_override": args.pixel_nm, **{k: v for k, v in options.items() if k != "formats"}},
         fiji_backend="not used by compare (restored images are read from files; see each method's backend)",

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from decongan.app.commands import CommandError, same_file
+from decongan.app.commands import CommandError, check_output_file, check_output_folder, same_file
 
 HELP = "restore images with a trained GAN (run folder of 'decongan train'); tiled, calibrated float32 TIFFs"
 DESCRIPTION = """\
@@ -94,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
 
     from decongan.app.console import ConsoleProgress
     from decongan.engine.device import resolve_device
-    from decongan.engine.io import ImageReadError, ImageWriteError, read_image, safe_stem, write_tiff
+    from decongan.engine.io import ImageReadError, ImageWriteError, read_image, write_tiff
     from decongan.engine.learn.checkpoint import RunError
     from decongan.engine.learn.inference import load_model, predict_image
+    from decongan.engine.outputs import check_distinct, safe_filename
 
     try:
         device = resolve_device(args.device)
@@ -109,17 +110,21 @@ def run(args: argparse.Namespace) -> int:
     files = _expand(args.inputs)
     if not files:
         raise CommandError("no input images found")
-    args.out.mkdir(parents=True, exist_ok=True)
     suffix = args.suffix if args.suffix is not None else f"_{model.config.preset_name}" if model.config else "_gan"
+    # every output planned and checked before the first image is restored: Unicode names kept, two inputs
+    # mapping to one file refused, existing files refused without --overwrite, inputs never replaced
+    planned = [(path, args.out / safe_filename(f"{_stem(path)}{suffix}.tif")) for path in files]
+    check_distinct([(str(path), dest) for path, dest in planned], what="outputs")
+    check_output_folder(args.out, overwrite=True, results=False)  # a writable folder
+    for _, dest in planned:
+        if any(same_file(dest, f) for f in files):
+            raise CommandError(f"output {dest} would overwrite an input; choose another --out or --suffix")
+        check_output_file(dest, overwrite=args.overwrite, label="output")
+    args.out.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     written: list[Path] = []
-    for path in files:
-        dest = args.out / f"{safe_stem(_stem(path))}{suffix}.tif"
+    for path, dest in planned:
         try:
-            if any(same_file(dest, f) for f in files):
-                raise CommandError(f"output {dest} would overwrite an input; choose another --out or --suffix")
-            if dest.exists() and not args.overwrite:
-                raise CommandError(f"output {dest} exists (use --overwrite to replace it)")
             image = read_image(path, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None)
             console = ConsoleProgress(path.name, json_lines=args.json_progress, file=str(path))
             restored, provenance = predict_image(

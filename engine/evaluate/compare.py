@@ -221,6 +221,11 @@ def _resample_yx(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if data.shape[-2:] == shape:
         return data
     lead = data.shape[:-2]
+    fy, fx = data.shape[-2] // shape[0], data.shape[-1] // shape[1]
+    if fy >= 1 and fx >= 1 and (fy, fx) != (1, 1) and (shape[0] * fy, shape[1] * fx) == data.shape[-2:]:
+        # integer shrink factors: the block mean (exact integration over each coarse pixel)
+        blocks = data.astype(np.float64).reshape(*lead, shape[0], fy, shape[1], fx)
+        return blocks.mean(axis=(-3, -1)).astype(np.float32)
     shrinking = shape[0] < data.shape[-2] or shape[1] < data.shape[-1]
     out = resize(data.astype(np.float32), (*lead, *shape), order=1 if shrinking else 3, mode="reflect",
                  anti_aliasing=shrinking, preserve_range=True)
@@ -245,6 +250,7 @@ def build_comparison_set(
     gt: MicroscopyImage | None = None,
     restored: Mapping[str, Any] | None = None,
     register_gt: str | None = None,
+    resample: bool = False,
 ) -> ComparisonSet:
     """Put an LQ input, its restorations and the ground truth on one evaluation grid.
 
@@ -263,11 +269,15 @@ def build_comparison_set(
     register_gt : {"translation", "rigid", "similarity", "affine"}, optional
         Register the ground truth onto the LQ grid (2-D proxy: max projection over Z), then crop every
         image to the common valid area. None: use the images as they are.
+    resample : bool
+        Allow an LQ input and a ground truth of different Y, X sizes: the LQ is resampled onto the
+        ground truth's grid, and that is noted. Without it (and without ``register_gt``) such a pair
+        is refused, naming both files and shapes.
 
     Raises
     ------
     ComparisonError
-        Mismatched axes or Z sizes, time series, RGB data, or a failed registration (with the scores).
+        Mismatched axes or Z sizes, different LQ and ground-truth sizes without ``resample``, time series, RGB data, or a failed registration (with the scores).
     """
     restored = dict(restored or {})
     for reserved in (LQ_NAME, GT_NAME):
@@ -307,9 +317,17 @@ def build_comparison_set(
         notes.append(f"ground truth registered onto the LQ grid ({result.summary()}); all images cropped to the "
                      f"common valid area y {crop[0]}:{crop[1]}, x {crop[2]}:{crop[3]}")
     elif gt_data is not None and gt_data.shape[-2:] != grid:
-        grid = (int(gt_data.shape[-2]), int(gt_data.shape[-1]))
-        notes.append(f"LQ input {lq.yx_shape} resampled (cubic) onto the ground-truth grid {grid} for display and "
-                     "metrics; the data-consistency map uses the LQ as acquired")
+        gt_grid = (int(gt_data.shape[-2]), int(gt_data.shape[-1]))
+        if not resample:
+            raise ComparisonError(
+                f"{field_name}: the LQ input {lq.path or 'array'} is {grid[0]} x {grid[1]} px (Y x X) but the ground "
+                f"truth {gt.path if gt is not None and gt.path else 'array'} is {gt_grid[0]} x {gt_grid[1]} px; "
+                "they are not on one grid. Crop them to the same field, register the ground truth onto the LQ, "
+                "or ask for resampling of the LQ onto the ground truth's grid (labelled in the results)",
+                path=lq.path, value=(grid, gt_grid))
+        grid = gt_grid
+        notes.append(f"LQ input {lq.yx_shape} resampled onto the ground-truth grid {grid} (resampling asked for) "
+                     "for display and metrics; the data-consistency map uses the LQ as acquired")
         if lq.pixel_size_um and gt is not None:
             pixel_size = gt.pixel_size_um or lq.pixel_size_um * lq.yx_shape[1] / grid[1]
     lq_eval = _resample_yx(lq_data, grid)
@@ -660,6 +678,7 @@ def iter_evaluate_fields(
     consistency_psf: Callable[[MicroscopyImage], np.ndarray | None] | None = None,
     no_reference: bool = True,
     cancel: CancelToken | None = None,
+    resample: bool = False,
 ) -> Generator[Progress, None, tuple[list[SetEvaluation], list[str]]]:
     """Read, assemble and evaluate every field; yields a Progress per field.
 
@@ -670,6 +689,8 @@ def iter_evaluate_fields(
         Calibration overrides for every image.
     register_gt : str, optional
         Registration model for the ground truth (see :func:`build_comparison_set`).
+    resample : bool
+        Allow LQ and ground truth of different sizes (see :func:`build_comparison_set`).
     consistency : bool
         Compute data-consistency maps.
     consistency_psf : callable, optional
@@ -692,7 +713,8 @@ def iter_evaluate_fields(
             gt = read_image(files.gt, pixel_size_um=pixel_size_um, z_step_um=z_step_um) if files.gt else None
             restored = {name: read_restored(path, name=name, pixel_size_um=pixel_size_um, z_step_um=z_step_um)
                         for name, path in files.methods.items()}
-            cset = build_comparison_set(files.name, lq, gt=gt, restored=restored, register_gt=register_gt)
+            cset = build_comparison_set(files.name, lq, gt=gt, restored=restored, register_gt=register_gt,
+                                        resample=resample)
             psf = consistency_psf(lq) if (consistency and consistency_psf is not None) else None
             evaluations.append(evaluate_set(cset, consistency_psf=psf, consistency=consistency, no_reference=no_reference))
             message = f"{files.name}: compared"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from decongan.engine.atomic import write_text_atomic
+from decongan.engine.outputs import check_distinct, safe_filename
 from decongan.engine.progress import CancelToken, Progress
 
 NO_REFERENCE_CAVEAT = (
@@ -115,6 +116,14 @@ def consistency_method_text() -> str:
     return "\n".join(lines).strip()
 
 
+def restored_file_name(out: Path, field: str, method: str) -> Path:
+    """``OUT/restored/<field>__<method>.tif``: the field (an image's file stem) keeps its Unicode name,
+    only characters no file name may hold are replaced; the method label becomes a safe stem."""
+    from decongan.engine.io import safe_stem
+
+    return Path(out) / "restored" / safe_filename(f"{safe_filename(field)}__{safe_stem(method)}.tif")
+
+
 def write_comparison_outputs(
     evaluations: Sequence[Any],
     out_dir: str | Path,
@@ -167,6 +176,11 @@ def write_comparison_outputs(
         raise ValueError("nothing to report: no comparison set was evaluated")
     context = context or ReportContext()
     out = Path(out_dir)
+    # restored TIFF names keep Unicode field names; two sets or columns mapping to one file are refused
+    # before anything is written (never an overwrite that loses a result)
+    planned_restored = [(f"{ev.cset.field} / {col.name}", restored_file_name(out, ev.cset.field, col.name))
+                        for ev in evaluations for col in ev.cset.restored] if save_restored else []
+    check_distinct(planned_restored, what="restored images")
     out.mkdir(parents=True, exist_ok=True)
     formats = list(dict.fromkeys(["png", *formats]))
     table = MetricTable.from_evaluations(evaluations)
@@ -238,13 +252,13 @@ def write_comparison_outputs(
     # -- restored images --------------------------------------------------------------------------
     restored_paths: list[Path] = []
     if save_restored:
-        from decongan.engine.io import safe_stem, write_tiff
+        from decongan.engine.io import write_tiff
 
         for ev in evaluations:
             cset = ev.cset
             for col in cset.restored:
                 check()
-                path = out / "restored" / f"{safe_stem(cset.field)}__{safe_stem(col.name)}.tif"
+                path = restored_file_name(out, cset.field, col.name)
                 write_tiff(path, col.data, axes=cset.axes, pixel_size_um=cset.pixel_size_um, z_step_um=cset.z_step_um,
                            description=col.provenance.model_dump_json())
                 restored_paths.append(path)

@@ -94,7 +94,23 @@ def test_restoration_on_a_finer_grid_is_resampled_and_noted(shared_data):
     fine = np.kron(lq.data.astype(np.float32), np.ones((2, 2), np.float32))
     cset = build_comparison_set("x2", lq, gt=gt, restored={"x2": (lq.with_data(fine), Provenance(method="x2"))})
     assert cset.column("x2").data.shape == (100, 100)
+    # the block mean of np.kron(lq, ones((2, 2))) is lq itself: integer shrinking is exact
+    np.testing.assert_allclose(cset.column("x2").data, lq.data.astype(np.float32), rtol=0, atol=1e-7)
     assert any("resampled" in n for n in cset.notes)
+
+
+def test_lq_and_gt_of_different_sizes_refused_unless_resample_is_asked(tmp_path):
+    rng = np.random.default_rng(5)
+    lq = MicroscopyImage(rng.uniform(0, 100, (128, 128)).astype(np.float32), "YX", path=tmp_path / "lq.tif")
+    gt = MicroscopyImage(rng.uniform(0, 100, (100, 90)).astype(np.float32), "YX", path=tmp_path / "gt.tif")
+    with pytest.raises(ComparisonError) as err:
+        build_comparison_set("f", lq, gt=gt)
+    message = str(err.value)
+    assert f"the LQ input {tmp_path / 'lq.tif'} is 128 x 128 px (Y x X)" in message
+    assert f"the ground truth {tmp_path / 'gt.tif'} is 100 x 90 px" in message
+    cset = build_comparison_set("f", lq, gt=gt, resample=True)
+    assert cset.yx_shape == (100, 90)
+    assert any("resampled onto the ground-truth grid (100, 90) (resampling asked for)" in n for n in cset.notes)
 
 
 def test_metric_table_csv_json_summary_and_statistics(shared_data, tmp_path):
