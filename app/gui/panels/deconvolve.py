@@ -324,18 +324,20 @@ class DeconvolvePanel(WorkflowPanel):
         lq = self.ctx.session.lq
         src = str(lq.image.path) if lq is not None and lq.image.path else "INPUT.tif"
         cmds: list[list[str]] = []
-        self._require_calibration(p)
         if p["model"] == "file":
             psf_path = p["path"] or "PSF.tif"
         else:
             psf_path = "psf.tif"
-            psf_cmd = ["psf", "--model", p["model"], "--pixel-nm", f"{p['pixel_nm']:g}", "--size", str(p["size"])]
+            # an unknown calibration is shown as a placeholder to fill in, never as a guessed number
+            pixel = f"{p['pixel_nm']:g}" if p.get("pixel_nm") else "PIXEL_NM"
+            psf_cmd = ["psf", "--model", p["model"], "--pixel-nm", pixel, "--size", str(p["size"])]
             if p["model"] == "born-wolf":
                 psf_cmd += ["--na", f"{p['na']:g}", "--ni", f"{p['ni']:g}", "--wavelength-nm", f"{p['wavelength_nm']:g}"]
             else:
                 psf_cmd += ["--fwhm-nm", f"{p['fwhm_nm']:g}"]
             if p.get("nz"):
-                psf_cmd += ["--nz", str(p["nz"]), "--z-step-nm", f"{p['z_step_nm']:g}"]
+                psf_cmd += ["--nz", str(p["nz"]), "--z-step-nm",
+                            f"{p['z_step_nm']:g}" if p.get("z_step_nm") else "Z_STEP_NM"]
             psf_cmd += ["--normalize", "sum", "--out", psf_path]
             cmds.append(psf_cmd)
         cmd = ["deconvolve", src, "--psf", psf_path, "--iterations", str(self.iterations_spin.value()),

@@ -60,6 +60,7 @@ def test_pixel_size_of_the_previous_dataset_never_reaches_the_next_one(qtbot, wi
     assert window.errors.history[-1].message == (
         "the pixel size of fov01.png is unknown (its file has no calibration): enter it in Pixel size "
         "(Deconvolve or Data panel), or choose a PSF file")
+    assert "--pixel-nm PIXEL_NM" in panel.command_edit.text()  # a placeholder, never the nucleus' 511.88
 
     # a GAN output on this grid does not bring its training pixel size along
     lq = window.session.lq.image
