@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from decongan.app.commands import CommandError, add_overwrite_argument, check_output_folder
+from decongan.app.commands import CommandError
 from decongan.app.commands.compare import (
     add_figure_arguments,
     add_psf_arguments,
@@ -31,9 +33,25 @@ made over all images: OUT_DIR/metrics.csv, summary.csv, figures/, report.html.
 Resuming: OUT_DIR/manifest.json records every output with the sha256 of the input file, of the
 method's parameters and of the output; running the same command again skips what is done and
 unchanged and redoes what changed. A file that fails is logged with its reason and the rest go on
-(exit status 1 at the end). Inputs are never written; an OUT_DIR whose outputs would overwrite an
-input is refused. Ctrl-C stops cleanly after the current step.
+(exit status 1 at the end). A configuration error (an all-zero PSF, an NA not below the immersion
+index) stops the batch before any image is processed, with one message. Inputs are never written;
+an OUT_DIR whose outputs would overwrite an input is refused. Ctrl-C stops cleanly after the current
+step. Each restored image is written once, by the restore phase (the report links to those files).
+The manifest's "status" reads "complete" only once the report is written; a batch stopped earlier
+(even killed during the report) is finished by running the same command again.
+
+Sharding (clusters): --shard K/N restores only the K-th of N parts (files in name order, the i-th
+going to shard i % N + 1) into OUT_DIR/manifest.shard-K-of-N.json, so shards may run at the same
+time and any of them may be rerun; --report-only then compares and reports the whole folder from
+all manifests (refused while a restoration is missing). --emit-slurm SCRIPT writes a bash script
+that submits one SLURM array task per shard and the --report-only step after them.
+
+Test hook: the environment variable DECONGAN_BATCH_TEST_KILL_AT=report makes the process kill
+itself (SIGKILL) when the report phase starts, so tests can check that such a batch is resumable.
 """
+
+#: environment variable of the test hook above (its only value: "report")
+KILL_HOOK_ENV = "DECONGAN_BATCH_TEST_KILL_AT"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +86,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_psf_arguments(parser, purpose="for RL and the data-consistency map")
     add_figure_arguments(parser)
     parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout (key \"phase\": restore, compare or report)")
-    add_overwrite_argument(parser)
+    cluster = parser.add_argument_group("clusters (sharding)")
+    cluster.add_argument("--shard", metavar="K/N", help="restore only part K of N (files in name order, the i-th "
+                                                        "to part i %% N + 1); no comparison -- run --report-only after")
+    cluster.add_argument("--report-only", action="store_true",
+                         help="restore nothing: compare and report from the manifests of every shard in OUT_DIR")
+    cluster.add_argument("--emit-slurm", type=Path, metavar="SCRIPT",
+                         help="write a bash script submitting one SLURM array task per shard and a --report-only "
+                              "job after them; runs nothing")
+    cluster.add_argument("--slurm-shards", type=int, metavar="N",
+                         help="number of shards (array tasks) of --emit-slurm (default: one per image, at most 1000)")
+    cluster.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
+                         help="an sbatch option for every job of --emit-slurm, e.g. --sbatch=--time=02:00:00; repeat")
+    parser.set_defaults(_batch_parser=parser)
+
+
+def check_psf_source(psf_source: Any) -> None:
+    """Refuse a PSF that cannot work for any image: an invalid PSF file or impossible optics.
+
+    Reads and checks the PSF file (``engine.optics.psf.read_psf``: all zero, NaN, negative ...) or
+    evaluates the Born & Wolf optics on a 3x3 grid so that the engine's own checks (NA below the
+    immersion index, positive wavelength ...) speak before any image is processed.
+    """
+    from decongan.engine.optics.psf import born_wolf_psf, read_psf
+
+    if psf_source.path is not None:
+        read_psf(psf_source.path)
+    else:
+        born_wolf_psf(na=psf_source.na, ni=psf_source.ni, wavelength_nm=psf_source.wavelength_nm,
+                      pixel_nm=psf_source.pixel_nm or 100.0, size=3)
 
 
 def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any], str, list[dict[str, Any]]]:
@@ -93,6 +139,8 @@ def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any],
         from decongan.app.commands.compare import fiji_backend_summary
 
         fiji_line = fiji_backend_summary()
+    for spec in specs:  # the RL methods: their PSF is checked once, before any image
+        spec.check = lambda: check_psf_source(psf_source)
     models = []
     for run_dir in args.model:
         spec = m.gan_method(run_dir, which=args.which, tile=args.tile, overlap=args.overlap, device=args.device)
@@ -104,42 +152,17 @@ def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any],
     return specs, fiji_line, models
 
 
-def check_batch_out(out: Path, input_dir: Path, *, gt_dir: Path | None, overwrite: bool) -> None:
-    """Refuse, before anything runs, an OUT_DIR inside an input folder, or one holding other results.
-
-    An OUT_DIR that already holds files is accepted only when it is this batch's own folder: its
-    manifests (``manifest*.json``) record inputs from ``input_dir`` only -- rerunning the same batch
-    resumes it. Anything else (an unknown folder, another batch's results) needs ``--overwrite``.
-    """
-    import json
-
-    from decongan.engine.outputs import is_inside
-
-    out = Path(out)
-    same_batch = False
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        recorded: list[str] = []
-        for manifest in sorted(out.glob("manifest*.json")):
-            try:
-                data = json.loads(manifest.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(data, dict) and data.get("format") == "decongan-batch-manifest":
-                entries = data.get("entries")
-                recorded += [str(e.get("input")) for e in (entries.values() if isinstance(entries, dict) else [])
-                             if isinstance(e, dict) and e.get("input")]
-                same_batch = True
-        foreign = [r for r in recorded if not is_inside(Path(r).parent, input_dir)]
-        if foreign:
-            raise CommandError(f"--out {out} holds the results of another batch (its manifest records "
-                               f"{foreign[0]}, not an image of {input_dir}); choose a new folder or pass "
-                               "--overwrite to replace them")
-    check_output_folder(out, overwrite=overwrite or same_batch, input_dirs=[input_dir, gt_dir])
-
-
 def run(args: argparse.Namespace) -> int:
     from decongan.app.console import ConsoleProgress
-    from decongan.engine.evaluate.batch import BatchError, iter_batch
+    from decongan.engine.evaluate.batch import (
+        BatchError,
+        batch_status,
+        check_methods,
+        gather_batch,
+        iter_batch,
+        parse_shard,
+        set_status,
+    )
     from decongan.engine.evaluate.compare import FieldFiles, image_stem, iter_evaluate_fields
     from decongan.engine.evaluate.report import ReportContext
     from decongan.engine.io import ImageReadError, list_images, read_image
@@ -155,12 +178,27 @@ def run(args: argparse.Namespace) -> int:
     inputs = list_images(args.input_dir)
     if not inputs:
         raise CommandError(f"{args.input_dir} holds no images (TIFF, PNG, JPEG, BMP)")
-    check_batch_out(args.out, args.input_dir, gt_dir=args.gt, overwrite=args.overwrite)
     options = figure_options(args)
     psf_source = psf_source_from_args(args, required=args.decon != "none")
     specs, fiji_line, models = build_methods(args, psf_source)
     if not specs and args.gt is None:
         raise CommandError("nothing to do: --decon none, no --model and no --gt")
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+    except BatchError as err:
+        raise CommandError(f"--shard: {err}") from err
+    for flag, on in (("--no-compare", args.no_compare), ("--shard", shard is not None),
+                     ("--emit-slurm", args.emit_slurm is not None)):
+        if on and args.report_only:
+            raise CommandError(f"--report-only cannot be combined with {flag}")
+    if args.emit_slurm is not None:
+        if shard is not None:
+            raise CommandError("--emit-slurm writes every shard itself; leave out --shard")
+        try:
+            check_methods(specs)
+        except BatchError as err:
+            raise CommandError(str(err)) from err
+        return emit_slurm(args, n_inputs=len(inputs))
 
     pixel_um = args.pixel_nm / 1000 if args.pixel_nm else None
     z_um = args.z_step_nm / 1000 if args.z_step_nm else None
@@ -170,8 +208,16 @@ def run(args: argparse.Namespace) -> int:
 
     cancel = CancelToken()
     progress = ConsoleProgress("batch", json_lines=args.json_progress, phase="restore")
+    if shard is None and batch_status(args.out) == "reporting":
+        print(f"decongan batch: the last run in {args.out} stopped before its report was complete; finishing it",
+              file=sys.stderr)
     try:
-        result = run_with_callbacks(iter_batch(inputs, args.out, specs, read=read), progress=progress, cancel=cancel)
+        if args.report_only:
+            check_methods(specs)
+            result = gather_batch(inputs, args.out, specs)
+        else:
+            result = run_with_callbacks(iter_batch(inputs, args.out, specs, read=read, shard=shard),
+                                        progress=progress, cancel=cancel)
     except BatchError as err:
         raise CommandError(str(err)) from err
     except (KeyboardInterrupt, Cancelled):
@@ -182,8 +228,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"decongan batch: failed: {item.error}", file=sys.stderr)
     print(f"batch: {len(result.done)} restored, {len(result.skipped)} already done (skipped), "
           f"{len(result.failed)} failed; manifest {result.manifest_path}")
+    if shard is not None:
+        print(f"batch: shard {shard[0]}/{shard[1]} finished; when every shard has, run the same command with "
+              "--report-only instead of --shard for the comparison and report")
+        return 1 if result.failed else 0
     if args.no_compare:
         return 1 if result.failed else 0
+    set_status(args.out, "reporting")  # a stop from here on leaves the batch incomplete (resumable)
 
     gt_files: dict[str, Path] = {}
     if args.gt is not None:
@@ -221,6 +272,98 @@ def run(args: argparse.Namespace) -> int:
         fiji_backend=fiji_line, model=({"models": models} if models else None),
         notes=notes + [f"restoration failed: {i.error}" for i in result.failed] + [f"comparison failed: {f}" for f in failures],
     )
-    report_and_print(evaluations, args.out, context=context, options=options, label="batch",
-                     json_progress=args.json_progress)
+    context.notes.append("restored images: restored/<method>/<image>.tif, written once by the restore phase "
+                         "(sha256 of each in manifest.json)")
+    if os.environ.get(KILL_HOOK_ENV) == "report":  # test hook (module docstring): die as the report starts
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+    # save_restored=False: the restore phase wrote every restored image already; one file per result
+    report_and_print(evaluations, args.out, context=context, options={**options, "save_restored": False},
+                     label="batch", json_progress=args.json_progress)
+    set_status(args.out, "complete", report={"finished": _now(), "images": len(evaluations),
+                                             "methods": [s.name for s in specs]})
     return 1 if (result.failed or failures) else 0
+
+
+def _now() -> str:
+    import datetime as _dt
+
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def rebuild_argv(args: argparse.Namespace, *, drop: set[str]) -> list[str]:
+    """The ``decongan batch`` arguments that give ``args`` again (paths made absolute), without ``drop``.
+
+    Walks the batch parser's actions: positionals in order, then every option whose value differs
+    from its default, under its long flag.
+    """
+    parser: argparse.ArgumentParser = args._batch_parser
+
+    def text(value: Any) -> str:
+        return str(value.absolute()) if isinstance(value, Path) else str(value)
+
+    positionals: list[str] = []
+    options: list[str] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction) or action.dest in drop or action.dest.startswith("_"):
+            continue
+        value = getattr(args, action.dest, None)
+        if not action.option_strings:
+            positionals.append(text(value))
+            continue
+        if value == action.default or value is None:
+            continue
+        flag = max(action.option_strings, key=len)
+        if isinstance(action, argparse._StoreTrueAction):
+            options.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                options.append(f"{flag}={text(item)}")
+        else:
+            options.append(f"{flag}={text(value)}")
+    return positionals + options
+
+
+def emit_slurm(args: argparse.Namespace, *, n_inputs: int) -> int:
+    """Write the ``--emit-slurm`` script: an sbatch array (one shard per task), then ``--report-only``.
+
+    The report job depends on the array with ``afterany`` (a shard that lost one broken file exits
+    with 1, yet the others' results are to be reported); ``--report-only`` itself refuses while any
+    restoration is missing. Refuses to replace an existing file.
+    """
+    script = args.emit_slurm
+    n = args.slurm_shards if args.slurm_shards is not None else min(n_inputs, 1000)
+    if n < 1:
+        raise CommandError(f"--slurm-shards must be at least 1, got {n}")
+    if n > n_inputs:
+        raise CommandError(f"--slurm-shards {n}: more shards than the {n_inputs} images of {args.input_dir}")
+    if script.exists():
+        raise CommandError(f"--emit-slurm {script}: the file exists; choose another name or delete it first")
+    base = [sys.executable, "-m", "decongan.app.cli", "batch",
+            *rebuild_argv(args, drop={"emit_slurm", "slurm_shards", "sbatch", "json_progress"})]
+    sbatch_lines = "".join(f"#SBATCH {shlex.quote(o)}\n" for o in args.sbatch)
+    cases = "".join(f"  {k}) exec {shlex.join(base + ['--shard', f'{k}/{n}'])} ;;\n" for k in range(1, n + 1))
+    text = f"""#!/bin/bash
+# Written by `decongan batch --emit-slurm`: run it with `bash {shlex.quote(script.name)}` where sbatch works.
+# It submits {n} array task(s), one shard each (decongan batch --shard K/{n}), then one --report-only
+# job that waits for all of them (afterany) and writes the comparison and report into
+# {args.out.absolute()}.
+set -euo pipefail
+array_job=$(sbatch --parsable --job-name=decongan-batch --array=1-{n} <<'DECONGAN_ARRAY'
+#!/bin/bash
+{sbatch_lines}set -euo pipefail
+case "$SLURM_ARRAY_TASK_ID" in
+{cases}  *) echo "decongan batch: no shard for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;
+esac
+DECONGAN_ARRAY
+)
+array_job=${{array_job%%;*}}
+sbatch --parsable --job-name=decongan-report --dependency="afterany:$array_job" <<'DECONGAN_REPORT'
+#!/bin/bash
+{sbatch_lines}exec {shlex.join(base + ['--report-only'])}
+DECONGAN_REPORT
+"""
+    script.parent.mkdir(parents=True, exist_ok=True)
+    with open(script, "x", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"batch: wrote {script} ({n} shard(s) as one SLURM array, then --report-only); run: bash {script}")
+    return 0
