@@ -149,6 +149,25 @@ def poisson_noise_at_snr(signal: np.ndarray, *, snr_db: float, rng: np.random.Ge
     """Poisson noise whose expected power ratio to ``signal`` is ``snr_db`` decibels (module doc).
 
     ``signal`` is clipped at 0; the result is in the same units (float32).
+
+    Parameters
+    ----------
+    signal : ndarray, any shape
+        Noise-free intensities (any units; only their ratio matters).
+    snr_db : float
+        Signal-to-noise power ratio in dB, ``10 log10(sum s**2 / sum var)``.
+    rng : numpy.random.Generator
+        Seeded generator.
+
+    Returns
+    -------
+    ndarray, float32, same shape as ``signal``
+        A noisy copy (the clipped signal itself when it is all zero).
+
+    Raises
+    ------
+    ValueError
+        When ``snr_db`` is not finite.
     """
     if not np.isfinite(snr_db):
         raise ValueError(f"snr_db must be finite, got {snr_db}")
@@ -219,7 +238,22 @@ def born_wolf_degrade(
 # S5: Real-ESRGAN-style two-stage degradation
 # ---------------------------------------------------------------------------------------------
 def gaussian_kernel(size: int, sigma_x: float, sigma_y: float, angle_rad: float) -> np.ndarray:
-    """Normalised (sum 1) anisotropic Gaussian kernel, ``size`` odd, rotated by ``angle_rad``."""
+    """Normalised (sum 1) anisotropic Gaussian kernel, ``size`` odd, rotated by ``angle_rad``.
+
+    Parameters
+    ----------
+    size : int
+        Side in px, odd (the centre pixel is the origin).
+    sigma_x, sigma_y : float
+        Standard deviations in px along the kernel's own axes, before rotation.
+    angle_rad : float
+        Rotation of the kernel's x axis from the image's x (column) axis, in radians.
+
+    Returns
+    -------
+    ndarray, float64, shape (size, size)
+        Indexed (Y, X), summing to 1.
+    """
     half = size // 2
     yy, xx = np.mgrid[-half: half + 1, -half: half + 1].astype(np.float64)
     cos, sin = np.cos(angle_rad), np.sin(angle_rad)
@@ -235,6 +269,23 @@ def jpeg_like(image01: np.ndarray, *, quality: int) -> np.ndarray:
     The image (times 255, minus 128) is cut into 8x8 blocks (edge-padded), each block's orthonormal
     DCT-II is divided by the luminance table scaled for ``quality`` (1-100, libjpeg's formula),
     rounded, multiplied back and inverted.
+
+    Parameters
+    ----------
+    image01 : ndarray, shape (H, W)
+        Grey image, 0 = black and 1 = white (no chroma subsampling, no 8-bit clipping).
+    quality : int
+        JPEG quality factor, 1 (worst) to 100.
+
+    Returns
+    -------
+    ndarray, float32, shape (H, W)
+        In the same [0, 1] units.
+
+    Raises
+    ------
+    ValueError
+        When ``quality`` is outside 1..100.
     """
     from scipy.fft import dctn, idctn
 
@@ -338,7 +389,31 @@ def degrade(hq: np.ndarray, spec: DegradationSpec | str, *, scale: int = 1,
             rng: np.random.Generator | None = None, **params: Any) -> np.ndarray:
     """Apply the degradation named by ``spec`` (a :class:`DegradationSpec` or a method name).
 
-    ``params`` override the spec's parameters. Returns float32 of shape ``(H // scale, W // scale)``.
+    Parameters
+    ----------
+    hq : ndarray, shape (H, W)
+        High-quality plane.
+    spec : DegradationSpec or str
+        The method and its parameters, or just a method name (``"gaussian"``, ``"born_wolf"`` or
+        ``"born-wolf"``, ``"realesrgan"``) with default parameters.
+    scale : int
+        HQ pixels per LQ pixel of the output.
+    rng : numpy.random.Generator, optional
+        Seeded generator for the noise (and Real-ESRGAN's random choices); required by the methods
+        that add noise.
+    **params
+        Override the spec's parameters (e.g. ``pixel_nm`` in nm for ``born_wolf``, ``snr_db`` in dB).
+
+    Returns
+    -------
+    ndarray, float32, shape (H // scale, W // scale)
+        The synthetic low-quality plane.
+
+    Raises
+    ------
+    ValueError
+        When the method is unknown (via :class:`DegradationSpec`) or a method's parameters are
+        missing or invalid (the message says which).
     """
     if isinstance(spec, str):
         spec = DegradationSpec(method=spec.replace("-", "_"))  # type: ignore[arg-type]

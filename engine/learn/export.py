@@ -96,7 +96,31 @@ def _check(exported: Any, generator: Any, sizes: list[tuple[int, int]], *, seed:
 
 
 def script_generator(generator: Any, *, scale: int, tolerance: float = 1e-4) -> tuple[Any, str, float]:
-    """TorchScript version of ``generator`` (module doc); returns ``(module, method, max |difference|)``."""
+    """TorchScript version of ``generator`` (module doc); returns ``(module, method, max |difference|)``.
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        Maps (B, 1, H, W) to (B, 1, H * scale, W * scale); put in eval mode on the CPU.
+    scale : int
+        Output pixels per input pixel (used by the padding wrapper of a traced module).
+    tolerance : float
+        Largest absolute difference from the eager generator accepted, in normalised intensity units.
+
+    Returns
+    -------
+    module : torch.jit.ScriptModule
+        The exported module, for any H, W.
+    method : {"script", "trace+pad"}
+        How it was made.
+    difference : float
+        Largest absolute difference from the eager output on two check sizes.
+
+    Raises
+    ------
+    ExportError
+        When neither scripting nor tracing reproduces the generator within ``tolerance``.
+    """
     import torch
 
     generator = generator.eval().to("cpu")
@@ -126,6 +150,24 @@ def script_generator(generator: Any, *, scale: int, tolerance: float = 1e-4) -> 
 
 def export_torchscript(run_dir: str | Path, out: str | Path, *, which: str = "best") -> ExportResult:
     """Export a run's generator to ``out`` (TorchScript) and ``out`` with suffix ``.json``.
+
+    Both files are written atomically; existing ones are replaced, so the caller decides first
+    whether that is wanted.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A training run folder (holding ``config.json`` and the weights).
+    out : str or Path
+        The TorchScript file to write (e.g. ``model.pt``); the sidecar is ``out`` with suffix ``.json``.
+    which : {"best", "last"}
+        Which saved generator to export.
+
+    Returns
+    -------
+    ExportResult
+        The two paths written, the method (``"script"`` or ``"trace+pad"``) and the largest absolute
+        difference from the eager generator on the check inputs (normalised units).
 
     Raises
     ------

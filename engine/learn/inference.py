@@ -81,7 +81,22 @@ class LoadedModel:
 
 
 def load_model(run_dir: str | Path, *, which: str = "best", device: Any = "cpu") -> LoadedModel:
-    """Load a run's generator (:func:`engine.learn.checkpoint.load_generator`) as a :class:`LoadedModel`."""
+    """Load a run's generator (:func:`engine.learn.checkpoint.load_generator`) as a :class:`LoadedModel`.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A training run folder.
+    which : {"best", "last"}
+        Which saved generator.
+    device : str or torch.device
+        Where to put the weights.
+
+    Returns
+    -------
+    LoadedModel
+        The generator (eval mode), its run configuration, the run folder and ``which``.
+    """
     generator, config = load_generator(run_dir, which=which, device=device)
     return LoadedModel(generator, config, Path(run_dir), which)
 
@@ -114,6 +129,23 @@ def receptive_field_radius(generator: Any, *, device: Any = "cpu", size: int = 2
     attention) and gives None, as does a generator with such operations (:func:`has_global_context`),
     without probing. The result is cached per generator object. Costs one forward and backward pass
     of a ``size`` x ``size`` input (seconds for a full-width generator on a CPU).
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        Maps (1, 1, H, W) to (1, 1, H * s, W * s); its train/eval mode is restored afterwards.
+    device : str or torch.device
+        Where the probe runs (the generator must already be there).
+    size : int
+        First probe side in input px (rounded up to the generator's stride).
+    max_size : int
+        Largest probe side in input px.
+
+    Returns
+    -------
+    int or None
+        Radius in input px (one more than the farthest input pixel the centre output depends on),
+        or None for a whole-input receptive field.
     """
     import torch
 
@@ -166,6 +198,20 @@ def next_smaller_tile(tile: int, shape: tuple[int, int], *, multiple: int) -> in
     ``tile=0`` (whole plane) becomes the largest power of two below the plane's long side; otherwise
     the tile halves; both rounded down to ``multiple`` and at least :data:`MIN_TILE` pixels. (The
     caller shrinks the overlap when it no longer fits; see :func:`iter_predict_image`.)
+
+    Parameters
+    ----------
+    tile : int
+        Current tile side in px; 0 = the whole plane.
+    shape : (int, int)
+        Plane shape (Y, X) in px.
+    multiple : int
+        Network stride; the new tile is a multiple of it.
+
+    Returns
+    -------
+    int or None
+        The smaller tile side in px, or None.
     """
     if tile == 0:
         side = max(shape)
@@ -215,7 +261,22 @@ class _TileRunner:
 
 
 def make_tile_function(generator: Any, device: Any, *, amp: bool = False) -> Any:
-    """A numpy tile function for :mod:`engine.learn.tiling`: (B, h, w) -> (B, h*s, w*s), no gradients."""
+    """A numpy tile function for :mod:`engine.learn.tiling`: (B, h, w) -> (B, h*s, w*s), no gradients.
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        Maps (B, 1, h, w) to (B, 1, h * s, w * s), already on ``device``.
+    device : str or torch.device
+        Where the tiles are sent.
+    amp : bool
+        float16 autocast (CUDA only; ignored elsewhere).
+
+    Returns
+    -------
+    callable
+        ``fn(tiles)`` taking a float32 (B, h, w) array and returning float32 (B, h * s, w * s).
+    """
     import torch
 
     dev = device if isinstance(device, torch.device) else torch.device(str(device))
@@ -236,7 +297,56 @@ def iter_predict_image(
     resample_order: int = 3,
     cancel: CancelToken | None = None,
 ) -> Generator[Progress, None, tuple[MicroscopyImage, Provenance]]:
-    """Generator form of :func:`predict_image` (yields one event per tile batch)."""
+    """Generator form of :func:`predict_image` (yields one event per tile batch).
+
+    Parameters
+    ----------
+    model : LoadedModel, run folder path, ``(generator, RunConfig)`` or nn.Module
+        See :func:`predict_image`.
+    image : MicroscopyImage or ndarray
+        Axes ``YX`` ... ``TZCYX``, any real dtype (not RGB).
+    tile : int
+        Tile side in px of the (resampled) input; 0 = the whole plane.
+    overlap : int or "auto"
+        Overlap between tiles in px, or "auto" (measured from the receptive field).
+    device : {"auto", "cpu", "cuda"} or torch.device
+        Where the generator runs.
+    which : {"best", "last"}
+        Which generator of a run folder.
+    batch : int
+        Tiles per forward pass.
+    amp : bool
+        float16 autocast on CUDA (ignored on CPU).
+    match_pixel_size : bool
+        Resample to the training pixel size when it differs.
+    resample_order : {0, 1, 3}
+        Spline order of that resampling.
+    cancel : CancelToken, optional
+        Checked between tile batches.
+
+    Yields
+    ------
+    Progress
+        One event per batch of tiles.
+
+    Returns
+    -------
+    restored : MicroscopyImage
+        float32, axes of the input, YX ``scale`` times larger, pixel size divided by ``scale``
+        (the generator's return value, via ``StopIteration.value``).
+    provenance : Provenance
+        What was run and how (tile, overlap, device, notes such as a smaller tile after running
+        out of memory).
+
+    Raises
+    ------
+    ValueError
+        For an RGB image, a negative tile or an unsupported ``resample_order``.
+    MemoryError
+        When even the smallest tile does not fit on the device.
+    Cancelled
+        When ``cancel`` is set.
+    """
     import torch
 
     from decongan.engine.device import resolve_device
@@ -449,7 +559,22 @@ def predict_image(
 
 
 def predict_array(model: LoadedModel | Any, plane: np.ndarray, **kwargs: Any) -> np.ndarray:
-    """:func:`predict_image` on one 2-D array; returns the float32 array only."""
+    """:func:`predict_image` on one 2-D array; returns the float32 array only.
+
+    Parameters
+    ----------
+    model : LoadedModel, run folder path, ``(generator, RunConfig)`` or nn.Module
+        See :func:`predict_image`.
+    plane : ndarray, shape (Y, X)
+        Any real dtype, in the intensity units the model was trained on (counts).
+    **kwargs
+        Passed to :func:`predict_image` (``tile``, ``overlap``, ``device``...).
+
+    Returns
+    -------
+    ndarray, float32, shape (Y * scale, X * scale)
+        The restored plane.
+    """
     restored, _ = predict_image(model, MicroscopyImage(np.asarray(plane), "YX"), **kwargs)
     return restored.data
 

@@ -47,6 +47,27 @@ def gaussian_window(size: int = 11, sigma: float = 1.5, *, dtype=torch.float32, 
 
     With size 11 and sigma 1.5 this is scipy's ``gaussian_filter(sigma=1.5, truncate=3.5)`` kernel,
     the one scikit-image's ``structural_similarity(gaussian_weights=True)`` uses.
+
+    Parameters
+    ----------
+    size : int
+        Side of the window in px; a positive odd number.
+    sigma : float
+        Standard deviation of the Gaussian in px.
+    dtype : torch.dtype
+        Dtype of the returned window (the weights are computed in float64 first).
+    device : torch.device or str, optional
+        Device of the returned window; default the CPU.
+
+    Returns
+    -------
+    torch.Tensor
+        (1, 1, size, size), non-negative, summing to 1.
+
+    Raises
+    ------
+    ValueError
+        When ``size`` is not a positive odd number.
     """
     if size < 1 or size % 2 == 0:
         raise ValueError(f"window size must be a positive odd number, got {size}")
@@ -115,7 +136,22 @@ def ssim(
 
 
 def ssim_loss(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, **kwargs) -> torch.Tensor:
-    """``1 - ssim(x, y)`` (scalar)."""
+    """``1 - ssim(x, y)`` (scalar).
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        (B, C, H, W), same shape, H and W >= the SSIM window size (11 px by default).
+    data_range : float
+        Dynamic range of the data (1.0 for [0, 1] images).
+    **kwargs
+        Passed on to :func:`ssim` (``window_size``, ``sigma``, ``k1``, ``k2``, ``reduction``).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar (or (B,) with ``reduction="none"``), 0 for identical images.
+    """
     return 1.0 - ssim(x, y, data_range=data_range, **kwargs)
 
 
@@ -139,48 +175,157 @@ def relativistic_d_loss(real: torch.Tensor, fake: torch.Tensor, *, average: bool
 
 
 def relativistic_g_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Relativistic generator loss ``BCE(D(G(x)) - D(y), 1)``."""
+    """Relativistic generator loss ``BCE(D(G(x)) - D(y), 1)``.
+
+    Parameters
+    ----------
+    real, fake : torch.Tensor
+        D logits of the ground truth and of the generator output, same shape (e.g. (B, 1, h, w)).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, mean over all logits.
+    """
     return _bce(fake - real, 1.0)
 
 
 def relativistic_average_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """ESRGAN's RaGAN discriminator loss: ``(BCE(real - mean(fake), 1) + BCE(fake - mean(real), 0)) / 2``."""
+    """ESRGAN's RaGAN discriminator loss: ``(BCE(real - mean(fake), 1) + BCE(fake - mean(real), 0)) / 2``.
+
+    Parameters
+    ----------
+    real, fake : torch.Tensor
+        D logits of the ground truth and of the (detached) generator output; each is compared with
+        the other's mean over the whole batch.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar.
+    """
     return (_bce(real - fake.mean(), 1.0) + _bce(fake - real.mean(), 0.0)) / 2
 
 
 def relativistic_average_g_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """ESRGAN's RaGAN generator loss: ``(BCE(real - mean(fake), 0) + BCE(fake - mean(real), 1)) / 2``."""
+    """ESRGAN's RaGAN generator loss: ``(BCE(real - mean(fake), 0) + BCE(fake - mean(real), 1)) / 2``.
+
+    Parameters
+    ----------
+    real, fake : torch.Tensor
+        D logits of the ground truth and of the generator output; each is compared with the other's
+        mean over the whole batch.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar.
+    """
     return (_bce(real - fake.mean(), 0.0) + _bce(fake - real.mean(), 1.0)) / 2
 
 
 def vanilla_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Standard GAN (BCE-with-logits) discriminator loss ``BCE(real, 1) + BCE(fake, 0)``."""
+    """Standard GAN (BCE-with-logits) discriminator loss ``BCE(real, 1) + BCE(fake, 0)``.
+
+    Parameters
+    ----------
+    real, fake : torch.Tensor
+        D logits of the ground truth and of the (detached) generator output; shapes may differ.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, the sum of the two mean BCE terms.
+    """
     return _bce(real, 1.0) + _bce(fake, 0.0)
 
 
 def vanilla_g_loss(real: torch.Tensor | None, fake: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss ``BCE(fake, 1)`` (``real`` unused; kept for a uniform signature)."""
+    """Non-saturating generator loss ``BCE(fake, 1)`` (``real`` unused; kept for a uniform signature).
+
+    Parameters
+    ----------
+    real : torch.Tensor or None
+        Ignored.
+    fake : torch.Tensor
+        D logits of the generator output.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar.
+    """
     return _bce(fake, 1.0)
 
 
 def lsgan_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """LSGAN discriminator loss as in cycleGAN: ``0.5 * (MSE(real, 1) + MSE(fake, 0))``."""
+    """LSGAN discriminator loss as in cycleGAN: ``0.5 * (MSE(real, 1) + MSE(fake, 0))``.
+
+    Parameters
+    ----------
+    real, fake : torch.Tensor
+        D outputs (no sigmoid) for the ground truth and the (detached) generator output.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar.
+    """
     return 0.5 * (F.mse_loss(real, torch.ones_like(real)) + F.mse_loss(fake, torch.zeros_like(fake)))
 
 
 def lsgan_g_loss(real: torch.Tensor | None, fake: torch.Tensor) -> torch.Tensor:
-    """LSGAN generator loss ``MSE(fake, 1)`` (``real`` unused; kept for a uniform signature)."""
+    """LSGAN generator loss ``MSE(fake, 1)`` (``real`` unused; kept for a uniform signature).
+
+    Parameters
+    ----------
+    real : torch.Tensor or None
+        Ignored.
+    fake : torch.Tensor
+        D outputs (no sigmoid) for the generator output.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar.
+    """
     return F.mse_loss(fake, torch.ones_like(fake))
 
 
 # ----------------------------------------------------------------------------------- reconstruction
 def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
-    """Cycle-consistency loss: L1 between F(G(a)) and a."""
+    """Cycle-consistency loss: L1 between F(G(a)) and a.
+
+    Parameters
+    ----------
+    reconstructed : torch.Tensor
+        F(G(a)), (B, C, H, W).
+    original : torch.Tensor
+        a, same shape.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, mean absolute difference in data units.
+    """
     return F.l1_loss(reconstructed, original)
 
 
 def identity_loss(mapped: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
-    """Identity loss: L1 between G(b) and b (only defined when G keeps the grid)."""
+    """Identity loss: L1 between G(b) and b (only defined when G keeps the grid).
+
+    Parameters
+    ----------
+    mapped : torch.Tensor
+        G(b), (B, C, H, W).
+    original : torch.Tensor
+        b, same shape.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, mean absolute difference in data units.
+    """
     return F.l1_loss(mapped, original)
 
 
@@ -220,6 +365,18 @@ def otsu_threshold(x: torch.Tensor, *, bins: int = 256) -> torch.Tensor:
 
     Histogram of each image over its own [min, max] range, then the threshold maximising the
     between-class variance (as ``skimage.filters.threshold_otsu``, to within a bin width).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        (B, C, H, W) images; all channels of an image share one histogram.
+    bins : int
+        Number of histogram bins over each image's [min, max].
+
+    Returns
+    -------
+    torch.Tensor
+        (B, 1, 1, 1) thresholds in data units (the centre of the last background bin), dtype of ``x``.
     """
     with torch.no_grad():
         flat = x.detach().float().flatten(1)
@@ -282,6 +439,23 @@ def structure_loss(
     (our choice where the paper sets the thresholds by hand per domain), which makes the constraint
     insensitive to the intensity mapping the generator learns. When ``translated`` is on a finer grid
     (super-resolution), its mask is average-pooled to the source grid first.
+
+    Parameters
+    ----------
+    source : torch.Tensor
+        Generator input, (B, C, H, W).
+    translated : torch.Tensor
+        Generator output, (B, C, H, W) or (B, C, s*H, s*W) for an integer scale ``s`` (other sizes:
+        the source mask is bilinearly resized to the output grid instead).
+    temperature : float
+        Mask softness as a fraction of each image's 1st-99th percentile range; see :func:`saliency_mask`.
+    threshold : float, optional
+        Fixed threshold in data units for both masks; default each image's Otsu threshold.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, mean absolute difference of the two masks (in [0, 1]).
     """
     mask_source = saliency_mask(source, temperature=temperature, threshold=threshold)
     mask_translated = saliency_mask(translated, temperature=temperature, threshold=threshold)

@@ -110,7 +110,20 @@ def guard_width(overlap: int) -> int:
 
 
 def overlap_for_radius(radius: int, *, multiple: int = 1) -> int:
-    """Smallest overlap (a multiple of ``multiple``) whose guard band is at least ``radius`` pixels."""
+    """Smallest overlap (a multiple of ``multiple``) whose guard band is at least ``radius`` pixels.
+
+    Parameters
+    ----------
+    radius : int
+        Receptive-field radius of the network in input px (see :func:`guard_width`).
+    multiple : int
+        Total stride of the network; the overlap is rounded up to a multiple of it.
+
+    Returns
+    -------
+    int
+        Overlap in input px; 0 when ``radius`` <= 0.
+    """
     overlap = max(0, int(radius))
     while guard_width(overlap) < radius:
         overlap += 1
@@ -191,7 +204,20 @@ def plan_tiles(shape: tuple[int, int], *, tile: int, overlap: int, multiple: int
 
 
 def pad_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Pad ``plane`` at the bottom/right to ``shape`` (reflect; edge when the plane is too small)."""
+    """Pad ``plane`` at the bottom/right to ``shape`` (reflect; edge when the plane is too small).
+
+    Parameters
+    ----------
+    plane : ndarray, shape (Y, X)
+        The plane to pad.
+    shape : (int, int)
+        Target (Y', X') with Y' >= Y and X' >= X, e.g. :attr:`TilePlan.shape`.
+
+    Returns
+    -------
+    ndarray, shape (Y', X')
+        ``plane`` itself when no padding is needed, else a padded copy (same dtype).
+    """
     pad_y, pad_x = shape[0] - plane.shape[0], shape[1] - plane.shape[1]
     if pad_y == 0 and pad_x == 0:
         return plane
@@ -274,7 +300,36 @@ def _call(fn: TileFunction, tiles: np.ndarray, expected: tuple[int, int]) -> np.
 
 def process_tiled(plane: np.ndarray, fn: TileFunction, *, tile: int, overlap: int, multiple: int = 1,
                   scale: int = 1, batch: int = 1, cancel: CancelToken | None = None) -> np.ndarray:
-    """:func:`iter_tiled` run to completion."""
+    """:func:`iter_tiled` run to completion.
+
+    Parameters
+    ----------
+    plane : ndarray, shape (H, W)
+        Input plane (converted to float32).
+    fn : callable
+        ``fn(tiles)`` with tiles of shape (B, h, w) float32 returns (B, h * scale, w * scale).
+    tile, overlap, multiple : int
+        Tile side, overlap and network stride in input px; see :func:`plan_tiles`.
+    scale : int
+        Output pixels per input pixel.
+    batch : int
+        Tiles per call of ``fn``.
+    cancel : CancelToken, optional
+        Checked before every batch.
+
+    Returns
+    -------
+    ndarray, float32, shape (H * scale, W * scale)
+        The blended output plane.
+
+    Raises
+    ------
+    ValueError
+        When ``plane`` is not 2-D, the tile does not exceed the overlap by the network stride, or
+        ``fn`` returns the wrong shape.
+    Cancelled
+        When ``cancel`` is set.
+    """
     return drain(iter_tiled(plane, fn, tile=tile, overlap=overlap, multiple=multiple, scale=scale,
                             batch=batch, cancel=cancel))
 
@@ -283,6 +338,22 @@ def tile_memory_bytes(shape: tuple[int, int], *, tile: int, scale: int = 1, batc
     """Bytes of the float32 arrays :func:`iter_tiled` holds (input, padded copy, output, weights, tiles).
 
     Excludes the network's own activations (which scale with ``batch * tile**2``).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Plane shape (H, W) in input px.
+    tile : int
+        Tile side in input px; 0 = the whole plane (counted as a ``max(H, W)`` square).
+    scale : int
+        Output pixels per input pixel.
+    batch : int
+        Tiles per call of the network.
+
+    Returns
+    -------
+    int
+        Estimate in bytes.
     """
     h, w = shape
     plane = h * w * 4

@@ -55,7 +55,25 @@ def make_activation(name: str, *, negative_slope: float = 0.1) -> nn.Module:
 
 
 def make_norm(name: str, channels: int) -> nn.Module:
-    """Normalisation layer from its name: ``"instance"`` (no affine, as cycleGAN), ``"batch"`` or ``"none"``."""
+    """Normalisation layer from its name: ``"instance"`` (no affine, as cycleGAN), ``"batch"`` or ``"none"``.
+
+    Parameters
+    ----------
+    name : {"instance", "batch", "none"}
+        Case-insensitive.
+    channels : int
+        Number of feature channels the layer normalises.
+
+    Returns
+    -------
+    nn.Module
+        ``InstanceNorm2d``, ``BatchNorm2d`` or ``Identity``.
+
+    Raises
+    ------
+    ValueError
+        For any other name.
+    """
     name = name.lower()
     if name == "instance":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
@@ -71,6 +89,13 @@ def init_kaiming(module: nn.Module, *, negative_slope: float = 0.1) -> None:
 
     PyTorch's default init shrinks the activation variance by about 3x per layer, which makes deep
     plain stacks (S1's 41-conv discriminator) output a constant at initialisation.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Initialised in place, with all its sub-modules (``Conv2d``, ``ConvTranspose2d``, ``Linear``).
+    negative_slope : float
+        The LeakyReLU slope the gain is computed for (0 for ReLU).
     """
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -81,6 +106,15 @@ def init_kaiming(module: nn.Module, *, negative_slope: float = 0.1) -> None:
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad ``x`` (B, C, H, W) at the bottom/right so H and W are multiples of ``multiple``.
+
+    The padding reflects the image (replicates its edge when the padding is not smaller than the side).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        (B, C, H, W).
+    multiple : int
+        The network's stride in px (e.g. 2 ** number of downsamplings).
 
     Returns
     -------
@@ -101,7 +135,20 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 
 def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Top-left crop of ``x`` (B, C, H, W) to (height, width)."""
+    """Top-left crop of ``x`` (B, C, H, W) to (height, width), undoing :func:`pad_to_multiple`.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        (..., H, W).
+    height, width : int
+        Size to keep in px, at most H and W.
+
+    Returns
+    -------
+    torch.Tensor
+        (..., height, width), a view of ``x``.
+    """
     return x[..., :height, :width]
 
 

@@ -66,6 +66,18 @@ def register_model(name: str) -> Callable[[F], F]:
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build the model registered as ``name`` with keyword arguments ``kwargs``.
 
+    Parameters
+    ----------
+    name : str
+        A registered model name (see :func:`list_models`).
+    **kwargs
+        Passed to the model's class or factory (channels, widths, scale...).
+
+    Returns
+    -------
+    nn.Module
+        The new, randomly initialised model.
+
     Raises
     ------
     UnknownModelError

@@ -37,7 +37,15 @@ def _log2_exact(value: int, name: str) -> int:
 
 
 def init_normal(module: nn.Module, std: float = 0.02) -> None:
-    """cycleGAN initialisation: conv weights ~ N(0, std), biases 0, affine norm weights ~ N(1, std)."""
+    """cycleGAN initialisation: conv weights ~ N(0, std), biases 0, affine norm weights ~ N(1, std).
+
+    Parameters
+    ----------
+    module : nn.Module
+        Initialised in place, with all its sub-modules.
+    std : float
+        Standard deviation of the normal weights (cycleGAN's 0.02).
+    """
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, std)
