@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from decongan.app.commands import CommandError
+from decongan.app.commands import CommandError, add_overwrite_argument, check_output_folder
 from decongan.app.commands.compare import (
     add_figure_arguments,
     add_psf_arguments,
@@ -86,6 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_psf_arguments(parser, purpose="for RL and the data-consistency map")
     add_figure_arguments(parser)
     parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout (key \"phase\": restore, compare or report)")
+    add_overwrite_argument(parser)
     cluster = parser.add_argument_group("clusters (sharding)")
     cluster.add_argument("--shard", metavar="K/N", help="restore only part K of N (files in name order, the i-th "
                                                         "to part i %% N + 1); no comparison -- run --report-only after")
@@ -152,6 +153,39 @@ def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any],
     return specs, fiji_line, models
 
 
+def check_batch_out(out: Path, input_dir: Path, *, gt_dir: Path | None, overwrite: bool) -> None:
+    """Refuse, before anything runs, an OUT_DIR inside an input folder, or one holding other results.
+
+    An OUT_DIR that already holds files is accepted only when it is this batch's own folder: its
+    manifests (``manifest*.json``) record inputs from ``input_dir`` only -- rerunning the same batch
+    resumes it. Anything else (an unknown folder, another batch's results) needs ``--overwrite``.
+    """
+    import json
+
+    from decongan.engine.outputs import is_inside
+
+    out = Path(out)
+    same_batch = False
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        recorded: list[str] = []
+        for manifest in sorted(out.glob("manifest*.json")):
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and data.get("format") == "decongan-batch-manifest":
+                entries = data.get("entries")
+                recorded += [str(e.get("input")) for e in (entries.values() if isinstance(entries, dict) else [])
+                             if isinstance(e, dict) and e.get("input")]
+                same_batch = True
+        foreign = [r for r in recorded if not is_inside(Path(r).parent, input_dir)]
+        if foreign:
+            raise CommandError(f"--out {out} holds the results of another batch (its manifest records "
+                               f"{foreign[0]}, not an image of {input_dir}); choose a new folder or pass "
+                               "--overwrite to replace them")
+    check_output_folder(out, overwrite=overwrite or same_batch, input_dirs=[input_dir, gt_dir])
+
+
 def run(args: argparse.Namespace) -> int:
     from decongan.app.console import ConsoleProgress
     from decongan.engine.evaluate.batch import (
@@ -178,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = list_images(args.input_dir)
     if not inputs:
         raise CommandError(f"{args.input_dir} holds no images (TIFF, PNG, JPEG, BMP)")
+    check_batch_out(args.out, args.input_dir, gt_dir=args.gt, overwrite=args.overwrite)
     options = figure_options(args)
     psf_source = psf_source_from_args(args, required=args.decon != "none")
     specs, fiji_line, models = build_methods(args, psf_source)
