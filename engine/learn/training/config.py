@@ -120,7 +120,20 @@ class TrainConfig(BaseModel):
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge: ``update``'s values win; nested dicts are merged, not replaced."""
+    """Recursive dict merge: ``update``'s values win; nested dicts are merged, not replaced.
+
+    Parameters
+    ----------
+    base : dict
+        The defaults (not modified).
+    update : dict
+        The values that win (not modified).
+
+    Returns
+    -------
+    dict
+        A new dict; nested dicts that were merged are new too, other values are shared, not copied.
+    """
     out = dict(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
@@ -151,6 +164,18 @@ def apply_overrides(preset: Any, updates: dict[str, Any]) -> Any:
 
     Nested fields merge (``{"loss_weights": {"perceptual": 0}}`` keeps the other weights;
     ``{"generator": {"kwargs": {"base_channels": 8}}}`` keeps the other constructor arguments).
+
+    Parameters
+    ----------
+    preset : engine.learn.presets.Preset
+        The preset to start from (not modified).
+    updates : dict
+        Field name -> new value, nested dicts for nested fields (e.g. from :func:`preset_updates`).
+
+    Returns
+    -------
+    engine.learn.presets.Preset
+        A new, validated preset; ``preset`` itself when ``updates`` is empty.
 
     Raises
     ------

@@ -99,6 +99,17 @@ def _stems(folder: Path, role: str) -> dict[str, Path]:
 def match_pairs(lq_dir: str | Path, hq_dir: str | Path) -> PairingReport:
     """Match ``lq_dir`` and ``hq_dir`` files by stem.
 
+    Parameters
+    ----------
+    lq_dir, hq_dir : str or Path
+        Folders of low- and high-quality images.
+
+    Returns
+    -------
+    PairingReport
+        The matched ``(stem, lq_path, hq_path)`` triples, sorted by stem, and the stems found on one
+        side only (left out).
+
     Raises
     ------
     DataError
@@ -119,6 +130,22 @@ def match_pairs(lq_dir: str | Path, hq_dir: str | Path) -> PairingReport:
 def split_validation(names: Sequence[str], *, val_names: Sequence[str] | None = None,
                      val_fraction: float = 0.15) -> tuple[list[str], list[str]]:
     """Split image names into (train, validation); see the module doc for the rule.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Image names (file stems).
+    val_names : sequence of str, optional
+        Names to hold out explicitly; when given, ``val_fraction`` is ignored.
+    val_fraction : float
+        Fraction of the images held out otherwise (rounded; at least one when there are two or
+        more images and the fraction is > 0; never all). The choice depends only on the names
+        (SHA-1 order), so it is the same on every run.
+
+    Returns
+    -------
+    train, validation : list of str
+        Both sorted.
 
     Raises
     ------
@@ -165,7 +192,30 @@ class RawPlane:
 
 
 def read_planes(path: Path, *, pixel_size_um: float | None = None) -> tuple[list[RawPlane], MicroscopyImage]:
-    """Read an image and cut it into 2-D planes (every T, Z and C)."""
+    """Read an image and cut it into 2-D planes (every T, Z and C).
+
+    Parameters
+    ----------
+    path : Path
+        The image file.
+    pixel_size_um : float, optional
+        Lateral pixel size in um used when the file does not state it (see
+        :func:`engine.io.read_image`).
+
+    Returns
+    -------
+    planes : list of RawPlane
+        One float32 (Y, X) plane per T, Z and C, raw intensities (counts).
+    image : MicroscopyImage
+        The image as read (axes, pixel size, metadata).
+
+    Raises
+    ------
+    DataError
+        For an RGB colour image.
+    engine.io.ImageReadError
+        When the file cannot be read.
+    """
     image = read_image(path, pixel_size_um=pixel_size_um)
     if image.metadata.get("rgb"):
         raise DataError(f"{path}: is an RGB colour image; training needs grey fluorescence images "
@@ -514,7 +564,22 @@ def prepare_training_data(
 # patch sampling
 # ---------------------------------------------------------------------------------------------
 def augment(arrays: Sequence[np.ndarray], *, k: int, flip: bool) -> list[np.ndarray]:
-    """Rotate by ``k`` quarter turns then (optionally) mirror left-right; same op on every array."""
+    """Rotate by ``k`` quarter turns then (optionally) mirror left-right; same op on every array.
+
+    Parameters
+    ----------
+    arrays : sequence of ndarray, each shape (Y, X)
+        Planes to transform together (e.g. an LQ patch and its HQ partner, of different sizes).
+    k : int
+        Number of counter-clockwise quarter turns (``numpy.rot90``).
+    flip : bool
+        Mirror the columns (X) after rotating.
+
+    Returns
+    -------
+    list of ndarray
+        C-contiguous copies, in the order given; the shape is (X, Y) for odd ``k``.
+    """
     out = []
     for arr in arrays:
         a = np.rot90(arr, k)

@@ -116,6 +116,28 @@ def write_previews(folder: Path, validator: Validator, *, iteration: int, keep: 
     """Write the last validation's first planes as float32 TIFFs (network units) for a live view.
 
     ``folder/iter_NNNNNNN/<k>_<plane>_{1_lq,2_gan,3_gt}.tif``; only the newest ``keep`` folders stay.
+
+    The files of an existing ``iter_NNNNNNN`` folder are replaced, and older ``iter_*`` folders
+    under ``folder`` are deleted: ``folder`` must be the run's own preview folder.
+
+    Parameters
+    ----------
+    folder : Path
+        The run's preview folder (created when missing).
+    validator : Validator
+        Holds the validation samples and the outputs of its last run.
+    iteration : int
+        Training iteration, used in the folder name.
+    keep : int
+        Number of newest ``iter_*`` folders to keep.
+    n_samples : int
+        Number of validation samples written, each as (Y, X) float32 planes in normalised network
+        units (the GAN output is ``scale`` times larger than the LQ plane).
+
+    Returns
+    -------
+    Path or None
+        The folder written, or None when there is no validation output yet.
     """
     import shutil
 
