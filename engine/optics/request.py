@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from decongan.engine.errors import DeconganError
 from decongan.engine.optics.psf import born_wolf_profile, born_wolf_psf, psf_focal_plane
 
 #: axes a MicroscopyImage may have, in their canonical order
@@ -52,7 +53,7 @@ DEFAULT_EDGES = "padded"
 DEFAULT_PSF_ENERGY = 0.99
 
 
-class OpticsError(ValueError):
+class OpticsError(DeconganError, ValueError):
     """An optics value is missing or impossible; the message names the image and what to pass."""
 
 
