@@ -99,6 +99,8 @@ def evaluate_field(field_name: str, lq: tuple[str, MicroscopyImage], *, gt: tupl
         note = "no PSF: data-consistency maps not computed"
     elif not cset.pixel_size_um and psf_parameters.get("model") != "file":
         note = "pixel size unknown: set it (Data panel) to compute the data-consistency maps"
+    elif psf_parameters.get("nz") and not psf_parameters.get("z_step_nm"):
+        note = "z step unknown: set it (Deconvolve panel) to compute the data-consistency maps with a 3-D PSF"
     else:
         pixel_nm = cset.pixel_size_um * 1000.0 if cset.pixel_size_um else None
         psf = psf_from_parameters(psf_parameters, pixel_nm=pixel_nm)

@@ -202,6 +202,7 @@ class ExportPanel(WorkflowPanel):
         if window is not None:
             try:
                 parameters["psf (consistency maps, Deconvolve panel)"] = window.deconvolve_panel.psf_parameters()
+                parameters["optics (value and source)"] = self.ctx.session.optics_sources()
             except (ValueError, KeyError):
                 pass
             if window.evaluation is not None and window.evaluation.psf_note:

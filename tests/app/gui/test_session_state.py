@@ -128,3 +128,32 @@ def test_data_panel_counts_a_ground_truth_opened_for_the_field(qtbot, window, ta
     assert window.data_panel.summary.text() == "1 field (LQ + GT)"
     assert window.session.field.hq == tagan / "hq" / PAIR
     assert window.data_panel.fields.currentItem().text() == window.session.field.name
+
+
+def test_optics_sources_reset_with_the_dataset_and_a_3d_psf_without_z_step_is_explained(nucleus):
+    from decongan.app.gui import analysis
+    from decongan.app.gui.session import Dataset, Session, load_field
+    from decongan.app.gui.session import FieldOfView as Fov
+    from decongan.engine.progress import drain
+
+    session = Session()
+    fov = Fov("nucleus", nucleus / "lq" / "nucleus_widefield.tif")
+    session.set_dataset(Dataset(None, None, False, [fov]))
+    session.set_field(fov, load_field(fov))
+    session.set_optic("na", 1.3)
+    assert session.optics_sources() == {"na": "1.3 (user)", "ni": "1.515 (assumption)",
+                                        "wavelength_nm": "520 (assumption)",
+                                        "pixel_nm": f"{NUCLEUS_PIXEL_NM:g} (file metadata)",
+                                        "z_step_nm": f"{499.4126016284111:g} (file metadata)"}
+    session.set_dataset(Dataset(None, None, False, []))
+    assert session.optics_sources()["pixel_nm"] == "unknown" and session.optics_sources()["na"] == "1.4 (assumption)"
+
+    lq = load_field(fov)[0].image.select(z=20)  # a plane: the evaluation's grid is 2-D
+    lq.pixel_size_um = 0.5
+    session.set_psf_choice({"model": "born-wolf", "size": 9, "nz": 5})
+    params = session.psf_parameters()
+    assert params["nz"] == 5 and params["z_step_nm"] is None
+    result = drain(analysis.evaluate_field("nucleus", ("LQ", lq), gt=None, restored={
+        "copy": (lq, None)}, psf_parameters=params))
+    assert result.psf_note == ("z step unknown: set it (Deconvolve panel) to compute the data-consistency maps "
+                               "with a 3-D PSF")
