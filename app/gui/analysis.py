@@ -105,7 +105,9 @@ def evaluate_field(field_name: str, lq: tuple[str, MicroscopyImage], *, gt: tupl
         pixel_nm = cset.pixel_size_um * 1000.0 if cset.pixel_size_um else None
         psf = psf_from_parameters(psf_parameters, pixel_nm=pixel_nm)
         if not cset.has_z and psf.ndim == 3:
-            psf = psf[psf.shape[0] // 2]
+            from decongan.engine.optics.request import focal_plane
+
+            psf = focal_plane(psf)  # the peak plane, the engine's one rule
         note = f"consistency PSF: {psf_parameters.get('model')} on {pixel_nm or '?'} nm pixels"
     yield Progress(1, 2, f"measuring {len(cset.columns)} images of {field_name}")
     evaluation = evaluate_set(cset, consistency_psf=psf, consistency=psf is not None)
