@@ -14,10 +14,25 @@ HIGH_PERCENTILE = 99.9
 def as_float_image(image: np.ndarray, *, name: str = "image", ndims: tuple[int, ...] = (2, 3)) -> np.ndarray:
     """Return ``image`` as float64, after checking its dimensionality, size and finiteness.
 
+    Parameters
+    ----------
+    image : array_like
+        Intensities, shape (Y, X) or (Z, Y, X) by default, any real (bool, int, float) dtype.
+    name : str
+        What to call the array in error messages (e.g. ``"prediction"``).
+    ndims : tuple of int
+        Accepted numbers of dimensions.
+
+    Returns
+    -------
+    ndarray, float64
+        Same shape and values (no copy when it already is float64).
+
     Raises
     ------
     ValueError
-        When the array has the wrong number of dimensions, is empty, or holds NaN/Inf.
+        When the array is complex or not numeric, has the wrong number of dimensions, has an axis
+        shorter than 2 px, or holds NaN/Inf; the message names ``name``.
     """
     array = np.asarray(image)
     if array.dtype.kind == "c":
@@ -43,12 +58,24 @@ def percentile_scale(image: np.ndarray, *, low_percentile: float = LOW_PERCENTIL
     No clipping: values outside the percentiles land below 0 / above 1. When the two percentiles are
     equal (a flat image) the image is only shifted (divisor 1).
 
+    Parameters
+    ----------
+    image : ndarray, any shape
+        Intensities (any units, e.g. counts).
+    low_percentile, high_percentile : float
+        Percentiles in [0, 100] (0.1 and 99.9 by default), ``low < high``.
+
     Returns
     -------
     scaled : ndarray
         ``(image - low) / (high - low)``, float64.
     low, high : float
         The two percentile values, in the input's units.
+
+    Raises
+    ------
+    ValueError
+        When the percentiles are not ``0 <= low < high <= 100``.
     """
     if not 0.0 <= low_percentile < high_percentile <= 100.0:
         raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {low_percentile}, {high_percentile}")
@@ -64,6 +91,18 @@ def edge_taper(shape: tuple[int, int], width_px: int) -> np.ndarray:
 
     This is the edge apodisation of Descloux et al. (2019): a half sine period over the outer
     ``width_px`` pixels. ``width_px`` is limited to a quarter of each axis.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape, e.g. (Y, X) or (Z, Y, X); every axis is tapered.
+    width_px : int
+        Taper width in px at each edge (negative = 0, no taper).
+
+    Returns
+    -------
+    ndarray, float64, shape ``shape``
+        Values in (0, 1], 1 in the interior.
     """
     window = np.ones(shape, dtype=np.float64)
     for axis, n in enumerate(shape):
@@ -79,7 +118,22 @@ def edge_taper(shape: tuple[int, int], width_px: int) -> np.ndarray:
 
 
 def apodize(image: np.ndarray, width_px: int, *, towards: float | None = None) -> np.ndarray:
-    """Taper the edges of a 2-D image towards ``towards`` (default: the image mean) with :func:`edge_taper`."""
+    """Taper the edges of a 2-D image towards ``towards`` (default: the image mean) with :func:`edge_taper`.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X)
+        Intensities (any units); (Z, Y, X) works too and tapers Z as well.
+    width_px : int
+        Taper width in px at each edge (at most a quarter of each axis).
+    towards : float, optional
+        The level the edges fall to, in the image's units; default its mean.
+
+    Returns
+    -------
+    ndarray, float64, same shape
+        ``(image - level) * window + level``.
+    """
     level = float(image.mean()) if towards is None else float(towards)
     return (image - level) * edge_taper(image.shape, width_px) + level
 

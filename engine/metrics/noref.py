@@ -125,6 +125,26 @@ def object_free_background(image: np.ndarray, *, margin_px: int = 4, smoothing_p
     """Background pixels at least ``margin_px`` from the Otsu foreground of the smoothed image.
 
     Falls back to :func:`background_mask` of the smoothed image when fewer than 5 % of the pixels remain.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) or (Z, Y, X)
+        Intensities, any real dtype, finite values.
+    margin_px : int
+        Lateral distance in px kept between the foreground and the returned pixels (a disk in Y, X;
+        Z is not dilated); <= 0 gives the plain Otsu background.
+    smoothing_px : float
+        Gaussian sigma in px of the smoothing before thresholding; 0 = none.
+
+    Returns
+    -------
+    ndarray of bool, same shape as ``image``
+        True on background pixels.
+
+    Raises
+    ------
+    ValueError
+        When ``image`` is not a finite real 2-D or 3-D array (see :func:`as_float_image`).
     """
     from scipy.ndimage import binary_dilation, gaussian_filter
 

@@ -104,7 +104,20 @@ def _check_pair(prediction: np.ndarray, reference: np.ndarray) -> tuple[np.ndarr
 
 
 def fit_affine(prediction: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """Least-squares ``scale >= 0`` and ``offset`` so that ``scale * prediction + offset`` ~ ``target``."""
+    """Least-squares ``scale >= 0`` and ``offset`` so that ``scale * prediction + offset`` ~ ``target``.
+
+    Parameters
+    ----------
+    prediction, target : ndarray, same shape
+        Any real dtype; every pixel enters the fit.
+
+    Returns
+    -------
+    scale : float
+        Units of ``target`` per unit of ``prediction``; a negative fit is clipped to 0.
+    offset : float
+        Units of ``target``.
+    """
     return fit_gain_offset(prediction, target, nonnegative=True)
 
 
@@ -150,7 +163,31 @@ def reference_metrics_with_info(prediction: np.ndarray, reference: np.ndarray, *
                                 low_percentile: float = LOW_PERCENTILE,
                                 high_percentile: float = HIGH_PERCENTILE,
                                 ) -> tuple[dict[str, float], NormalizationInfo | None]:
-    """:func:`reference_metrics` plus the :class:`NormalizationInfo` (None when ``normalize=False``)."""
+    """:func:`reference_metrics` plus the :class:`NormalizationInfo` (None when ``normalize=False``).
+
+    Parameters
+    ----------
+    prediction, reference : ndarray, shape (Y, X) or (Z, Y, X)
+        Same shape; one channel, one time point.
+    normalize : bool
+        Apply the normalisation policy of this module (default). False compares the raw arrays.
+    data_range : float, optional
+        Data range for PSNR/SSIM; default 1.0 after normalisation, else the reference's max - min.
+    low_percentile, high_percentile : float
+        Reference percentiles of the policy (0.1, 99.9).
+
+    Returns
+    -------
+    metrics : dict
+        ``{"mse", "nrmse", "psnr", "ssim"}`` as floats (``psnr`` in dB, ``inf`` for identical images).
+    info : NormalizationInfo or None
+        The percentiles, their values and the fitted scale/offset.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, wrong dimensionality, NaN/Inf, flat reference, or planes smaller than 11 px.
+    """
     from skimage.metrics import mean_squared_error, normalized_root_mse, peak_signal_noise_ratio
 
     info: NormalizationInfo | None = None
