@@ -64,8 +64,9 @@ class OpticValue:
 def optics_of(image: MicroscopyImage | None) -> dict[str, OpticValue]:
     """The optics a dataset starts with: the image's calibration (file metadata), assumptions for the rest.
 
-    TODO: hold an ``engine.optics.request.Optics`` (values with sources) once that class exists there;
-    until then a dict of :class:`OpticValue` by :data:`OPTICS_KEYS`.
+    TODO: hold the engine's typed ``engine.optics.request.Optics`` itself (it landed while this was
+    written); until then a dict of :class:`OpticValue` by :data:`OPTICS_KEYS`, converted on demand by
+    :meth:`Session.optics_request`.
     """
     optics = {k: OpticValue(v, ASSUMED) for k, v in ASSUMED_OPTICS.items()}
     px = image.pixel_size_um if image is not None else None
@@ -403,6 +404,25 @@ class Session(QObject):
         if c.get("nz") and c["nz"] > 1:
             p.update(nz=c["nz"], z_step_nm=self.optics["z_step_nm"].value)
         return p
+
+    def optics_request(self) -> Any:
+        """The session's optics as the engine's typed ``engine.optics.request.Optics`` (unknown stays unknown).
+
+        Raises
+        ------
+        engine.optics.request.OpticsError
+            NA >= ni (no objective has them); the message names the file.
+        """
+        from decongan.engine.optics.request import Optics, Quantity
+
+        engine_source = {FROM_FILE: "metadata", FROM_USER: "user", ASSUMED: "assumption"}
+        values = {}
+        for key, v in self.optics.items():
+            unit = "nm" if key.endswith("_nm") else ""
+            note = "DeconGAN GUI default" if v.source == ASSUMED else ""
+            values[key] = Quantity(v.value, unit, engine_source[v.source], note) if v.known else Quantity(None, unit)
+        lq = self.lq
+        return Optics(origin=str(lq.image.path) if lq is not None and lq.image.path else "image", **values)
 
     def optics_sources(self) -> dict[str, str]:
         """Key -> "value (source)" for reports: ``{"pixel_nm": "unknown", "na": "1.4 (assumption)"}``."""

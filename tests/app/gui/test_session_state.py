@@ -49,6 +49,12 @@ def test_pixel_size_of_the_previous_dataset_never_reaches_the_next_one(qtbot, wi
     assert panel.pixel_spin.value() == panel.pixel_spin.minimum() and panel.pixel_spin.text() == "unknown"
     assert window.data_panel.pixel_spin.text() == "unknown"
     assert window.session.optics["pixel_nm"].source == "unknown"
+    from decongan.engine.optics.request import OpticsError
+
+    optics = window.session.optics_request()  # the engine's typed optics: unknown stays unknown
+    assert not optics.pixel_nm.known and optics.na.value == 1.4 and optics.na.source == "assumption"
+    with pytest.raises(OpticsError, match=r"fov01\.png: a Born & Wolf PSF needs the lateral pixel size"):
+        optics.require("na", "ni", "wavelength_nm", "pixel_nm")
     assert window.session.psf_parameters()["pixel_nm"] is None
     assert window.evaluations_by_field.keys() <= {"fov01"}  # the nucleus' evaluations are gone
 
