@@ -53,6 +53,18 @@ def crop_kernel_to(psf: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 
     The kept window starts at ``-((N - n) / 2)`` (Java integer division), i.e. the part of the PSF
     that DL2's offset ``(N - n) / 2`` leaves inside an ``N``-long array.
+
+    Parameters
+    ----------
+    psf : ndarray, shape (Y, X) or (Z, Y, X)
+        The kernel, in voxels of the image grid.
+    shape : sequence of int
+        The image (canvas) shape, same number of dimensions.
+
+    Returns
+    -------
+    ndarray
+        A view of ``psf``, no longer than ``shape`` along any axis (not renormalised).
     """
     index = []
     for n, size in zip(psf.shape, shape, strict=True):
@@ -68,6 +80,24 @@ def kernel_centre(psf_shape: Sequence[int], canvas_shape: Sequence[int], placeme
     """Index of the PSF element that goes to the origin (index 0) of the FFT grid.
 
     ``psf_shape`` must already fit in ``canvas_shape`` (see :func:`crop_kernel_to`).
+
+    Parameters
+    ----------
+    psf_shape, canvas_shape : sequence of int
+        Shapes of the (cropped) PSF and of the FFT canvas, e.g. (Z, Y, X), in voxels.
+    placement : {"dl2", "centred"}
+        DL2's convention (the centre depends on the canvas size) or the PSF's own centre
+        ``n // 2`` (module docstring).
+
+    Returns
+    -------
+    tuple of int
+        The PSF index, one per axis.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``placement``.
     """
     if placement == "dl2":
         return tuple(size // 2 - _java_div2(size - n) for n, size in zip(psf_shape, canvas_shape, strict=True))
@@ -78,6 +108,20 @@ def kernel_centre(psf_shape: Sequence[int], canvas_shape: Sequence[int], placeme
 
 def kernel_at_origin(psf: np.ndarray, canvas_shape: Sequence[int], centre: Sequence[int]) -> np.ndarray:
     """A ``canvas_shape`` array holding ``psf`` wrapped so that ``psf[centre]`` sits at index 0.
+
+    Parameters
+    ----------
+    psf : ndarray, shape (Y, X) or (Z, Y, X)
+        The kernel, no larger than the canvas along any axis.
+    canvas_shape : sequence of int
+        Shape of the FFT grid, same number of dimensions.
+    centre : sequence of int
+        The PSF index to put at the origin (see :func:`kernel_centre`).
+
+    Returns
+    -------
+    ndarray, shape ``canvas_shape``, dtype of ``psf``
+        Zero-padded and circularly shifted kernel, ready for an FFT.
 
     Raises
     ------

@@ -240,6 +240,23 @@ def airy_fwhm_nm(*, na: float, wavelength_nm: float) -> float:
 
     The intensity ``(2 J1(v) / v)^2`` falls to one half at ``v = 1.6163``, ``v = k0 NA r``; this is
     the "~0.51 lambda / NA" rule. Useful to check a measured bead or PSF FWHM.
+
+    Parameters
+    ----------
+    na : float
+        Numerical aperture of the objective, > 0.
+    wavelength_nm : float
+        Emission wavelength in nm, > 0.
+
+    Returns
+    -------
+    float
+        Lateral FWHM in nm.
+
+    Raises
+    ------
+    ValueError
+        When ``na`` or ``wavelength_nm`` is missing, not a number or not positive.
     """
     return AIRY_FWHM_FACTOR * _positive("wavelength_nm", wavelength_nm, "nm") / _positive("na", na)
 
@@ -378,6 +395,14 @@ def check_psf(psf: np.ndarray, *, source: str | Path | None = None, negative_tol
 
 def read_psf(path: str | Path, *, pixel_size_um: float | None = None, z_step_um: float | None = None) -> MicroscopyImage:
     """Read a PSF image (TIFF/PNG) for deconvolution and check it with :func:`check_psf`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The PSF file.
+    pixel_size_um, z_step_um : float, optional
+        Override the lateral pixel size / z step (um) found in the file (see
+        :func:`engine.io.read_image`).
 
     Returns
     -------
