@@ -314,14 +314,28 @@ class FijiClient:
         authkey = os.urandom(32)
         family = "AF_PIPE" if sys.platform == "win32" else "AF_UNIX"
         listener = Listener(family=family, authkey=authkey)
+        # The worker runs in its private transfer folder, never in the caller's working directory: there a
+        # folder holding ``imagej_bridge/__init__.py`` (or ``decongan/``) would be imported instead of the
+        # installed package (``-m`` puts the working directory first on sys.path; ``-P``, Python >= 3.11,
+        # leaves it out as well). Paths are made absolute before the working directory changes. The
+        # package is found where it is installed (no PYTHONPATH of the repository).
+        import dataclasses
+
+        def absolute(path: str | None) -> str | None:
+            return os.path.abspath(path) if path else path
+
+        config = dataclasses.replace(
+            config, location=config.location if config.kind == "endpoint" else absolute(config.location),
+            ij_folder=absolute(config.ij_folder), java_home=absolute(config.java_home),
+            transfer_dir=absolute(config.transfer_dir), log_path=absolute(config.log_path),
+            builtin_commands=absolute(config.builtin_commands))
         env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
         env["JAVA_HOME"] = config.java_home
+        safe_path = ["-P"] if sys.version_info >= (3, 11) else []
         with open(config.log_path, "ab") as log:
             process = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
-                [sys.executable, "-m", "decongan.imagej_bridge.worker", "--serve"], stdin=subprocess.PIPE, stdout=log,
-                stderr=subprocess.STDOUT, env=env, close_fds=True)
+                [sys.executable, *safe_path, "-m", "decongan.imagej_bridge.worker", "--serve"], stdin=subprocess.PIPE,
+                stdout=log, stderr=subprocess.STDOUT, env=env, close_fds=True, cwd=config.transfer_dir)
         self._starts += 1
         worker = _Worker(process, None, config)
         accepted: dict[str, Any] = {}

@@ -4,16 +4,28 @@ Training is launched this way: the window starts the same CLI a user would type
 (``decongan train --preset s1 ...``), reads one JSON object per stdout line
 (``step``, ``total``, ``message``, ``eta_s`` plus losses / validation metrics), and shows them live.
 A crash or out-of-memory in the child ends the process, never the window.
+
+Children never run in the window's working directory: a folder there holding ``imagej_bridge/``,
+``engine.py`` or ``decongan/`` would be imported instead of the installed package (``-m`` puts the
+working directory first on ``sys.path``). They run in a private empty folder (:func:`neutral_cwd`),
+with ``-P`` on Python >= 3.11 (no working directory or script folder on ``sys.path``); relative path
+arguments of ``decongan`` commands are made absolute first (:func:`absolute_path_arguments`).
 """
 
 from __future__ import annotations
 
+import argparse
+import atexit
+import functools
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
@@ -23,9 +35,102 @@ from decongan.engine.progress import Progress
 STDERR_TAIL_LINES = 200
 
 
+#: interpreter options of every child: ``-P`` (Python >= 3.11) keeps the working directory off sys.path
+SAFE_PATH_FLAGS: tuple[str, ...] = ("-P",) if sys.version_info >= (3, 11) else ()
+_CLI_PREFIX = ("-m", "decongan.app.cli")
+
+
 def decongan_command(*args: str) -> list[str]:
     """The argv that runs ``decongan ARGS`` with this interpreter (no reliance on PATH)."""
-    return [sys.executable, "-m", "decongan.app.cli", *args]
+    return [sys.executable, *SAFE_PATH_FLAGS, *_CLI_PREFIX, *args]
+
+
+@functools.lru_cache(maxsize=1)
+def neutral_cwd() -> str:
+    """A private, empty folder (created once per process, removed at exit) for children to run in."""
+    folder = tempfile.mkdtemp(prefix="decongan-child-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+@functools.cache
+def _path_arguments(command: str) -> tuple[frozenset[str], tuple[bool, ...], dict[str, int | str | None]]:
+    """(options whose values are paths, which positionals are paths, nargs of every option) of a command."""
+    from decongan.app.cli import build_parser
+
+    parser = build_parser()
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    cmd = sub.choices.get(command) if sub is not None else None
+    if cmd is None:
+        return frozenset(), (), {}
+    options: set[str] = set()
+    positionals: list[bool] = []
+    nargs: dict[str, int | str | None] = {}
+    for action in cmd._actions:
+        if action.option_strings:
+            for name in action.option_strings:
+                nargs[name] = action.nargs
+                if action.type is Path:
+                    options.add(name)
+        else:
+            positionals.append(action.type is Path)
+    return frozenset(options), tuple(positionals), nargs
+
+
+def absolute_path_arguments(args: Sequence[str], base: str | os.PathLike[str] | None = None) -> list[str]:
+    """``decongan COMMAND ...`` arguments with every relative path (options and positionals of type
+    Path in the command's parser) made absolute against ``base`` (default: the working directory).
+
+    Other arguments (names, numbers, flags) are unchanged.
+    """
+    args = [str(a) for a in args]
+    if not args:
+        return args
+    root = Path(base) if base is not None else Path.cwd()
+    options, positionals, nargs = _path_arguments(args[0])
+
+    def fix(value: str) -> str:
+        return value if not value or os.path.isabs(value) else str(root / value)
+
+    out = [args[0]]
+    position = 0
+    i = 1
+    while i < len(args):
+        token = args[i]
+        if token.startswith("-") and len(token) > 1:
+            name, eq, value = token.partition("=")
+            if eq:
+                out.append(f"{name}={fix(value) if name in options else value}")
+                i += 1
+                continue
+            out.append(token)
+            i += 1
+            count = nargs.get(name, 0)
+            if count in (None, 1, "?"):
+                if i < len(args) and not (count == "?" and args[i].startswith("-")):
+                    out.append(fix(args[i]) if name in options else args[i])
+                    i += 1
+            elif count in ("+", "*") or isinstance(count, int):
+                limit = count if isinstance(count, int) else len(args)
+                taken = 0
+                while i < len(args) and taken < limit and not (args[i].startswith("-") and len(args[i]) > 1):
+                    out.append(fix(args[i]) if name in options else args[i])
+                    i += 1
+                    taken += 1
+            continue
+        is_path = position < len(positionals) and positionals[position]
+        out.append(fix(token) if is_path else token)
+        position += 1
+        i += 1
+    return out
+
+
+def _cli_args_start(argv: Sequence[str]) -> int | None:
+    """Index of the command name in a :func:`decongan_command` argv (None for other programs)."""
+    for start in range(1, min(len(argv), 4)):
+        if tuple(argv[start:start + 2]) == _CLI_PREFIX and all(a.startswith("-") for a in argv[1:start]):
+            return start + 2
+    return None
 
 
 class ProcessFailed(RuntimeError):
@@ -55,7 +160,8 @@ class ProcessJob(QObject):
     argv : sequence of str
         Full command, e.g. ``decongan_command("train", "--preset", "s1", ...)``.
     cwd : str, optional
-        Working directory of the child.
+        The folder relative path arguments of a ``decongan`` command are resolved against (default:
+        the window's working directory). The child itself always runs in :func:`neutral_cwd`.
 
     Signals
     -------
@@ -79,6 +185,9 @@ class ProcessJob(QObject):
             raise ValueError("empty command")
         self.name = name
         self.argv = [str(a) for a in argv]
+        start = _cli_args_start(self.argv)
+        if start is not None and start < len(self.argv):
+            self.argv = self.argv[:start] + absolute_path_arguments(self.argv[start:], cwd)
         self.records: list[dict] = []
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.exit_code: int | None = None
@@ -87,8 +196,7 @@ class ProcessJob(QObject):
         self._stdout_buffer = b""
         self._stderr_buffer = b""
         self.process = QProcess(self)
-        if cwd:
-            self.process.setWorkingDirectory(cwd)
+        self.process.setWorkingDirectory(neutral_cwd())
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
         self.process.setProcessEnvironment(env)
@@ -106,8 +214,9 @@ class ProcessJob(QObject):
         import shlex
 
         argv = self.argv
-        if argv[:3] == [sys.executable, "-m", "decongan.app.cli"]:
-            argv = ["decongan", *argv[3:]]
+        start = _cli_args_start(argv)
+        if argv and argv[0] == sys.executable and start is not None:
+            argv = ["decongan", *argv[start:]]
         return " ".join(shlex.quote(a) for a in argv)
 
     def start(self) -> ProcessJob:
