@@ -180,6 +180,38 @@ def iter_register(
     """Generator form of :func:`register`: yields a :class:`Progress` per stage and pyramid level.
 
     Close the generator to cancel; the ``return`` value is the :class:`RegistrationResult`.
+
+    Parameters
+    ----------
+    moving, fixed : ndarray, shape (H, W)
+        Images (any real dtype); they may differ in shape and pixel size.
+    transform : {"translation", "rigid", "similarity", "affine"}
+        Transform model (see :func:`register`).
+    moving_pixel_size_um, fixed_pixel_size_um : float, optional
+        Pixel sizes in um; used only when both are known.
+    initial : Transform2D, optional
+        Start here instead of searching; must be for these image shapes.
+    max_iterations : int
+        Cap on least-squares function evaluations per pass on the finest level.
+    max_points : int
+        Pixels used per pyramid level at most.
+    min_ncc : float
+        Below this final NCC the registration is reported as failed.
+
+    Yields
+    ------
+    Progress
+        One event for the pyramids, one for the initial estimate, one per stage and level, one at the end.
+
+    Returns
+    -------
+    RegistrationResult
+        Via ``StopIteration.value`` (use :func:`engine.progress.drain`).
+
+    Raises
+    ------
+    RegistrationError
+        Bad input or a failed alignment, as :func:`register`.
     """
     start_time = time.perf_counter()
     if transform not in TRANSFORM_KINDS:
@@ -244,6 +276,13 @@ def iter_register(
 
 def check_outcome(result: RegistrationResult, min_ncc: float) -> None:
     """Refuse a failed alignment, whichever backend found it (the engine, or TurboReg/SIFT via Fiji).
+
+    Parameters
+    ----------
+    result : RegistrationResult
+        The alignment, with its NCC before and after registration.
+    min_ncc : float
+        Lowest acceptable final NCC (dimensionless, -1 to 1).
 
     Raises
     ------

@@ -22,6 +22,8 @@ from decongan.engine.optics.registration.transform import image_centre, sample_c
 
 @dataclass(frozen=True)
 class Candidate:
+    """One initial estimate: its matrix, the NCC it reaches and a label saying how it was found."""
+
     matrix_full: np.ndarray  # 3x3 fixed->moving, full-resolution coordinates
     ncc: float
     label: str
@@ -29,7 +31,23 @@ class Candidate:
 
 def centred_matrix(linear: np.ndarray, shift: np.ndarray, fixed_shape: tuple[int, int],
                    moving_shape: tuple[int, int]) -> np.ndarray:
-    """``p_m = c_m + shift + linear (q_f - c_f)`` as a 3x3 matrix."""
+    """``p_m = c_m + shift + linear (q_f - c_f)`` as a 3x3 matrix.
+
+    Parameters
+    ----------
+    linear : ndarray, shape (2, 2)
+        The linear part acting on (x, y) offsets from the fixed centre.
+    shift : ndarray, shape (2,)
+        (x, y) position of the fixed centre in the moving image relative to the moving centre, in
+        moving px.
+    fixed_shape, moving_shape : (int, int)
+        (height, width) of the two grids; centres ``c = ((width - 1) / 2, (height - 1) / 2)``.
+
+    Returns
+    -------
+    ndarray, shape (3, 3)
+        Fixed (x, y, 1) -> moving (x, y, 1), the convention of ``transform.py``.
+    """
     c_f, c_m = image_centre(fixed_shape), image_centre(moving_shape)
     m = np.eye(3)
     m[:2, :2] = linear
@@ -38,7 +56,22 @@ def centred_matrix(linear: np.ndarray, shift: np.ndarray, fixed_shape: tuple[int
 
 
 def warp_to_grid(level: Level, matrix_level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Moving image of ``level`` sampled on its fixed grid, outside filled with the inside mean."""
+    """Moving image of ``level`` sampled on its fixed grid, outside filled with the inside mean.
+
+    Parameters
+    ----------
+    level : Level
+        The pyramid level (fixed image and cubic spline coefficients of the moving image).
+    matrix_level : ndarray, shape (3, 3)
+        Fixed -> moving matrix in this level's pixel coordinates.
+
+    Returns
+    -------
+    warped : ndarray, float64, shape of ``level.fixed``
+        Cubic-spline samples of the moving image.
+    inside : ndarray of bool, same shape
+        True where the sampled position lies inside the moving image.
+    """
     from scipy import ndimage
 
     x, y = sample_coordinates(matrix_level, level.fixed.shape)
@@ -63,6 +96,14 @@ def fourier_mellin(fixed: np.ndarray, moving: np.ndarray, *, angle_rows: int = 7
     zero-padded to a square, ``skimage.transform.warp_polar`` with log radius over the lowest
     quarter of frequencies, then ``skimage.registration.phase_cross_correlation``. The spectrum is centro-symmetric, so the
     angle is only known modulo 180 degrees.
+
+    Parameters
+    ----------
+    fixed, moving : ndarray, shape (H, W)
+        Same-size images on one grid (the moving one already resampled onto the fixed grid).
+    angle_rows : int
+        Angular samples of the full-circle log-polar transform (720 = 0.5 degree steps, refined to
+        a twentieth of that by the sub-pixel correlation).
 
     Returns
     -------
@@ -100,7 +141,19 @@ def fourier_mellin(fixed: np.ndarray, moving: np.ndarray, *, angle_rows: int = 7
 def translation_by_phase_correlation(level: Level, matrix_level: np.ndarray) -> tuple[np.ndarray, float]:
     """Refine the shift of ``matrix_level`` by sub-pixel phase correlation on ``level``.
 
-    Returns the updated level matrix and the NCC it reaches over the overlap.
+    Parameters
+    ----------
+    level : Level
+        The pyramid level.
+    matrix_level : ndarray, shape (3, 3)
+        Fixed -> moving matrix in this level's pixel coordinates; its linear part is kept.
+
+    Returns
+    -------
+    matrix : ndarray, shape (3, 3)
+        The updated level matrix (to a tenth of a level px).
+    ncc : float
+        The NCC it reaches over the overlap (NaN when it is under 16 px).
     """
     from skimage.registration import phase_cross_correlation
 
@@ -114,7 +167,20 @@ def translation_by_phase_correlation(level: Level, matrix_level: np.ndarray) -> 
 
 
 def overlap_ncc(level: Level, matrix_level: np.ndarray) -> float:
-    """NCC between the level's fixed image and the warped moving image over their overlap."""
+    """NCC between the level's fixed image and the warped moving image over their overlap.
+
+    Parameters
+    ----------
+    level : Level
+        The pyramid level.
+    matrix_level : ndarray, shape (3, 3)
+        Fixed -> moving matrix in this level's pixel coordinates.
+
+    Returns
+    -------
+    float
+        Pearson correlation in [-1, 1]; NaN when fewer than 16 px overlap or an image is constant there.
+    """
     warped, inside = warp_to_grid(level, matrix_level)
     if inside.sum() < 16:
         return float("nan")
@@ -134,6 +200,22 @@ def best_initial_estimate(
     ``A = I / s``; for rigid/similarity/affine also try the Fourier-Mellin correction (both
     180-degree branches; for rigid only its rotation); find the translation by phase correlation;
     keep the candidate with the highest NCC over the overlap.
+
+    Parameters
+    ----------
+    level : Level
+        A coarse pyramid level.
+    kind : {"translation", "rigid", "similarity", "affine"}
+        The transform model; translation skips the rotation search, rigid keeps the scale.
+    scale_candidates : list of float
+        Moving pixel size in fixed pixels (dimensionless ratios) to try; never empty.
+    search_rotation : bool
+        Try the Fourier-Mellin rotation/scale correction too.
+
+    Returns
+    -------
+    Candidate
+        The best one, its matrix in full-resolution coordinates.
     """
     fixed_shape, moving_shape = level.fixed.shape, level.moving_shape
     # pixel-size ratio between the level grids relative to full resolution

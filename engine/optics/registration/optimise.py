@@ -113,6 +113,32 @@ def refine_on_level(
     estimate; it is held fixed during one least-squares pass and recomputed after it, until it
     changes by < 0.5 % (at most ``max_passes`` passes). Above ``max_points`` pixels, a regular
     sub-grid (every k-th row and column) is used.
+
+    Parameters
+    ----------
+    level : Level
+        The pyramid level to fit on.
+    matrix_full : ndarray, shape (3, 3)
+        The starting fixed -> moving matrix in full-resolution pixel coordinates.
+    kind : {"translation", "rigid", "similarity", "affine"}
+        The transform model fitted (with a photometric gain and offset).
+    max_iterations : int
+        Cap on least-squares function evaluations per pass.
+    max_points : int
+        Fixed pixels used at most.
+    max_passes : int
+        Cap on passes (each with its own set of overlapping pixels).
+
+    Returns
+    -------
+    LevelFit
+        The refined full-resolution matrix, the NCC over the pixels used, their number, the function
+        evaluations of the last pass and the number of passes.
+
+    Raises
+    ------
+    RegistrationError
+        When the images barely overlap at the current estimate (too few pixels to fit).
     """
     from scipy.optimize import least_squares
 

@@ -43,13 +43,40 @@ class Level:
 
 
 def resize_matrix(full_shape: tuple[int, int], level_shape: tuple[int, int]) -> np.ndarray:
-    """Full -> level pixel coordinates for ``skimage.transform.resize`` (pixel-centre convention)."""
+    """Full -> level pixel coordinates for ``skimage.transform.resize`` (pixel-centre convention).
+
+    Parameters
+    ----------
+    full_shape, level_shape : (int, int)
+        (height, width) of the full-resolution image and of its resized layer.
+
+    Returns
+    -------
+    ndarray, shape (3, 3)
+        Maps full-resolution (x, y, 1) to level (x, y, 1): ``x_level = s x + (s - 1) / 2`` with
+        ``s = level / full`` per axis.
+    """
     sy, sx = level_shape[0] / full_shape[0], level_shape[1] / full_shape[1]
     return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
 
 
 def number_of_levels(shape: tuple[int, int], *, min_size: int = 48, max_levels: int = 6) -> int:
-    """Levels (including full resolution) so that the smaller side stays >= ``min_size`` px."""
+    """Levels (including full resolution) so that the smaller side stays >= ``min_size`` px.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        (height, width) of the full-resolution image in px.
+    min_size : int
+        Smallest side in px allowed on the coarsest level.
+    max_levels : int
+        Cap on the number of levels.
+
+    Returns
+    -------
+    int
+        At least 1 (full resolution only, even when the image is smaller than ``min_size``).
+    """
     smallest = min(shape)
     levels = 1
     while levels < max_levels and smallest / 2**levels >= min_size:
@@ -65,6 +92,18 @@ def build_pyramid(fixed: np.ndarray, moving: np.ndarray, *, min_fixed_size: int 
     The moving image is halved alongside it while its smaller side stays >= ``min_moving_size``;
     beyond that its coarsest layer is reused, so a small low-resolution scan (e.g. 64 px for a x8
     scan of a 512 px field) is not shrunk to nothing while the fixed image still is.
+
+    Parameters
+    ----------
+    fixed, moving : ndarray, shape (H, W)
+        The two images (any real dtype; converted to float64, intensities kept).
+    min_fixed_size, min_moving_size : int
+        Smallest side in px of the coarsest fixed / moving layer.
+
+    Returns
+    -------
+    list of Level
+        Index 0 is full resolution.
     """
     from scipy import ndimage
     from skimage.transform import pyramid_gaussian

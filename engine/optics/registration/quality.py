@@ -9,6 +9,23 @@ def normalised_cross_correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray 
     """Pearson correlation of ``a`` and ``b`` over ``mask`` (all pixels when None), in [-1, 1].
 
     Returns NaN when fewer than 2 pixels are in the mask or one image is constant there.
+
+    Parameters
+    ----------
+    a, b : ndarray, same shape
+        Images, any real dtype (computed in float64).
+    mask : ndarray of bool, same shape, optional
+        The pixels compared.
+
+    Returns
+    -------
+    float
+        Dimensionless, in [-1, 1], or NaN.
+
+    Raises
+    ------
+    ValueError
+        When the shapes differ.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

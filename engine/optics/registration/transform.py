@@ -274,7 +274,20 @@ def _shape2(shape: Any, name: str) -> tuple[int, int]:
 # resampling
 # ---------------------------------------------------------------------------------------------
 def sample_coordinates(matrix: np.ndarray, output_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Moving-image coordinates ``(x, y)`` (each of ``output_shape``) sampled at every output pixel."""
+    """Moving-image coordinates ``(x, y)`` (each of ``output_shape``) sampled at every output pixel.
+
+    Parameters
+    ----------
+    matrix : ndarray, shape (3, 3)
+        Fixed/output (x, y, 1) -> moving (x, y, 1), the module's convention.
+    output_shape : (int, int)
+        (height, width) of the output (fixed) grid.
+
+    Returns
+    -------
+    x, y : ndarray, float64, shape ``output_shape``
+        Column and row positions in the moving image, in moving px (integers at pixel centres).
+    """
     h, w = output_shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     x = matrix[0, 0] * xx + matrix[0, 1] * yy + matrix[0, 2]
@@ -286,6 +299,18 @@ def valid_mask_for(x: np.ndarray, y: np.ndarray, moving_shape: tuple[int, int]) 
     """True where the *rounded* source position lies inside the moving image (TurboReg's rule).
 
     Rounding is half-up, like Java's ``Math.round``: valid when ``-0.5 <= x < width - 0.5``.
+
+    Parameters
+    ----------
+    x, y : ndarray, same shape
+        Source positions in moving px (e.g. from :func:`sample_coordinates`).
+    moving_shape : (int, int)
+        (height, width) of the moving image.
+
+    Returns
+    -------
+    ndarray of bool, shape of ``x``
+        True where the rounded position is a pixel of the moving image.
     """
     h, w = moving_shape
     rx, ry = np.floor(x + 0.5), np.floor(y + 0.5)
