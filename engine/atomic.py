@@ -45,18 +45,64 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_open(destination: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
-    """``open`` replacement whose result appears at ``destination`` only when the block succeeds."""
+    """``open`` replacement whose result appears at ``destination`` only when the block succeeds.
+
+    An existing ``destination`` is replaced; callers that must not overwrite check first
+    (:mod:`engine.outputs`).
+
+    Parameters
+    ----------
+    destination : str or path-like
+        The final file; its folder is created when missing.
+    mode : str
+        A writing mode of :func:`open` (``"w"``, ``"wb"``...).
+    **kwargs
+        Passed to :func:`open` (``encoding``, ``newline``...).
+
+    Yields
+    ------
+    file object
+        Open on a temporary file in the destination folder.
+    """
     with atomic_path(destination) as tmp, open(tmp, mode, **kwargs) as handle:
         yield handle
 
 
 def write_text_atomic(destination: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) atomically; return the destination path."""
+    """Write ``text`` (UTF-8) atomically; return the destination path.
+
+    Parameters
+    ----------
+    destination : str or path-like
+        The file to write (replaced when it exists; its folder is created when missing).
+    text : str
+        Written as is, encoded as UTF-8 (platform newline translation applies).
+
+    Returns
+    -------
+    Path
+        ``destination``.
+    """
     with atomic_open(destination, "w", encoding="utf-8") as handle:
         handle.write(text)
     return Path(destination)
 
 
 def write_json_atomic(destination: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> Path:
-    """Write ``obj`` as JSON atomically; return the destination path."""
+    """Write ``obj`` as JSON atomically; return the destination path.
+
+    Parameters
+    ----------
+    destination : str or path-like
+        The file to write (replaced when it exists; its folder is created when missing).
+    obj : object
+        JSON-serialisable; other values (paths, numpy scalars...) are written as ``str(value)``.
+    indent : int
+        Spaces per indentation level; the file ends with a newline.
+
+    Returns
+    -------
+    Path
+        ``destination``.
+    """
     return write_text_atomic(destination, json.dumps(obj, indent=indent, sort_keys=False, default=str) + "\n")

@@ -90,7 +90,15 @@ def drain(events: Generator[Progress, None, T] | Iterator[Progress]) -> T:
 
 
 def report(progress: ProgressCallback | None, event: Progress) -> None:
-    """Call ``progress(event)`` when a callback was given."""
+    """Call ``progress(event)`` when a callback was given.
+
+    Parameters
+    ----------
+    progress : callable or None
+        The front-end's callback, taking one :class:`Progress`.
+    event : Progress
+        The event to forward.
+    """
     if progress is not None:
         progress(event)
 
@@ -101,7 +109,27 @@ def run_with_callbacks(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> T:
-    """Drain ``events`` forwarding each to ``progress``; stop with :class:`Cancelled` when asked."""
+    """Drain ``events`` forwarding each to ``progress``; stop with :class:`Cancelled` when asked.
+
+    Parameters
+    ----------
+    events : generator of Progress
+        An ``iter_*`` generator of the engine; closed when cancelled.
+    progress : callable, optional
+        Called with every event.
+    cancel : CancelToken, optional
+        Checked before every event.
+
+    Returns
+    -------
+    object
+        The generator's ``return`` value.
+
+    Raises
+    ------
+    Cancelled
+        When ``cancel`` is set (the generator is closed first).
+    """
     while True:
         if cancel is not None and cancel.cancelled:
             events.close()
