@@ -61,7 +61,18 @@ class CaptionedFigure:
 
 
 def new_figure(width_in: float, height_in: float) -> Any:
-    """A Figure bound to the Agg canvas (no pyplot)."""
+    """A Figure bound to the Agg canvas (no pyplot).
+
+    Parameters
+    ----------
+    width_in, height_in : float
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not registered with pyplot, so it needs no display and no ``plt.close``.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -108,7 +119,20 @@ def _file_metadata(fmt: str) -> dict[str, Any]:
 # small helpers
 # ---------------------------------------------------------------------------------------------
 def display_limits(image: np.ndarray, percentiles: tuple[float, float] = DISPLAY_PERCENTILES) -> tuple[float, float]:
-    """(low, high) display limits at the given percentiles; never a zero-width range."""
+    """(low, high) display limits at the given percentiles; never a zero-width range.
+
+    Parameters
+    ----------
+    image : ndarray, any shape
+        Intensities (any units).
+    percentiles : (float, float)
+        Low and high percentiles in [0, 100] (0.5 and 99.8 by default).
+
+    Returns
+    -------
+    low, high : float
+        In the image's units, ``high > low`` (for a flat image, ``high`` is its maximum or ``low + 1``).
+    """
     lo, hi = (float(v) for v in np.percentile(image, percentiles))
     if not hi > lo:
         hi = lo + (float(np.max(image)) - lo or 1.0)
@@ -128,7 +152,21 @@ def nice_length(target: float) -> float:
 
 
 def scale_bar_spec(width_px: int, pixel_size_um: float | None) -> tuple[float, str] | None:
-    """(length in pixels, label) of a round scale bar near 1/5 of the width; None without a pixel size."""
+    """(length in pixels, label) of a round scale bar near 1/5 of the width; None without a pixel size.
+
+    Parameters
+    ----------
+    width_px : int
+        Image width in px.
+    pixel_size_um : float or None
+        Lateral pixel size in um; None or 0 when unknown.
+
+    Returns
+    -------
+    (float, str) or None
+        The bar length in px (a 1/2/5 x 10^k length in um, at most a fifth of the width) and its
+        label in nm below 1 um, else in um.
+    """
     if not pixel_size_um:
         return None
     length_um = nice_length(width_px * pixel_size_um / 5.0)
@@ -142,7 +180,22 @@ def scale_bar_spec(width_px: int, pixel_size_um: float | None) -> tuple[float, s
 
 
 def brightest_point(image: np.ndarray, *, sigma: float = 2.0, margin: int = 0) -> tuple[int, int]:
-    """(y, x) of the maximum of the Gaussian-smoothed image (a robust 'brightest structure')."""
+    """(y, x) of the maximum of the Gaussian-smoothed image (a robust 'brightest structure').
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X)
+        Intensities.
+    sigma : float
+        Gaussian sigma of the smoothing in px.
+    margin : int
+        Border in px excluded from the search (ignored when the image is too small for it).
+
+    Returns
+    -------
+    (int, int)
+        Row and column in px.
+    """
     from scipy.ndimage import gaussian_filter
 
     smoothed = gaussian_filter(np.asarray(image, dtype=np.float64), sigma)
@@ -159,6 +212,18 @@ def default_line(reference: np.ndarray, *, length: int = 128) -> tuple[tuple[flo
 
     Returns ``((y0, x0), (y1, x1))`` inside the image. The length shrinks to 80 % of the smaller side
     on small images. Among 0/45/90/135 degrees the orientation with the largest profile variance wins.
+
+    Parameters
+    ----------
+    reference : ndarray, shape (Y, X)
+        The image the line is chosen on (ground truth, else the input).
+    length : int
+        Wanted line length in px.
+
+    Returns
+    -------
+    ((float, float), (float, float))
+        End points (row, column) in px.
     """
     ny, nx = reference.shape
     length = int(min(length, 0.8 * min(ny, nx)))
@@ -188,7 +253,20 @@ def _shift_inside(lo: float, hi: float, n: int) -> float:
 
 
 def line_profile(image: np.ndarray, line: tuple[tuple[float, float], tuple[float, float]]) -> np.ndarray:
-    """Values along ``line`` ((y0, x0), (y1, x1)), one sample per pixel of length, linear interpolation."""
+    """Values along ``line`` ((y0, x0), (y1, x1)), one sample per pixel of length, linear interpolation.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X)
+        Intensities.
+    line : ((float, float), (float, float))
+        End points (row, column) in px; positions outside take the nearest edge value.
+
+    Returns
+    -------
+    ndarray, float64, shape (n,)
+        ``n = round(length in px) + 1`` samples (at least 2), in the image's units.
+    """
     from scipy.ndimage import map_coordinates
 
     (y0, x0), (y1, x1) = line
@@ -199,7 +277,20 @@ def line_profile(image: np.ndarray, line: tuple[tuple[float, float], tuple[float
 
 
 def default_inset(reference: np.ndarray, *, fraction: float = 0.2) -> tuple[int, int, int]:
-    """(y0, x0, size) of a square zoom region around the brightest structure, inside the image."""
+    """(y0, x0, size) of a square zoom region around the brightest structure, inside the image.
+
+    Parameters
+    ----------
+    reference : ndarray, shape (Y, X)
+        The image the region is chosen on.
+    fraction : float
+        Side of the square as a fraction of the image's smaller side (at least 8 px).
+
+    Returns
+    -------
+    (int, int, int)
+        Top-left row, top-left column and side, in px.
+    """
     ny, nx = reference.shape
     size = max(8, int(round(fraction * min(ny, nx))))
     cy, cx = brightest_point(reference, margin=min(ny, nx) // 10)
@@ -218,7 +309,21 @@ def _inset_corner(region: tuple[int, int, int], shape: tuple[int, int]) -> str:
 
 
 def matched_planes(planes: dict[str, np.ndarray], reference: str) -> dict[str, np.ndarray]:
-    """Map every plane onto the reference's normalised scale (the metric normalisation policy)."""
+    """Map every plane onto the reference's normalised scale (the metric normalisation policy).
+
+    Parameters
+    ----------
+    planes : dict of str to ndarray
+        Method name -> plane, all the same shape (Y, X) (or (Z, X) sections).
+    reference : str
+        The key of the reference plane (ground truth, else the input).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Same keys; the reference percentile-normalised (0.1 -> 0, 99.9 -> 1), every other plane
+        least-squares gain/offset-matched to it (float64, dimensionless).
+    """
     from decongan.engine.metrics.reference import normalize_pair
 
     ref = planes[reference]
@@ -234,7 +339,25 @@ def matched_planes(planes: dict[str, np.ndarray], reference: str) -> dict[str, n
 
 
 def merge_channels(planes: Sequence[np.ndarray], *, percentiles: tuple[float, float] = DISPLAY_PERCENTILES) -> np.ndarray:
-    """RGB composite (H, W, 3) of channels in magenta/green/cyan/yellow, each stretched to its percentiles."""
+    """RGB composite (H, W, 3) of channels in magenta/green/cyan/yellow, each stretched to its percentiles.
+
+    Parameters
+    ----------
+    planes : sequence of ndarray, each shape (H, W)
+        One plane per channel, at most four.
+    percentiles : (float, float)
+        Display percentiles of each channel.
+
+    Returns
+    -------
+    ndarray, float64, shape (H, W, 3)
+        RGB values in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        With more than four channels.
+    """
     if len(planes) > len(MERGE_COLOURS):
         raise ValueError(f"at most {len(MERGE_COLOURS)} channels can be merged, got {len(planes)}")
     rgb = np.zeros((*planes[0].shape, 3))
@@ -422,6 +545,34 @@ def _metric_text(ev: Any, name: str, channel: int, metrics: Sequence[str]) -> st
 def comparison_caption(shown: Sequence[Any], evaluations: Sequence[Any], *, channel: Any, contrast: str,
                        percentiles: tuple[float, float], cmap: str, inset: Any, line: Any,
                        metrics: Sequence[str]) -> str:
+    """The caption of :func:`comparison_figure`: every display convention it used, in words.
+
+    Parameters
+    ----------
+    shown : sequence of evaluations
+        The fields of view drawn (one row each).
+    evaluations : sequence of evaluations
+        All of them (the others are counted as "in the tables").
+    channel : int or "merged"
+        The channel shown, or a merged colour composite.
+    contrast : {"shared", "per-panel"}
+        Display-range policy.
+    percentiles : (float, float)
+        Display percentiles.
+    cmap : str
+        Colour map (LUT) name.
+    inset : tuple or None
+        The zoom region, when insets were drawn.
+    line : tuple, "auto" or None
+        The profile line, when one was drawn.
+    metrics : sequence of str
+        Metric names printed under the panels.
+
+    Returns
+    -------
+    str
+        The caption.
+    """
     n_left = len(evaluations) - len(shown)
     parts = [f"One row per field of view ({len(shown)} shown"
              + (f"; {n_left} more in the tables" if n_left > 0 else "") + "), one column per method."]
@@ -533,7 +684,31 @@ def _draw_brackets(ax: Any, methods: list[str], data: list[list[float]], pairs: 
 # ---------------------------------------------------------------------------------------------
 def consistency_figure(evaluations: Sequence[Any], *, channel: int = 0, max_rows: int = 6,
                        zlim: float = 5.0, panel_in: float = 1.9) -> CaptionedFigure:
-    """Per field: the LQ input, then each restoration's normalised residual map with flagged regions."""
+    """Per field: the LQ input, then each restoration's normalised residual map with flagged regions.
+
+    Parameters
+    ----------
+    evaluations : sequence of evaluations
+        Comparison results holding data-consistency maps (``ev.consistency``).
+    channel : int
+        Channel shown.
+    max_rows : int
+        Fields of view drawn at most (the first ones).
+    zlim : float
+        Colour range of the normalised residual z, ``-zlim`` to ``+zlim`` (dimensionless).
+    panel_in : float
+        Panel side in inches.
+
+    Returns
+    -------
+    CaptionedFigure
+        Named ``"consistency"``.
+
+    Raises
+    ------
+    ValueError
+        When no data-consistency map was computed for ``channel``.
+    """
     from matplotlib.colors import Normalize
 
     shown = [ev for ev in evaluations if any(k[1] == channel for k in ev.consistency)][:max_rows]
@@ -590,7 +765,31 @@ def consistency_figure(evaluations: Sequence[Any], *, channel: int = 0, max_rows
 
 def error_map_figure(evaluations: Sequence[Any], *, channel: int = 0, max_rows: int = 6,
                      percentile: float = 99.5, panel_in: float = 1.9) -> CaptionedFigure:
-    """|method − GT| after the normalisation policy, ONE colour scale for every panel of the figure."""
+    """|method − GT| after the normalisation policy, ONE colour scale for every panel of the figure.
+
+    Parameters
+    ----------
+    evaluations : sequence of evaluations
+        Comparison results holding error maps (``ev.error_maps``, only with a ground truth).
+    channel : int
+        Channel shown.
+    max_rows : int
+        Fields of view drawn at most (the first ones).
+    percentile : float
+        Percentile of all maps' values used as the top of the shared colour scale.
+    panel_in : float
+        Panel side in inches.
+
+    Returns
+    -------
+    CaptionedFigure
+        Named ``"error_maps"``; ``info["vmax"]`` is the top of the scale in normalised units.
+
+    Raises
+    ------
+    ValueError
+        When there is no error map (no ground truth).
+    """
     shown = [ev for ev in evaluations if any(k[1] == channel for k in ev.error_maps)][:max_rows]
     if not shown:
         raise ValueError("no error maps: the comparison has no ground truth")
@@ -651,6 +850,33 @@ def orthogonal_view_figure(volumes: dict[str, np.ndarray], *, reference: str, y:
     Every volume is gain/offset-matched to ``reference`` (the metric normalisation policy) and shown with
     the reference's percentile range; the Z axis is stretched by ``z_step / pixel_size`` so distances are
     isotropic. Default row: through the reference's brightest structure (max projection).
+
+    Parameters
+    ----------
+    volumes : dict of str to ndarray
+        Method name -> (Z, Y, X) stack, all the same shape.
+    reference : str
+        The key of the reference stack.
+    y : int, optional
+        Row of the section in px.
+    pixel_size_um, z_step_um : float, optional
+        Lateral pixel size and Z step in um (aspect ratio and scale bar; 1:1 when either is unknown).
+    percentiles : (float, float)
+        Display percentiles of the reference's section.
+    cmap : str
+        One of :data:`IMAGE_CMAPS`.
+    panel_in : float
+        Panel width in inches.
+
+    Returns
+    -------
+    CaptionedFigure
+        Named ``"orthogonal_xz"``; ``info["y"]`` is the row used.
+
+    Raises
+    ------
+    ValueError
+        For another colour map or a reference that is not (Z, Y, X).
     """
     if cmap not in IMAGE_CMAPS:
         raise ValueError(f"cmap {cmap!r} is not one of the colour-blind-safe LUTs {IMAGE_CMAPS}")

@@ -188,6 +188,23 @@ def adjust_pvalues(pvalues: Sequence[float], method: str = "holm") -> list[float
     Same values as ``statsmodels.stats.multitest.multipletests(p, method=...)[1]`` (which
     scikit-posthocs uses), computed here because that function runs a full garbage collection on
     every call (~0.3 s each).
+
+    Parameters
+    ----------
+    pvalues : sequence of float
+        The m raw p-values of one family of tests, each in [0, 1].
+    method : {"holm", "bonferroni"}
+        The correction.
+
+    Returns
+    -------
+    list of float
+        Corrected p-values in the input order, each in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``method``.
     """
     p = np.asarray(pvalues, dtype=float)
     m = p.size
