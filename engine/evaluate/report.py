@@ -118,7 +118,22 @@ def consistency_method_text() -> str:
 
 def restored_file_name(out: Path, field: str, method: str) -> Path:
     """``OUT/restored/<field>__<method>.tif``: the field (an image's file stem) keeps its Unicode name,
-    only characters no file name may hold are replaced; the method label becomes a safe stem."""
+    only characters no file name may hold are replaced; the method label becomes a safe stem.
+
+    Parameters
+    ----------
+    out : Path
+        The comparison's output folder.
+    field : str
+        The field of view (an input image's file stem).
+    method : str
+        The method label (e.g. ``"RL 20 it (engine)"``).
+
+    Returns
+    -------
+    Path
+        The planned file (nothing is written or checked here; see :func:`engine.outputs.check_distinct`).
+    """
     from decongan.engine.io import safe_stem
 
     return Path(out) / "restored" / safe_filename(f"{safe_filename(field)}__{safe_stem(method)}.tif")
@@ -349,7 +364,36 @@ def _fmt(value: Any, metric: str = "") -> str:
 def render_html(evaluations: Sequence[Any], table: Any, summary: dict[str, dict[str, Any]], stats: dict[str, Any],
                 figures: Sequence[Any], figure_paths: dict[str, list[Path]], context: ReportContext, *,
                 outputs: dict[str, Path], restored: Sequence[Path], out_dir: Path) -> str:
-    """The self-contained report page (see the module docstring)."""
+    """The self-contained report page (see the module docstring).
+
+    Parameters
+    ----------
+    evaluations : sequence of evaluations
+        The evaluated comparison sets (:func:`engine.evaluate.compare.evaluate_set`).
+    table : engine.evaluate.compare.MetricTable
+        Their metric rows.
+    summary : dict
+        Method -> metric -> summary (n, median, IQR), from ``table.summary()``.
+    stats : dict
+        Metric -> statistics (Kruskal-Wallis, Friedman, Dunn pairs), from ``table.statistics``.
+    figures : sequence of CaptionedFigure
+        The figures made, in page order.
+    figure_paths : dict of str to list of Path
+        Figure name -> the files written; the PNG is embedded (base64), the others are listed.
+    context : ReportContext
+        Title, command, notes, assumptions and versions stated in the report.
+    outputs : dict of str to Path
+        Table files listed in the page (label -> path).
+    restored : sequence of Path
+        Restored TIFFs written (counted in the page).
+    out_dir : Path
+        The output folder; listed paths are relative to it.
+
+    Returns
+    -------
+    str
+        The HTML document (UTF-8 text, no external references).
+    """
     from decongan.engine.evaluate.compare import GT_NAME, HIGHER_IS_BETTER, LQ_NAME, METRIC_LABELS
     from decongan.engine.evaluate.stats import format_p
 
