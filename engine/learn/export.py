@@ -42,6 +42,20 @@ class ExportError(DeconganError, RuntimeError):
 
 @dataclass
 class ExportResult:
+    """What :func:`export_torchscript` wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The TorchScript file.
+    sidecar : Path
+        The JSON file beside it (``path`` with suffix ``.json``).
+    method : {"script", "trace+pad"}
+        How the module was made.
+    max_abs_difference : float
+        Largest absolute difference from the eager generator on the check inputs (normalised units).
+    """
+
     path: Path
     sidecar: Path
     method: str
