@@ -28,6 +28,26 @@ import numpy as np
 
 from decongan.app.commands import CommandError
 
+#: the command-line options for the engine's optics fields (the engine's messages say them in words)
+OPTICS_FLAGS: dict[str, str] = {"na": "--na VALUE", "ni": "--ni VALUE", "wavelength_nm": "--wavelength-nm NM",
+                                "pixel_nm": "--pixel-nm NM", "z_step_nm": "--z-step-nm NM"}
+
+
+def optics_command_error(err: Exception) -> CommandError:
+    """The engine's ``OpticsError`` for the command line: its message, plus the options for the unknown values.
+
+    Parameters
+    ----------
+    err : engine.optics.request.OpticsError
+        Its ``missing`` field names (possibly empty) choose the options named.
+
+    Returns
+    -------
+    CommandError
+    """
+    missing = [OPTICS_FLAGS[n] for n in getattr(err, "missing", ()) if n in OPTICS_FLAGS]
+    return CommandError(f"{err}; on the command line: {' '.join(missing)}" if missing else str(err))
+
 
 @dataclass
 class PsfSource:
@@ -84,7 +104,7 @@ class PsfSource:
             return Optics.for_image(image, na=self.na, ni=self.ni, wavelength_nm=self.wavelength_nm,
                                     pixel_nm=self.pixel_nm, z_step_nm=self.z_step_nm)
         except OpticsError as err:
-            raise CommandError(str(err)) from None
+            raise optics_command_error(err) from None
 
     def for_image(self, image: Any) -> np.ndarray:
         """The PSF for ``image`` (a MicroscopyImage): the file's, or Born & Wolf on its grid (sum 1).
@@ -106,7 +126,7 @@ class PsfSource:
             try:
                 self._cache[key] = psf_for_grid(optics, yx_shape=image.yx_shape, nz=nz)
             except OpticsError as err:
-                raise CommandError(str(err)) from None
+                raise optics_command_error(err) from None
         return self._cache[key]
 
 

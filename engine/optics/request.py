@@ -54,7 +54,21 @@ DEFAULT_PSF_ENERGY = 0.99
 
 
 class OpticsError(DeconganError, ValueError):
-    """An optics value is missing or impossible; the message names the image and what to pass."""
+    """An optics value is missing or impossible; the message names the image and what to give, in words.
+
+    Parameters
+    ----------
+    message : str
+        The message (names the image and the values, never a front-end's option).
+    missing : tuple of str, optional
+        The optics field names that are unknown (``"na"``, ``"ni"``, ``"wavelength_nm"``,
+        ``"pixel_nm"``, ``"z_step_nm"``), so a front-end can name its own options; empty when a
+        value is impossible rather than missing.
+    """
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = tuple(missing)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,13 +118,13 @@ class Quantity:
         return out
 
 
-#: per optics field: unit, words for messages, command-line flag
-_OPTICS_FIELDS: dict[str, tuple[str, str, str]] = {
-    "na": ("", "numerical aperture (NA)", "--na"),
-    "ni": ("", "immersion refractive index", "--ni"),
-    "wavelength_nm": ("nm", "emission wavelength", "--wavelength-nm"),
-    "pixel_nm": ("nm", "lateral pixel size", "--pixel-nm"),
-    "z_step_nm": ("nm", "z step", "--z-step-nm"),
+#: per optics field: unit, words for messages (a front-end adds its own option names)
+_OPTICS_FIELDS: dict[str, tuple[str, str]] = {
+    "na": ("", "numerical aperture (NA)"),
+    "ni": ("", "immersion refractive index"),
+    "wavelength_nm": ("nm", "emission wavelength"),
+    "pixel_nm": ("nm", "lateral pixel size"),
+    "z_step_nm": ("nm", "z step"),
 }
 
 
@@ -163,8 +177,8 @@ class Optics:
                               f"oil 1.515), got {self.ni.value:g} ({self.ni.source})")
         if self.na.known and self.ni.known and self.na.value >= self.ni.value:  # type: ignore[operator]
             raise OpticsError(f"{self.origin}: NA {self.na.value:g} ({self.na.source}) must be smaller than the "
-                              f"immersion index ni {self.ni.value:g} ({self.ni.source}); check the objective's NA "
-                              "and immersion medium (--na, --ni)")
+                              f"immersion index ni {self.ni.value:g} ({self.ni.source}); check the objective's "
+                              "numerical aperture and its immersion medium")
 
     @classmethod
     def for_image(cls, image: Any, *, na: float | Quantity | None = None, ni: float | Quantity | None = None,
@@ -218,10 +232,11 @@ class Optics:
         missing = [n for n in names if not getattr(self, n).known]
         if missing:
             words = ", ".join(_OPTICS_FIELDS[n][1] for n in missing)
-            flags = " ".join(f"{_OPTICS_FIELDS[n][2]} {'NM' if _OPTICS_FIELDS[n][0] else 'VALUE'}" for n in missing)
+            given = ", ".join(f"the {_OPTICS_FIELDS[n][1]}{' in nm' if _OPTICS_FIELDS[n][0] else ''}" for n in missing)
             where = " (not in the file's metadata)" if any(n in ("pixel_nm", "z_step_nm") for n in missing) else ""
             raise OpticsError(f"{self.origin}: {purpose} needs the {words}, which {'is' if len(missing) == 1 else 'are'} "
-                              f"unknown{where}; pass {flags} (Python: {', '.join(n + '=' for n in missing)})")
+                              f"unknown{where}; give {given} (Python: {', '.join(n + '=' for n in missing)})",
+                              missing=tuple(missing))
 
     def provenance(self) -> dict[str, Any]:
         """``{"na": {"value", "unit", "source"[, "note"]}, ...}`` for the known values (JSON-ready)."""

@@ -85,3 +85,17 @@ def test_a_bright_object_at_the_left_edge_does_not_wrap_to_the_right_with_the_cl
           "circular:", float(right_circular.min()), float(right_circular.max()))
     assert float(right_circular.min()) < 1.0
     np.testing.assert_allclose(right_default, 10.0, rtol=0.05)
+
+
+def test_the_command_line_names_its_options_for_missing_optics():
+    """The engine says the missing optics in words; the command line adds its own options for them."""
+    from decongan.app.commands import CommandError
+    from decongan.app.methods import PsfSource
+    from decongan.engine.io import MicroscopyImage
+
+    image = MicroscopyImage(data=np.zeros((8, 8), np.float32), axes="YX", path=Path("/data/cells.tif"))
+    with pytest.raises(CommandError) as err:
+        PsfSource(na=1.4, ni=1.515, wavelength_nm=520.0).for_image(image)
+    assert str(err.value) == ("/data/cells.tif: a Born & Wolf PSF needs the lateral pixel size, which is unknown "
+                              "(not in the file's metadata); give the lateral pixel size in nm (Python: pixel_nm=); "
+                              "on the command line: --pixel-nm NM")

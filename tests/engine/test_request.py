@@ -91,8 +91,9 @@ def test_optics_require_names_the_file_and_the_option():
     with pytest.raises(OpticsError) as err:
         optics.require("na", "wavelength_nm", "pixel_nm")
     assert str(err.value) == ("/data/cells.tif: a Born & Wolf PSF needs the emission wavelength, lateral pixel size, "
-                              "which are unknown (not in the file's metadata); pass --wavelength-nm NM --pixel-nm NM "
-                              "(Python: wavelength_nm=, pixel_nm=)")
+                              "which are unknown (not in the file's metadata); give the emission wavelength in nm, the "
+                              "lateral pixel size in nm (Python: wavelength_nm=, pixel_nm=)")
+    assert err.value.missing == ("wavelength_nm", "pixel_nm")  # a front-end names its own options from these
     optics.require("na", "ni", "z_step_nm")  # known: no error
 
 
@@ -102,7 +103,7 @@ def test_optics_refuses_na_above_immersion_index():
     with pytest.raises(OpticsError) as err:
         Optics.for_image(_image(), na=1.4, ni=1.33)
     assert str(err.value) == ("/data/cells.tif: NA 1.4 (user) must be smaller than the immersion index ni 1.33 (user); "
-                              "check the objective's NA and immersion medium (--na, --ni)")
+                              "check the objective's numerical aperture and its immersion medium")
     with pytest.raises(ValueError, match="must be a positive number in nm, got -5"):
         Optics.for_image(_image(), pixel_nm=-5)
 
