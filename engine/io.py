@@ -52,6 +52,26 @@ class ImageWriteError(DeconganError, ValueError):
     """Data could not be written as asked (e.g. uint16 requested for values outside [0, 65535])."""
 
 
+def image_stem(path: str | Path) -> str:
+    """File name without its image suffix, double suffixes included.
+
+    Parameters
+    ----------
+    path : str or Path
+        An image file (need not exist).
+
+    Returns
+    -------
+    str
+        ``a.ome.tif`` -> ``a``, ``b.TIFF`` -> ``b``, ``c.png`` -> ``c``; other names lose their last suffix.
+    """
+    name = Path(path).name
+    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem
+
+
 @dataclass
 class MicroscopyImage:
     """An image array with its axes and physical calibration.
@@ -114,13 +134,7 @@ class MicroscopyImage:
     @property
     def name(self) -> str:
         """File stem without TIFF/OME suffixes, or ``"image"``."""
-        if self.path is None:
-            return "image"
-        name = self.path.name
-        for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
-            if name.lower().endswith(suffix):
-                return name[: -len(suffix)]
-        return self.path.stem
+        return "image" if self.path is None else image_stem(self.path)
 
     def select(self, *, t: int | None = None, z: int | None = None, c: int | None = None) -> MicroscopyImage:
         """A view with the given axes fixed at an index (axes that are absent must be None or 0)."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = ("app", "engine", "imagej_bridge", "resources")

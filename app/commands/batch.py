@@ -197,9 +197,9 @@ def run(args: argparse.Namespace) -> int:
         parse_shard,
         set_status,
     )
-    from decongan.engine.evaluate.compare import FieldFiles, image_stem, iter_evaluate_fields
+    from decongan.engine.evaluate.dataset import FieldFiles, iter_evaluate_fields
     from decongan.engine.evaluate.report import ReportContext
-    from decongan.engine.io import ImageReadError, list_images, read_image
+    from decongan.engine.io import ImageReadError, image_stem, list_images, read_image
     from decongan.engine.progress import Cancelled, CancelToken, run_with_callbacks
 
     for flag, value in (("--pixel-nm", args.pixel_nm), ("--z-step-nm", args.z_step_nm), ("--iterations", args.iterations)):

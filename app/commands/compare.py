@@ -121,7 +121,7 @@ def figure_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def consistency_psf_function(psf_source: Any, mode: str) -> Any:
-    """``lq_image -> PSF or None`` for engine.evaluate.compare.iter_evaluate_fields, per --consistency."""
+    """``lq_image -> PSF or None`` for engine.evaluate.dataset.iter_evaluate_fields, per --consistency."""
     if mode == "off":
         return None
     if mode == "identity" or psf_source is None:
@@ -223,14 +223,10 @@ def _parse_methods(items: list[str]) -> dict[str, Path]:
 
 def run(args: argparse.Namespace) -> int:
     from decongan.app.console import ConsoleProgress
-    from decongan.engine.evaluate.compare import (
-        ComparisonError,
-        FieldFiles,
-        image_stem,
-        iter_evaluate_fields,
-        match_dataset,
-    )
+    from decongan.engine.evaluate.compare import ComparisonError
+    from decongan.engine.evaluate.dataset import FieldFiles, iter_evaluate_fields, match_dataset
     from decongan.engine.evaluate.report import ReportContext
+    from decongan.engine.io import image_stem
     from decongan.engine.progress import run_with_callbacks
 
     _positive("--pixel-nm", args.pixel_nm)

@@ -287,7 +287,7 @@ class MainWindow(QMainWindow):
         files = [p for p in paths if p.exists() or p.suffix]
         if not files:
             return
-        from decongan.engine.learn.training.data import image_stem
+        from decongan.engine.io import image_stem
 
         fields = [FieldOfView(image_stem(p), p, None) for p in files]
         dataset = Dataset(None, None, False, fields)

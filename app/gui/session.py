@@ -157,7 +157,8 @@ def build_dataset(lq_dir: str | Path | None, hq_dir: str | Path | None = None, *
     ValueError
         A folder is missing or holds no images, or (paired) no name matches; the message says which.
     """
-    from decongan.engine.learn.training.data import image_stem, match_pairs
+    from decongan.engine.io import image_stem
+    from decongan.engine.learn.training.data import match_pairs
 
     lq_files = list_images(lq_dir) if lq_dir else []
     hq_files = list_images(hq_dir) if hq_dir else []

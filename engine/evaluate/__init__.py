@@ -9,7 +9,7 @@ from decongan.engine._lazy import lazy_api
 
 _API = {
     "ComparisonError": "compare", "ComparisonSet": "compare", "build_comparison_set": "compare",
-    "evaluate_set": "compare", "match_dataset": "compare",
+    "evaluate_set": "compare", "match_dataset": "dataset", "iter_evaluate_fields": "dataset",
     "ConsistencyResult": "consistency", "data_consistency": "consistency",
     "compare_groups": "stats", "summarize": "stats",
     "comparison_figure": "figures", "save_figure": "figures",

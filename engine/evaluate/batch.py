@@ -150,7 +150,7 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
 
 def output_path(out_dir: Path, method: MethodSpec, input_path: Path) -> Path:
     """``OUT/restored/<method>/<input stem>.tif``."""
-    from decongan.engine.evaluate.compare import image_stem
+    from decongan.engine.io import image_stem
 
     return out_dir / "restored" / method.folder / f"{image_stem(input_path)}.tif"
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,8 +44,7 @@ from typing import Any, Literal
 import numpy as np
 
 from decongan.engine.errors import DeconganError
-from decongan.engine.io import IMAGE_SUFFIXES, ImageReadError, MicroscopyImage, list_images, read_image
-from decongan.engine.progress import Cancelled, CancelToken, Progress
+from decongan.engine.io import MicroscopyImage
 from decongan.engine.provenance import Provenance
 
 LQ_NAME = "LQ (input)"
@@ -458,7 +457,24 @@ def evaluate_set(
 
 
 def attach_consistency(evaluation: SetEvaluation, method: str, result: Any, *, channel: int = 0) -> None:
-    """Add a data-consistency result computed elsewhere (e.g. one plane of a 3-D map) to an evaluation."""
+    """Add a data-consistency result computed elsewhere (e.g. one plane of a 3-D map) to an evaluation.
+
+    Parameters
+    ----------
+    evaluation : SetEvaluation
+        Updated in place: its consistency maps and the matching metrics row.
+    method : str
+        Column name the result belongs to.
+    result : ConsistencyResult
+        From :func:`decongan.engine.evaluate.consistency.data_consistency`.
+    channel : int
+        Channel index of the row.
+
+    Raises
+    ------
+    KeyError
+        The evaluation has no row for that method and channel.
+    """
     evaluation.consistency[(method, channel)] = result
     for row in evaluation.rows:
         if row["method"] == method and row["channel"] == channel:
@@ -562,167 +578,6 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
     return value
-
-
-# ---------------------------------------------------------------------------------------------
-# datasets: folders matched by file name
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class FieldFiles:
-    """The files of one field of view in a folder comparison."""
-
-    name: str
-    lq: Path
-    gt: Path | None
-    methods: dict[str, Path]
-
-
-def image_stem(path: Path) -> str:
-    """File name without its image suffix (``a.ome.tif`` -> ``a``)."""
-    name = path.name
-    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-def _by_stem(folder: Path, role: str) -> dict[str, Path]:
-    files = list_images(folder)
-    out: dict[str, Path] = {}
-    for path in files:
-        stem = image_stem(path)
-        if stem in out:
-            raise ComparisonError(f"{role} folder {folder}: two files share the name {stem!r} "
-                                  f"({out[stem].name}, {path.name})")
-        out[stem] = path
-    if not out:
-        raise ComparisonError(f"{role} folder {folder} holds no images (TIFF, PNG, JPEG or BMP)")
-    return out
-
-
-def match_dataset(lq_dir: str | Path, *, gt_dir: str | Path | None = None,
-                  method_dirs: Mapping[str, str | Path] | None = None) -> tuple[list[FieldFiles], list[str]]:
-    """Match the files of an LQ folder with a GT folder and method folders by file name (stem).
-
-    Returns
-    -------
-    fields : list of FieldFiles
-        Every LQ image that has a file in every given folder, sorted by name.
-    skipped : list of str
-        One line per LQ image left out, naming the folders that lack it.
-
-    Raises
-    ------
-    ComparisonError
-        A folder is missing or empty, or no LQ image has a partner in every folder.
-    """
-    lq = _by_stem(Path(lq_dir), "LQ")
-    gt = _by_stem(Path(gt_dir), "GT") if gt_dir is not None else None
-    methods = {name: _by_stem(Path(folder), f"method {name!r}") for name, folder in (method_dirs or {}).items()}
-    fields: list[FieldFiles] = []
-    skipped: list[str] = []
-    for stem in sorted(lq):
-        lacking = [f"GT ({gt_dir})"] if gt is not None and stem not in gt else []
-        lacking += [f"{name} ({method_dirs[name]})" for name, files in methods.items()  # type: ignore[index]
-                    if stem not in files]
-        if lacking:
-            skipped.append(f"{stem}: no file of that name in {', '.join(lacking)}")
-            continue
-        fields.append(FieldFiles(stem, lq[stem], gt[stem] if gt is not None else None,
-                                 {name: files[stem] for name, files in methods.items()}))
-    if not fields:
-        raise ComparisonError(f"no LQ image in {lq_dir} has a file of the same name in every other folder: "
-                              + "; ".join(skipped[:5]))
-    return fields, skipped
-
-
-def read_provenance(path: str | Path) -> Provenance | None:
-    """The provenance DeconGAN stored in a TIFF's ImageJ Info / description, or None."""
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            texts = [(tif.imagej_metadata or {}).get("Info")] if tif.is_imagej else []
-            texts.append(tif.pages[0].description if tif.pages else None)
-    except (OSError, ValueError, tifffile.TiffFileError):
-        return None
-    for text in texts:
-        if not text or "{" not in text:
-            continue
-        try:
-            return Provenance.model_validate_json(text[text.index("{"):])
-        except ValueError:
-            continue
-    return None
-
-
-def read_restored(path: str | Path, *, name: str, pixel_size_um: float | None = None,
-                  z_step_um: float | None = None) -> tuple[MicroscopyImage, Provenance]:
-    """A restored image file and its provenance (from the file, else ``method=name, backend="file"``)."""
-    image = read_image(path, pixel_size_um=pixel_size_um, z_step_um=z_step_um)
-    provenance = read_provenance(path) if str(path).lower().endswith((".tif", ".tiff")) else None
-    if provenance is None:
-        provenance = Provenance(method=name, backend="file", parameters={"path": str(path)})
-    else:
-        provenance.parameters.setdefault("path", str(path))
-    return image, provenance
-
-
-def iter_evaluate_fields(
-    fields: Sequence[FieldFiles],
-    *,
-    pixel_size_um: float | None = None,
-    z_step_um: float | None = None,
-    register_gt: str | None = None,
-    consistency: bool = True,
-    consistency_psf: Callable[[MicroscopyImage], np.ndarray | None] | None = None,
-    no_reference: bool = True,
-    cancel: CancelToken | None = None,
-    resample: bool = False,
-) -> Generator[Progress, None, tuple[list[SetEvaluation], list[str]]]:
-    """Read, assemble and evaluate every field; yields a Progress per field.
-
-    Parameters
-    ----------
-    fields : sequence of FieldFiles
-    pixel_size_um, z_step_um : float, optional
-        Calibration overrides for every image.
-    register_gt : str, optional
-        Registration model for the ground truth (see :func:`build_comparison_set`).
-    resample : bool
-        Allow LQ and ground truth of different sizes (see :func:`build_comparison_set`).
-    consistency : bool
-        Compute data-consistency maps.
-    consistency_psf : callable, optional
-        ``psf(lq_image) -> PSF on the evaluation grid`` (None result: identity forward model).
-    cancel : CancelToken, optional
-
-    Returns
-    -------
-    evaluations : list of SetEvaluation
-    failures : list of str
-        One line per field that could not be compared (file named, reason given); the others continue.
-    """
-    evaluations: list[SetEvaluation] = []
-    failures: list[str] = []
-    for i, files in enumerate(fields):
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled("comparison cancelled by the user")
-        try:
-            lq = read_image(files.lq, pixel_size_um=pixel_size_um, z_step_um=z_step_um)
-            gt = read_image(files.gt, pixel_size_um=pixel_size_um, z_step_um=z_step_um) if files.gt else None
-            restored = {name: read_restored(path, name=name, pixel_size_um=pixel_size_um, z_step_um=z_step_um)
-                        for name, path in files.methods.items()}
-            cset = build_comparison_set(files.name, lq, gt=gt, restored=restored, register_gt=register_gt,
-                                        resample=resample)
-            psf = consistency_psf(lq) if (consistency and consistency_psf is not None) else None
-            evaluations.append(evaluate_set(cset, consistency_psf=psf, consistency=consistency, no_reference=no_reference))
-            message = f"{files.name}: compared"
-        except (ComparisonError, ImageReadError, ValueError) as err:
-            failures.append(f"{files.name}: {err}")
-            message = f"{files.name}: FAILED"
-        yield Progress(i + 1, len(fields), message)
-    return evaluations, failures
 
 
 def method_order(names: Sequence[str]) -> list[str]:

@@ -17,9 +17,8 @@ from decongan.engine.evaluate.compare import (
     MetricTable,
     build_comparison_set,
     evaluate_set,
-    match_dataset,
-    read_restored,
 )
+from decongan.engine.evaluate.dataset import match_dataset, read_restored
 from decongan.engine.evaluate.stats import compare_groups
 from decongan.engine.io import MicroscopyImage, read_image, write_tiff
 from decongan.engine.metrics.reference import normalize_pair, reference_metrics

@@ -66,7 +66,7 @@ def test_restored_images_are_calibrated_tiffs_with_provenance(outputs):
     assert len(result.restored) == 3
     image = read_image(result.restored[0])
     assert image.pixel_size_um == pytest.approx(0.02) and image.data.dtype == np.float32
-    from decongan.engine.evaluate.compare import read_provenance
+    from decongan.engine.evaluate.dataset import read_provenance
 
     assert read_provenance(result.restored[0]).parameters["sigma"] == 1.0
 

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from decongan.engine.errors import DeconganError
-from decongan.engine.io import ImageReadError, MicroscopyImage, list_images, read_image
+from decongan.engine.io import ImageReadError, MicroscopyImage, image_stem, list_images, read_image
 from decongan.engine.learn.degrade import DegradationSpec, degrade
 from decongan.engine.learn.normalization import ChannelNorm, NormalizationConfig, fit_normalization
 
@@ -58,11 +58,6 @@ class DataError(DeconganError, ValueError):
 # ---------------------------------------------------------------------------------------------
 # finding files
 # ---------------------------------------------------------------------------------------------
-def image_stem(path: Path) -> str:
-    """File name without its image suffix(es) (``a.ome.tif`` -> ``a``)."""
-    return MicroscopyImage(np.zeros((1, 1)), "YX", path=Path(path)).name
-
-
 @dataclass
 class PairingReport:
     """Result of matching an LQ and an HQ folder by file stem."""
@@ -695,7 +690,6 @@ __all__ = [
     "Sample",
     "TrainingData",
     "augment",
-    "image_stem",
     "match_pairs",
     "prepare_training_data",
     "read_planes",
