@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = export_torchscript(args.run_dir, out, which=args.which)
     except (RunError, ExportError) as err:
-        raise CommandError(str(err)) from err
+        raise CommandError(str(err).replace("which='last'", "--which last")) from err
     print(f"decongan export-model: wrote {result.path} ({result.method}; max |difference| vs the trained generator "
           f"{result.max_abs_difference:.2g}) and {result.sidecar}", file=sys.stderr)
     print(result.path)

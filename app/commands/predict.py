@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = load_model(args.run_dir, which=args.which, device=device)
     except RunError as err:
-        raise CommandError(str(err)) from err
+        raise CommandError(str(err).replace("which='last'", "--which last")) from err
     files = _expand(args.inputs)
     if not files:
         raise CommandError("no input images found")

@@ -36,6 +36,31 @@ For a quick CPU run use a small width, e.g. --width 8 --patch-size 64 --batch-si
 
 SYNTHETIC = ("gaussian", "born-wolf", "realesrgan")
 
+#: the engine's words for what the user can do -> the same words with this command's option
+_OPTION_WORDS = (("resume the run", "resume the run (--resume)"),
+                 ("a new output folder", "a new output folder (--out)"),
+                 ("instead of resuming", "without --resume"),
+                 ("(not resuming)", "(without --resume)"),
+                 ("low- and high-quality image folders", "low- and high-quality image folders (--lq, --hq)"))
+
+
+def with_train_options(message: str) -> str:
+    """An engine message for the command line: its advice in words, followed by this command's options.
+
+    Parameters
+    ----------
+    message : str
+        An engine error's message (it names no option: the engine does not know which door called it).
+
+    Returns
+    -------
+    str
+        The message with ``--resume``, ``--out``, ``--lq``/``--hq`` added where it gives that advice.
+    """
+    for words, with_option in _OPTION_WORDS:
+        message = message.replace(words, with_option)
+    return message
+
 
 def _key_value(text: str) -> tuple[str, Any]:
     if "=" not in text:
@@ -213,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
                   "--resume) starts the run again", file=sys.stderr)
         return 130
     except (TrainingError, DataError, PresetError, RunError, CheckpointImportError) as err:
-        raise CommandError(str(err)) from err
+        raise CommandError(with_train_options(str(err))) from err
     finally:
         signal.signal(signal.SIGINT, previous)
     if not args.no_json:

@@ -148,19 +148,67 @@ class RunConfig(BaseModel):
 # paths and config
 # ---------------------------------------------------------------------------------------------
 def config_path(run_dir: str | Path) -> Path:
+    """The path of a run's configuration, ``RUN_DIR/config.json`` (it may not exist).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder.
+
+    Returns
+    -------
+    Path
+    """
     return Path(run_dir) / CONFIG_NAME
 
 
 def checkpoint_dir(run_dir: str | Path, which: str = LAST) -> Path:
+    """The folder of a named checkpoint, ``RUN_DIR/checkpoints/<which>`` (it may not exist).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder.
+    which : str
+        Checkpoint name; ``"last"`` (the one training resumes from) by default.
+
+    Returns
+    -------
+    Path
+    """
     return Path(run_dir) / "checkpoints" / which
 
 
 def best_dir(run_dir: str | Path) -> Path:
+    """The folder of the best validated generator, ``RUN_DIR/best`` (it may not exist).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder.
+
+    Returns
+    -------
+    Path
+    """
     return Path(run_dir) / BEST
 
 
 def save_run_config(run_dir: str | Path, config: RunConfig) -> Path:
-    """Write ``config.json`` atomically."""
+    """Write ``RUN_DIR/config.json`` atomically (replacing an existing one: the run's own file).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder; it must exist.
+    config : RunConfig
+        The run's configuration (format, preset, training options, data facts).
+
+    Returns
+    -------
+    Path
+        The written ``config.json``.
+    """
     return write_text_atomic(config_path(run_dir), config.model_dump_json(indent=2) + "\n")
 
 
@@ -177,7 +225,7 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: not a run folder (it does not exist)")
     if not path.is_file():
-        raise RunError(f"{run_dir}: not a DeconGAN run folder (no {CONFIG_NAME}); give the --out folder of 'decongan train'")
+        raise RunError(f"{run_dir}: not a DeconGAN run folder (no {CONFIG_NAME}); give the output folder of a training run")
     try:
         return RunConfig.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError as err:
@@ -185,6 +233,17 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
 
 
 def is_run_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a run folder, i.e. holds a ``config.json``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any folder (a missing one is not a run folder).
+
+    Returns
+    -------
+    bool
+    """
     return config_path(path).is_file()
 
 
@@ -418,7 +477,22 @@ def _state_dict_for_safetensors(module: Any) -> dict[str, Any]:
 
 
 def save_weights(module: Any, path: str | Path, *, metadata: Mapping[str, str] | None = None) -> Path:
-    """Write ``module.state_dict()`` as safetensors, atomically."""
+    """Write ``module.state_dict()`` as a safetensors file, atomically (copied to the CPU first).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network whose parameters and buffers are saved.
+    path : str or Path
+        The ``.safetensors`` file; an existing file is replaced (callers pass paths inside the run).
+    metadata : mapping of str to str, optional
+        Stored in the safetensors header.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     from safetensors.torch import save_file
 
     from decongan.engine.atomic import atomic_path
@@ -429,7 +503,27 @@ def save_weights(module: Any, path: str | Path, *, metadata: Mapping[str, str] |
 
 
 def load_weights(module: Any, path: str | Path, *, device: Any = "cpu") -> Any:
-    """Load safetensors weights into ``module`` (strict: every key must match)."""
+    """Load safetensors weights into ``module`` (strict: every key and shape must match).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network, built with the architecture the weights were saved from.
+    path : str or Path
+        A ``.safetensors`` file.
+    device : str or torch.device
+        Where the tensors are loaded before they are copied into ``module``.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module`` itself, with the weights loaded.
+
+    Raises
+    ------
+    RunError
+        The file is missing or unreadable, or its weights do not fit ``module``.
+    """
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -493,6 +587,21 @@ def save_checkpoint(
 
 
 def has_checkpoint(run_dir: str | Path, which: str = LAST) -> bool:
+    """Whether the run has a complete checkpoint ``which`` (its ``state.json`` exists).
+
+    A checkpoint folder left half-replaced by a crash is recovered first.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder.
+    which : str
+        Checkpoint name; ``"last"`` by default.
+
+    Returns
+    -------
+    bool
+    """
     dest = checkpoint_dir(run_dir, which)
     _recover_dir(dest)
     return (dest / STATE_NAME).is_file()
@@ -507,10 +616,28 @@ def load_checkpoint(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Load weights into ``networks`` and return ``(training_state, state)``.
 
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder.
+    networks : mapping of str to torch.nn.Module
+        Each network is loaded from ``<name>.safetensors`` in the checkpoint folder.
+    which : str
+        Checkpoint name; ``"last"`` by default.
+    device : str or torch.device
+        Where weights and the training state are loaded.
+
+    Returns
+    -------
+    training_state : dict
+        Optimiser/scheduler/scaler state dicts and torch RNG states (read with ``weights_only=True``).
+    state : dict
+        The JSON state (iteration, best metric, numpy/python/sampler RNG states).
+
     Raises
     ------
     RunError
-        No checkpoint, a missing network file, or weights that do not fit.
+        No checkpoint, a missing network file, weights that do not fit, or an unreadable training state.
     """
     import torch
 
@@ -529,7 +656,22 @@ def load_checkpoint(
 
 
 def save_best(run_dir: str | Path, generator: Any, metrics: Mapping[str, Any]) -> Path:
-    """Write ``best/generator.safetensors`` and ``best/metrics.json`` atomically (as one folder)."""
+    """Write ``best/generator.safetensors`` and ``best/metrics.json`` atomically (as one folder).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder.
+    generator : torch.nn.Module
+        The generator to keep as the best model (its previous best folder is replaced).
+    metrics : mapping
+        JSON-serialisable validation metrics and the iteration they were measured at.
+
+    Returns
+    -------
+    Path
+        The ``best`` folder.
+    """
     dest = best_dir(run_dir)
     tmp = _new_tmp_dir(dest)
     try:
@@ -543,6 +685,18 @@ def save_best(run_dir: str | Path, generator: Any, metrics: Mapping[str, Any]) -
 
 
 def read_best_metrics(run_dir: str | Path) -> dict[str, Any] | None:
+    """The metrics stored with the best generator, or None when there is no best model yet.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder.
+
+    Returns
+    -------
+    dict or None
+        The content of ``best/metrics.json``.
+    """
     path = best_dir(run_dir) / "metrics.json"
     _recover_dir(best_dir(run_dir))
     if not path.is_file():
@@ -554,7 +708,15 @@ def read_best_metrics(run_dir: str | Path) -> dict[str, Any] | None:
 # progress log
 # ---------------------------------------------------------------------------------------------
 def append_progress(run_dir: str | Path, record: Mapping[str, Any]) -> None:
-    """Append one JSON object (one line) to ``progress.jsonl`` (a single write, flushed)."""
+    """Append one JSON object (one line) to ``RUN_DIR/progress.jsonl`` (a single write, flushed).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder; the file is created when missing.
+    record : mapping
+        JSON-serialisable values (numbers that JSON does not know, e.g. numpy floats, are written as floats).
+    """
     line = json.dumps(dict(record), default=float) + "\n"
     with open(Path(run_dir) / PROGRESS_NAME, "a", encoding="utf-8") as handle:
         handle.write(line)
@@ -576,7 +738,15 @@ def read_progress(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def truncate_progress(run_dir: str | Path, iteration: int) -> None:
-    """Keep only records up to ``iteration`` (called on resume, so the log matches the checkpoint)."""
+    """Keep only the progress records up to ``iteration`` (called on resume, so the log matches the checkpoint).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder; nothing happens when it has no ``progress.jsonl``.
+    iteration : int
+        The checkpoint's iteration; records with a larger ``"iteration"`` are dropped (atomic rewrite).
+    """
     path = Path(run_dir) / PROGRESS_NAME
     if not path.is_file():
         return
@@ -592,6 +762,19 @@ def generator_kwargs(name: str, kwargs: Mapping[str, Any], scale: int) -> dict[s
 
     The presets state the grid change once (``Preset.scale``); the system builder passes it to
     generators whose constructor has a ``scale`` argument, and so does this function.
+
+    Parameters
+    ----------
+    name : str
+        A registered generator name (``engine.learn.models``).
+    kwargs : mapping
+        The preset's generator arguments (an explicit ``"scale"`` is kept).
+    scale : int
+        Output pixels per input pixel along Y and X (1 for same-grid restoration).
+
+    Returns
+    -------
+    dict
     """
     import inspect
 
@@ -616,13 +799,31 @@ def build_generator(config: RunConfig) -> Any:
 
 
 def generator_weights_path(run_dir: str | Path, which: str = BEST) -> Path:
-    """Path of the generator weights of ``which`` ("best" or "last")."""
+    """The path of the generator weights of ``which``: the best validated model or the last checkpoint.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder.
+    which : {"best", "last"}
+        ``"best"``: ``best/generator.safetensors``; ``"last"``: the generator file of the last checkpoint.
+
+    Returns
+    -------
+    Path
+        An existing ``.safetensors`` file.
+
+    Raises
+    ------
+    RunError
+        That model does not exist yet (the message says when the other one does), or ``which`` is unknown.
+    """
     run_dir = Path(run_dir)
     if which == BEST:
         _recover_dir(best_dir(run_dir))
         path = best_dir(run_dir) / f"{GENERATOR_NAME}.safetensors"
         if not path.is_file():
-            hint = " (the run has a 'last' checkpoint: use --which last)" if has_checkpoint(run_dir) else ""
+            hint = " (the run has a 'last' checkpoint: use it instead, which='last')" if has_checkpoint(run_dir) else ""
             raise RunError(f"{run_dir}: no best model yet (no validation has run){hint}")
         return path
     if which == LAST:

@@ -101,7 +101,7 @@ def test_a_plain_start_after_a_kill_before_the_first_checkpoint_restarts_the_run
     # now it has a checkpoint: a plain start is refused and names --resume; the run is untouched
     before = (out / "progress.jsonl").read_text()
     assert main(_argv(root, out)) == 1
-    assert "add --resume" in capsys.readouterr().err
+    assert "(it holds a run: resume the run (--resume) to continue it)" in capsys.readouterr().err
     assert (out / "progress.jsonl").read_text() == before
 
 

@@ -117,7 +117,7 @@ def test_missing_and_corrupt_models_give_clear_errors(tmp_path):
         load_run_config(tmp_path)
     save_run_config(tmp_path, _run_config(preset))
     save_checkpoint(tmp_path, networks=system.networks(), training_state={}, state={"iteration": 3, "generator_key": "g"})
-    with pytest.raises(RunError, match="use --which last"):
+    with pytest.raises(RunError, match=r"has a 'last' checkpoint: use it instead, which='last'\)"):
         load_generator(tmp_path, which="best")
     generator, _ = load_generator(tmp_path, which="last")
     assert generator is not None

@@ -153,10 +153,10 @@ def seed_everything(seed: int, *, device: Any = None, deterministic: bool = True
 def _resolve_resume(config: TrainConfig) -> tuple[TrainConfig, RunConfig]:
     out = Path(config.out)
     if not is_run_dir(out):
-        raise TrainingError(f"{out}: nothing to resume (no config.json); start a new run without --resume")
+        raise TrainingError(f"{out}: nothing to resume (no config.json); start a new run instead of resuming")
     run_config = load_run_config(out)
     if not has_checkpoint(out):
-        raise TrainingError(f"{out}: the run has no checkpoint yet; start it again without --resume (in a new folder)")
+        raise TrainingError(f"{out}: the run has no checkpoint yet; start it again as a new run (not resuming), in a new output folder")
     stored = TrainConfig.model_validate({**run_config.train, "out": str(out), "resume": True})
     changes: dict[str, Any] = {}
     for name in RESUMABLE_FIELDS:
@@ -168,22 +168,22 @@ def _resolve_resume(config: TrainConfig) -> tuple[TrainConfig, RunConfig]:
 def _check_new_out(out: Path) -> None:
     if out.exists():
         if not out.is_dir():
-            raise TrainingError(f"{out}: exists and is not a folder; choose a new --out folder")
+            raise TrainingError(f"{out}: exists and is not a folder; choose a new output folder")
         if foreign_entries(out) or has_checkpoint(out):
-            hint = " (it holds a run: add --resume to continue it)" if is_run_dir(out) else ""
-            raise TrainingError(f"{out}: the output folder exists and is not empty{hint}; choose a new --out folder")
+            hint = " (it holds a run: resume the run to continue it)" if is_run_dir(out) else ""
+            raise TrainingError(f"{out}: the output folder exists and is not empty{hint}; choose a new output folder")
 
 
 def _check_out_before_locking(config: TrainConfig) -> None:
     """Refuse, before writing anything, a folder that is a file or holds files no run writes."""
     out = Path(config.out)
     if out.exists() and not out.is_dir():
-        raise TrainingError(f"{out}: exists and is not a folder; choose a new --out folder")
+        raise TrainingError(f"{out}: exists and is not a folder; choose a new output folder")
     if is_run_dir(out) or not foreign_entries(out):
         return
     if config.resume:
         raise TrainingError(f"{out}: nothing to resume (no config.json) and the folder holds other files "
-                            f"({', '.join(foreign_entries(out)[:3])}); choose a new --out folder")
+                            f"({', '.join(foreign_entries(out)[:3])}); choose a new output folder")
     _check_new_out(out)
 
 
@@ -191,7 +191,7 @@ def _start_or_restart(config: TrainConfig) -> tuple[TrainConfig, list[str]]:
     """Decide, holding the lock, how a run in ``config.out`` starts: resume, fresh, or restart.
 
     * a checkpoint and ``resume``: resume (:func:`_resolve_resume`);
-    * a checkpoint, no ``resume``: refused (add --resume);
+    * a checkpoint, no ``resume``: refused (resume the run instead);
     * no checkpoint (the run was stopped or killed before its first one, or never began): the run
       starts from the beginning, with ``resume`` too (its stored configuration, when there is one,
       plus the options that may change on resume); what it wrote is deleted first.
@@ -200,7 +200,7 @@ def _start_or_restart(config: TrainConfig) -> tuple[TrainConfig, list[str]]:
     notes: list[str] = []
     if has_checkpoint(out):
         if not config.resume:
-            _check_new_out(out)  # raises: "add --resume to continue it"
+            _check_new_out(out)  # raises: "resume the run to continue it"
         return config, notes
     if config.resume:
         if is_run_dir(out):
@@ -218,7 +218,7 @@ def _start_or_restart(config: TrainConfig) -> tuple[TrainConfig, list[str]]:
         else:
             if config.lq_dir is None and config.hq_dir is None:
                 raise TrainingError(f"{out}: nothing to resume (no config.json): the run never started; give the "
-                                    "data folders (--lq, --hq) and the other options to start it")
+                                    "low- and high-quality image folders and the other options to start it")
             config = config.model_copy(update={"resume": False})
         notes.append(f"{out}: no checkpoint to resume from (the run stopped before its first one); "
                      "it was started from the beginning")
