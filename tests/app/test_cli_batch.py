@@ -15,24 +15,15 @@ import pytest
 
 from decongan.app.cli import main
 from decongan.engine.io import read_image, write_tiff
-from decongan.engine.optics.psf import gaussian_psf
+from tests.app.tagan_folders import NAMES, write_tagan_folders
 
-TAGAN = "tagan_confocal_vs_sted"
-NAMES = ("axonal_rings_test0", "axonal_rings_train0", "dendritic_factin_train804")
 FAST = ["--iterations", "3", "--device", "cpu", "--formats", "png", "--dpi", "72"]
 
 
 @pytest.fixture()
 def dataset(shared_data, tmp_path):
     """Three real confocal inputs (64x64 crops, 20 nm pixels), their STED ground truths and a Gaussian PSF."""
-    for sub in ("in", "gt"):
-        (tmp_path / sub).mkdir()
-    for name in NAMES:
-        for sub, folder in (("lq", "in"), ("hq", "gt")):
-            data = read_image(shared_data / TAGAN / sub / f"{name}.tif").data[:64, :64]
-            write_tiff(tmp_path / folder / f"{name}.tif", data, pixel_size_um=0.02, dtype="uint16")
-    write_tiff(tmp_path / "psf.tif", gaussian_psf(sigma_px=2.0, size=15), pixel_size_um=0.02)
-    return tmp_path
+    return write_tagan_folders(shared_data, tmp_path, crop=64, psf_sigma_px=2.0, psf_size=15)
 
 
 def _status(out):

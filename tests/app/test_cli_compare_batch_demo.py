@@ -9,23 +9,13 @@ import pytest
 
 from decongan.app.cli import main
 from decongan.engine.io import read_image, write_tiff
-from decongan.engine.optics.psf import gaussian_psf
-
-TAGAN = "tagan_confocal_vs_sted"
-NAMES = ("axonal_rings_test0", "axonal_rings_train0", "dendritic_factin_train804")
+from tests.app.tagan_folders import NAMES, write_tagan_folders
 
 
 @pytest.fixture()
 def dataset(shared_data, tmp_path):
     """Three real confocal/STED pairs (96x96 crops, 20 nm pixels) and a Gaussian PSF file."""
-    for sub in ("in", "gt"):
-        (tmp_path / sub).mkdir()
-    for name in NAMES:
-        for sub, folder in (("lq", "in"), ("hq", "gt")):
-            data = read_image(shared_data / TAGAN / sub / f"{name}.tif").data[:96, :96]
-            write_tiff(tmp_path / folder / f"{name}.tif", data, pixel_size_um=0.02, dtype="uint16")
-    write_tiff(tmp_path / "psf.tif", gaussian_psf(sigma_px=3.0, size=25), pixel_size_um=0.02)
-    return tmp_path
+    return write_tagan_folders(shared_data, tmp_path, crop=96, psf_sigma_px=3.0, psf_size=25)
 
 
 def _rows(path):
