@@ -135,7 +135,18 @@ def _set_numpy_rng_state(state: dict[str, Any]) -> None:
 
 
 def seed_everything(seed: int, *, device: Any = None, deterministic: bool = True) -> None:
-    """Seed Python, numpy and torch (and cuDNN's algorithm choice on CUDA)."""
+    """Seed Python's, numpy's and torch's global random generators (and cuDNN's algorithm choice on CUDA).
+
+    Parameters
+    ----------
+    seed : int
+        The seed; numpy's global generator gets ``seed % 2**32``.
+    device : torch.device, optional
+        On a CUDA device every GPU's generator is seeded too and cuDNN is configured.
+    deterministic : bool
+        On CUDA: deterministic cuDNN algorithms and no autotuning (``cudnn.benchmark = False``),
+        so a resumed run repeats the same losses; False lets cuDNN pick faster algorithms.
+    """
     import torch
 
     random.seed(seed)
@@ -284,6 +295,25 @@ def iter_train(config: TrainConfig, *, cancel: CancelToken | None = None) -> Gen
     at any moment continues with one command: ``resume=True`` continues from the last checkpoint,
     or starts the run from the beginning (with a note) when it has none; a plain start over a run
     folder without a checkpoint restarts it; a plain start over a run with a checkpoint is refused.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Preset, data folders (2-D images, or stacks whose Z planes, time frames and channels are used as
+        separate 2-D samples), output run folder ``config.out``, iterations, patch size (px), batch size,
+        device, seed, and ``resume``.
+    cancel : CancelToken, optional
+        When set, training stops after the current iteration and saves a checkpoint.
+
+    Yields
+    ------
+    Progress
+        One event per iteration (losses), validation and checkpoint events, with ``eta_s`` in seconds.
+
+    Returns
+    -------
+    RunSummary
+        Iterations done, elapsed seconds, best validation metric and its iteration, the run folder and notes.
 
     Raises
     ------
@@ -506,7 +536,26 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
 
 def train(config: TrainConfig, *, progress: ProgressCallback | None = None,
           cancel: CancelToken | None = None) -> RunSummary:
-    """Run :func:`iter_train` to completion (forwarding progress; cancellable with ``cancel``)."""
+    """Run :func:`iter_train` to completion, forwarding its progress; cancellable with ``cancel``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The training options (see :func:`iter_train`).
+    progress : callable, optional
+        Called with each :class:`~decongan.engine.progress.Progress` event.
+    cancel : CancelToken, optional
+        When set, training stops after the current iteration and saves a checkpoint.
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    TrainingError, DataError, PresetError, RunError, Cancelled
+        As :func:`iter_train`.
+    """
     return run_with_callbacks(iter_train(config, cancel=cancel), progress=progress, cancel=cancel)
 
 
