@@ -24,7 +24,7 @@ def resolve_device(name: str = "auto"):  # -> torch.device
         if not torch.cuda.is_available():
             raise ValueError(
                 f"device {name!r} was requested but torch {torch.__version__} sees no CUDA device; "
-                "use --device cpu or --device auto, or install a CUDA build of torch"
+                "choose the CPU (device 'cpu') or the automatic choice ('auto'), or install a CUDA build of torch"
             )
         return torch.device(name)
     if name == "cpu":

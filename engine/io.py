@@ -179,7 +179,7 @@ class MicroscopyImage:
             )
         if self.n_channels > 1:
             raise ImageReadError(
-                self.path, f"has {self.n_channels} channels; choose one (e.g. --channel 0) or process them separately"
+                self.path, f"has {self.n_channels} channels; choose one (e.g. channel 0) or process them separately"
             )
         return self
 

@@ -253,8 +253,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             result = run_with_callbacks(iter_batch(inputs, args.out, specs, read=read, shard=shard),
                                         progress=progress, cancel=cancel)
-    except BatchError as err:
-        raise CommandError(str(err)) from err
+    except BatchError as err:  # the engine says it in words; the command line names its option
+        raise CommandError(str(err).replace("(or the whole batch, which restores what is missing)",
+                                            "(or the batch without --report-only)")) from err
     except (KeyboardInterrupt, Cancelled):
         print(f"decongan batch: stopped; finished images are recorded in {args.out / 'manifest.json'} -- run the "
               "same command again to resume", file=sys.stderr)

@@ -464,7 +464,7 @@ def gather_batch(inputs: Sequence[str | Path], out_dir: str | Path, methods: Seq
     if missing:
         raise BatchError(f"{len(missing)} restoration(s) are not recorded as done in the manifests of {out}: "
                          f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; run the shards that hold "
-                         "them (or the batch without --report-only) first")
+                         "them (or the whole batch, which restores what is missing) first")
     return BatchResult(out, items, out / MANIFEST_NAME)
 
 

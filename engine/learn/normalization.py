@@ -160,7 +160,7 @@ class NormalizationConfig(BaseModel):
             return params[channel]
         raise ValueError(
             f"the model was trained on {len(params)} channels but channel {channel} was asked for; "
-            "give images with the same channels as the training data, or retrain with --normalization per-image"
+            "give images with the same channels as the training data, or retrain with per-image normalization"
         )
 
     def input_norm(self, plane: np.ndarray, *, channel: int = 0) -> ChannelNorm:

@@ -109,7 +109,9 @@ def test_shards_and_report_only_match_one_unsharded_batch(dataset, capsys):
     whole, sharded = dataset / "whole", dataset / "sharded"
     assert main(["batch", str(dataset / "in"), "--out", str(whole), *common]) == 0
     assert main(["batch", str(dataset / "in"), "--out", str(sharded), *common, "--report-only"]) == 1
-    assert "3 restoration(s) are not recorded as done" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "3 restoration(s) are not recorded as done" in err
+    assert "run the shards that hold them (or the batch without --report-only) first" in err  # the CLI's option
     assert main(["batch", str(dataset / "in"), "--out", str(sharded), *common, "--shard", "2/2"]) == 0
     assert "1 restored, 0 already done" in capsys.readouterr().out
     assert not (sharded / "metrics.csv").exists()  # a shard restores only

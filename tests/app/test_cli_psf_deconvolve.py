@@ -146,4 +146,5 @@ def test_deconvolve_command_cuda_request_without_cuda(tmp_path, golden_dir, caps
     out = tmp_path / "out.tif"
     assert main(["deconvolve", str(golden_dir / INPUT_NAME), "--psf", str(golden_dir / PSF_NAME), "--device", "cuda",
                  "--iterations", "1", "--out", str(out)]) == 1
-    assert "sees no CUDA device" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "sees no CUDA device; choose the CPU (device 'cpu') or the automatic choice ('auto')" in err

@@ -187,6 +187,8 @@ def test_shards_split_by_name_reuse_each_others_work_and_gather(folder, tmp_path
         gather_batch(inputs, out, [smoothing(1.0)])
     assert str(info.value).startswith(f"3 restoration(s) are not recorded as done in the manifests of {out}: "
                                       "dendritic_factin_train804.tif (smooth)")
+    assert str(info.value).endswith("; run the shards that hold them (or the whole batch, which restores what is "
+                                    "missing) first")  # in words: the engine names no command-line option
     calls: list[str] = []
     first = drain(iter_batch(inputs, out, [smoothing(1.0, calls)], shard=(1, 2)))
     assert calls == ["axonal_rings_test0", "dendritic_factin_train804"] and len(first.done) == 2

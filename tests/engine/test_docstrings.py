@@ -40,10 +40,6 @@ KNOWN_UNDOCUMENTED: frozenset[tuple[str, str]] = frozenset({
 # Modules whose error/warning strings still name a command-line flag (files edited by others when
 # this test was written). Remove a module as soon as its messages say the thing in words.
 KNOWN_FLAG_MESSAGES: frozenset[str] = frozenset({
-    "decongan.engine.device",
-    "decongan.engine.evaluate.batch",
-    "decongan.engine.io",
-    "decongan.engine.learn.normalization",
 })
 
 _FLAG = re.compile(r"(?<![\w-])--[a-z]")

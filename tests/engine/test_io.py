@@ -208,3 +208,16 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
 def test_uncalibrated_write_reads_back_uncalibrated(tmp_path):
     img = read_image(write_tiff(tmp_path / "u.tif", np.zeros((5, 6), np.float32)))
     assert img.pixel_size_um is None and img.z_step_um is None
+
+
+def test_multichannel_refusal_says_it_in_words():
+    """The engine names no command-line option: 'choose one (e.g. channel 0)', never '--channel 0'."""
+    from pathlib import Path
+
+    from decongan.engine.io import ImageReadError, MicroscopyImage
+
+    image = MicroscopyImage(data=np.zeros((3, 4, 4), np.float32), axes="CYX", path=Path("/data/cells.tif"))
+    with pytest.raises(ImageReadError) as err:
+        image.require_single_channel()
+    assert str(err.value).endswith("has 3 channels; choose one (e.g. channel 0) or process them separately")
+    assert "--" not in str(err.value)

@@ -59,8 +59,9 @@ def test_channel_parameters_are_picked_per_channel_and_mismatch_is_explained():
     two = NormalizationConfig(lq=[ChannelNorm(low=0, high=10), ChannelNorm(low=100, high=300)],
                               hq=[ChannelNorm(low=0, high=1), ChannelNorm(low=0, high=2)])
     assert two.input_norm(np.zeros((4, 4)), channel=1).low == 100
-    with pytest.raises(ValueError, match="trained on 2 channels but channel 2"):
+    with pytest.raises(ValueError, match="trained on 2 channels but channel 2") as err:
         two.input_norm(np.zeros((4, 4)), channel=2)
+    assert str(err.value).endswith("or retrain with per-image normalization")  # in words, no command-line option
     one = NormalizationConfig(lq=[ChannelNorm(low=3, high=4)], hq=[ChannelNorm(low=0, high=1)])
     assert one.input_norm(np.zeros((4, 4)), channel=5).low == 3  # one channel's parameters serve all
 
