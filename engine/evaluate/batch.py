@@ -140,7 +140,25 @@ class BatchResult:
 
 
 def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
+    """The hex SHA-256 digest of a file's bytes, read in chunks.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    chunk : int
+        Bytes read at a time (1 MiB by default).
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
@@ -149,7 +167,21 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
 
 
 def output_path(out_dir: Path, method: MethodSpec, input_path: Path) -> Path:
-    """``OUT/restored/<method>/<input stem>.tif``."""
+    """Where a method's restoration of one input goes: ``OUT/restored/<method>/<input stem>.tif``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The batch's output folder.
+    method : MethodSpec
+        The restoration method (its name, made safe for a folder name).
+    input_path : Path
+        The input image file; its stem without image extensions (``.ome.tif`` too) names the output.
+
+    Returns
+    -------
+    Path
+    """
     from decongan.engine.io import image_stem
 
     return out_dir / "restored" / method.folder / f"{image_stem(input_path)}.tif"
@@ -178,6 +210,17 @@ def select_shard(inputs: Sequence[str | Path], shard: tuple[int, int] | None) ->
     The order is the sorted file *names* (not the full paths), so the split does not depend on
     the order the files were given in or on the folder's location. ``None`` returns every input
     (sorted the same way).
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        The input image files.
+    shard : tuple of int (K, N) or None
+        Shard K of N, ``1 <= K <= N`` (see :func:`parse_shard`).
+
+    Returns
+    -------
+    list of Path
     """
     paths = sorted((Path(p) for p in inputs), key=lambda p: (p.name, str(p)))
     if shard is None:
@@ -187,7 +230,23 @@ def select_shard(inputs: Sequence[str | Path], shard: tuple[int, int] | None) ->
 
 
 def load_manifest(out_dir: str | Path, name: str = MANIFEST_NAME) -> dict[str, Any]:
-    """The manifest ``name`` of ``out_dir`` (an empty one when none exists or it is unreadable)."""
+    """The manifest ``name`` of ``out_dir`` (an empty one when none exists or it is unreadable).
+
+    A file that is not valid JSON or not a DeconGAN batch manifest counts as no manifest, so its
+    entries are recomputed rather than trusted.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The batch's output folder.
+    name : str
+        The manifest's file name (``manifest.json``, or a shard's, see :func:`manifest_name`).
+
+    Returns
+    -------
+    dict
+        ``{"format", "version", "entries": {...}, ...}``.
+    """
     path = Path(out_dir) / name
     empty = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "entries": {}}
     if not path.exists():
@@ -219,7 +278,20 @@ def load_all_entries(out_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def batch_status(out_dir: str | Path, shard: tuple[int, int] | None = None) -> str | None:
-    """The ``status`` of a manifest (None when there is no manifest or it has none)."""
+    """The ``status`` recorded in a batch's manifest (None when there is no manifest or it has none).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The batch's output folder.
+    shard : tuple of int (K, N), optional
+        Read the manifest of shard K of N (``manifest.shard-K-of-N.json``) instead of ``manifest.json``.
+
+    Returns
+    -------
+    str or None
+        ``"reporting"`` or ``"complete"`` (see :func:`set_status`), or None.
+    """
     return load_manifest(out_dir, manifest_name(shard)).get("status")
 
 
@@ -228,6 +300,17 @@ def set_status(out_dir: str | Path, status: str, shard: tuple[int, int] | None =
 
     The front end calls it with ``"reporting"`` before it compares and reports, and with
     ``"complete"`` once the report is written; anything in between leaves the batch incomplete.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The batch's output folder (created when missing).
+    status : str
+        ``"reporting"`` or ``"complete"``.
+    shard : tuple of int (K, N), optional
+        Write the manifest of shard K of N instead of ``manifest.json``.
+    **fields
+        JSON-serialisable extra fields stored at the manifest's top level.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +369,23 @@ def _key(input_path: Path, method: MethodSpec) -> str:
 
 
 def check_outputs_do_not_touch_inputs(inputs: Sequence[Path], out_dir: Path, methods: Sequence[MethodSpec]) -> None:
-    """Raise :class:`BatchError` when any planned output (or the manifest) would be an input file."""
+    """Refuse, before anything is written, a batch whose outputs would overwrite its inputs.
+
+    Parameters
+    ----------
+    inputs : sequence of Path
+        The input image files.
+    out_dir : Path
+        The batch's output folder.
+    methods : sequence of MethodSpec
+        The restoration methods; each writes ``OUT/restored/<method folder>/<input stem>.tif``.
+
+    Raises
+    ------
+    BatchError
+        When a planned output or the manifest is an input file (the message names up to three), or
+        when two methods share an output folder name.
+    """
     resolved_inputs = {p.resolve() for p in inputs}
     planned = [out_dir / MANIFEST_NAME] + [output_path(out_dir, m, p) for p in inputs for m in methods]
     clashes = sorted({str(p) for p in planned if p.resolve() in resolved_inputs})
@@ -431,11 +530,27 @@ def gather_batch(inputs: Sequence[str | Path], out_dir: str | Path, methods: Seq
     (unchanged input and parameters, intact output), and as ``failed`` when a manifest records a
     failure of this input with these parameters.
 
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        The input image files of the whole batch (all shards).
+    out_dir : str or Path
+        The batch's output folder, holding ``manifest.json`` and/or ``manifest.shard-K-of-N.json``.
+    methods : sequence of MethodSpec
+        The restoration methods, with the parameters the outputs must have been made with.
+
+    Returns
+    -------
+    BatchResult
+        One item per (input, method), with its output path and status; the manifest path is
+        ``OUT/manifest.json``.
+
     Raises
     ------
     BatchError
         When any step has no such record (a shard not run yet, a changed input or parameters, a
-        deleted output): the message names the first files and says to run the missing shards.
+        deleted output): the message names the first files and says to run the missing shards; or
+        when an output would overwrite an input (:func:`check_outputs_do_not_touch_inputs`).
     """
     out = Path(out_dir)
     check_outputs_do_not_touch_inputs([Path(p) for p in inputs], out, methods)

@@ -20,14 +20,6 @@ import decongan.engine
 # (module, name) pairs still missing a docstring or a "Parameters" section (files being edited by
 # others when this test was written). Remove an entry as soon as it is documented; never add one.
 KNOWN_UNDOCUMENTED: frozenset[tuple[str, str]] = frozenset({
-    ("decongan.engine.evaluate.batch", "batch_status"),
-    ("decongan.engine.evaluate.batch", "check_outputs_do_not_touch_inputs"),
-    ("decongan.engine.evaluate.batch", "gather_batch"),
-    ("decongan.engine.evaluate.batch", "load_manifest"),
-    ("decongan.engine.evaluate.batch", "output_path"),
-    ("decongan.engine.evaluate.batch", "select_shard"),
-    ("decongan.engine.evaluate.batch", "set_status"),
-    ("decongan.engine.evaluate.batch", "sha256_file"),
     ("decongan.engine.evaluate.consistency", "estimate_noise_model"),
     ("decongan.engine.evaluate.consistency", "resample_to"),
     ("decongan.engine.optics.deconvolution", "deconvolve_image"),
