@@ -85,7 +85,19 @@ def check_new_file(path: str | os.PathLike[str], *, overwrite: bool = False, lab
 
 
 def is_inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is ``folder`` or lies (after resolving symlinks) inside it."""
+    """True when ``path`` is ``folder`` or lies (after resolving symlinks) inside it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file or folder (need not exist).
+    folder : str or os.PathLike
+        The folder it might lie in.
+
+    Returns
+    -------
+    bool
+    """
     p, f = Path(path).resolve(), Path(folder).resolve()
     return p == f or f in p.parents
 
@@ -93,6 +105,15 @@ def is_inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> b
 def check_not_inside(out_dir: str | os.PathLike[str], input_dirs: Iterable[str | os.PathLike[str] | None], *,
                      label: str = "the output folder") -> None:
     """Refuse an output folder that is an input folder or lies inside one.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The planned output folder (need not exist).
+    input_dirs : iterable of str, os.PathLike or None
+        Input folders; None entries and paths that are not existing folders are skipped.
+    label : str
+        How the output folder is named in the message.
 
     Raises
     ------
@@ -112,6 +133,22 @@ def check_not_inside(out_dir: str | os.PathLike[str], input_dirs: Iterable[str |
 def check_results_folder(out_dir: str | os.PathLike[str], *, overwrite: bool = False,
                          label: str = "the output folder", allow: str = "allow overwriting") -> Path:
     """Refuse an existing, non-empty output folder (earlier results) unless ``overwrite``.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The planned output folder (a missing or empty one is accepted).
+    overwrite : bool
+        True when the user explicitly allowed replacing earlier results.
+    label : str
+        How the folder is named in the message.
+    allow : str
+        How the caller's user allows overwriting, in words (the end of "choose a new folder or ...").
+
+    Returns
+    -------
+    Path
+        ``out_dir`` as a Path (not created).
 
     Raises
     ------

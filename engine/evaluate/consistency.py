@@ -211,7 +211,23 @@ def blur(image: np.ndarray, psf: np.ndarray | None) -> np.ndarray:
 
 
 def resample_to(image: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
-    """Integrate ``image`` onto a grid of ``shape`` (block mean for integer factors); return (array, how)."""
+    """Integrate ``image`` onto a grid of ``shape``: block mean for integer factors, else anti-aliased linear.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) or (Z, Y, X)
+        The image (e.g. a restoration on a finer grid than the measured data).
+    shape : tuple of int
+        The target shape, same number of dimensions as ``image``.
+
+    Returns
+    -------
+    resampled : ndarray, shape ``shape``
+        The image on the target grid, in the same intensity units (a mean, not a sum). ``image``
+        itself when the shapes already match.
+    how : str
+        ``"none"``, ``"block mean xKxK"`` (the integer factors), or ``"linear resampling (anti-aliased)"``.
+    """
     if image.shape == tuple(shape):
         return image, "none"
     factors = [a / b for a, b in zip(image.shape, shape, strict=True)]
@@ -263,7 +279,22 @@ def estimate_noise_model(image: np.ndarray, *, n_bins: int = N_BINS) -> NoiseMod
     quantile bins of the local mean (3 x 3) and a line is fitted (weighted by bin size), with
     ``a >= 0``. Edges of structures inflate a few bins; the robust statistics and the fit keep them
     from dominating. Where the noise is spatially correlated (e.g. nearest-neighbour upsampled data)
-    the estimate is too low; :func:`data_consistency` only uses it as a floor.
+    the estimate is too low; :func:`data_consistency` only uses it as a floor. Nearest-neighbour
+    upsampled images are measured on their native grid.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) or (Z, Y, X)
+        The measured image, in its own intensity units (e.g. camera counts).
+    n_bins : int
+        Number of quantile bins of the local mean.
+
+    Returns
+    -------
+    NoiseModel
+        ``a`` (gain, intensity units) and ``b`` (signal-independent variance, intensity units squared);
+        ``a = 0`` (``b`` the overall robust variance) when the image has too few distinct levels or
+    fewer than two bins of at least 50 pixels, or when the fitted slope is negative.
     """
     from scipy.ndimage import convolve1d, uniform_filter
 

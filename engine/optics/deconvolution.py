@@ -461,7 +461,28 @@ class _RichardsonLucySolver:
 
 
 def richardson_lucy(image: np.ndarray, psf: np.ndarray, **options: Any) -> np.ndarray:
-    """Run :func:`iter_richardson_lucy` to the end and return the estimate (float32, image shape)."""
+    """Run :func:`iter_richardson_lucy` to the end and return the estimate.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) or (Z, Y, X)
+        Measured image (any real dtype; computed in float32), non-negative intensities.
+    psf : ndarray, same number of dimensions as ``image``
+        PSF sampled on the image's grid (same pixel size and z step), peak near its centre.
+    **options
+        ``iterations``, ``method``, ``tv_lambda``, ``tv_variant``, ``edges``, ``device``, ``epsilon``,
+        ``initial``, ``normalize_psf``, ``label``, as in :func:`iter_richardson_lucy`.
+
+    Returns
+    -------
+    ndarray, float32, shape of ``image``
+        The estimate after ``iterations`` updates (same intensity units as ``image``).
+
+    Raises
+    ------
+    ValueError
+        Bad parameters, mismatched dimensions, non-finite image values, unusable PSF.
+    """
     return drain(iter_richardson_lucy(image, psf, **options))
 
 
@@ -655,7 +676,30 @@ def iter_deconvolve_image(
 
 
 def deconvolve_image(image: MicroscopyImage, psf: np.ndarray | Sequence[np.ndarray], **options: Any) -> DeconvolvedImage:
-    """Run :func:`iter_deconvolve_image` to the end (same arguments)."""
+    """Deconvolve every volume of a :class:`MicroscopyImage`: :func:`iter_deconvolve_image` run to the end.
+
+    Parameters
+    ----------
+    image : MicroscopyImage
+        The image (axes among T, Z, C, Y, X; calibration kept in the result).
+    psf : ndarray or sequence of ndarray
+        A 2-D ``(Y, X)`` or 3-D ``(Z, Y, X)`` PSF sampled on the image's grid, or one per channel.
+    **options
+        ``iterations``, ``method``, ``tv_lambda``, ``tv_variant``, ``edges``, ``device``, ``epsilon``,
+        ``initial``, ``psf_source``, ``offset``, as in :func:`iter_deconvolve_image`.
+
+    Returns
+    -------
+    DeconvolvedImage
+        ``image``: float32, same axes, shape and calibration; ``provenance``: method, backend, parameters.
+
+    Raises
+    ------
+    NegativeImageError
+        The image has negative values and no ``offset`` was given.
+    ValueError
+        Bad parameters or a PSF that does not fit the image (see :func:`iter_deconvolve_image`).
+    """
     return drain(iter_deconvolve_image(image, psf, **options))
 
 
