@@ -96,30 +96,23 @@ def _deconvolve_fiji(image: Any, psf: Any, *, options: dict[str, Any], psf_sourc
     (periodic edges, DL2's RL-TV variant), labelled "engine (Fiji unavailable)" with the reason."""
     from decongan.app.fiji.client import FALLBACK_LABEL, FijiUnavailable
     from decongan.app.fiji.deconvolve import fiji_deconvolve_image
-    from decongan.engine.optics.deconvolution import iter_deconvolve_image, subtract_offset
+    from decongan.engine.optics.deconvolution import iter_deconvolve_image
     from decongan.engine.progress import run_with_callbacks
 
-    image, offset_record = subtract_offset(image, options.get("offset"))  # refuses negative values
     tv_lambda = options.get("tv_lambda") if options.get("method") == "rltv" else None
-    try:
-        result = fiji_deconvolve_image(image, psf.data, iterations=options["iterations"], tv_lambda=tv_lambda,
-                                       psf_source=psf_source, fiji_dir=options.get("fiji_dir"), progress=progress)
-        if offset_record is not None:
-            result.provenance.parameters["offset"] = offset_record
-            result.provenance.notes.append(f"offset {offset_record['subtracted']:g} subtracted from the input "
-                                           "before deconvolution; the result is in offset-subtracted units")
-        return result
+    try:  # both backends subtract the offset (or refuse negative values) and record it the same way
+        return fiji_deconvolve_image(image, psf.data, iterations=options["iterations"], tv_lambda=tv_lambda,
+                                     psf_source=psf_source, fiji_dir=options.get("fiji_dir"), progress=progress,
+                                     offset=options.get("offset"))
     except FijiUnavailable as err:
         print(f"decongan deconvolve: Fiji unavailable, using the engine with DeconvolutionLab2's conventions: "
               f"{err.reason}", file=sys.stderr)
     engine_options = {"iterations": options["iterations"], "method": options["method"], "edges": "circular",
-                      "device": options.get("device", "auto")}
+                      "device": options.get("device", "auto"), "offset": options.get("offset")}
     if tv_lambda is not None:
         engine_options.update(tv_lambda=tv_lambda, tv_variant="dl2")
     result = run_with_callbacks(iter_deconvolve_image(image, psf.data, psf_source=psf_source, **engine_options),
                                 progress=progress)
-    if offset_record is not None:
-        result.provenance.parameters["offset"] = offset_record
     result.provenance.backend = FALLBACK_LABEL
     result.provenance.notes.append("--backend fiji was asked for but no Fiji/ImageJ with DeconvolutionLab2 "
                                    "could run it")

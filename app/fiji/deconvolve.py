@@ -75,7 +75,7 @@ def engine_richardson_lucy(image: np.ndarray, psf: np.ndarray, *, iterations: in
 def fiji_deconvolve_image(image: Any, psf: np.ndarray | Sequence[np.ndarray], *, iterations: int = 10,
                           tv_lambda: float | None = None, psf_source: str | None = None,
                           fiji_dir: str | os.PathLike[str] | None = None, client: FijiClient | None = None,
-                          progress: Callable[[Any], None] | None = None) -> Any:
+                          progress: Callable[[Any], None] | None = None, offset: float | str | None = None) -> Any:
     """Deconvolve an ``engine.io.MicroscopyImage`` with DeconvolutionLab2, block by block.
 
     The blocks are exactly those of :func:`decongan.engine.optics.request.plan_blocks` (the engine
@@ -99,6 +99,10 @@ def fiji_deconvolve_image(image: Any, psf: np.ndarray | Sequence[np.ndarray], *,
         Which Fiji (default: discovery) or an explicit client.
     progress : callable, optional
         Called with a ``Progress`` after each block.
+    offset : float or "auto", optional
+        Subtracted before DL2 runs, exactly as the engine does
+        (:func:`decongan.engine.optics.deconvolution.subtract_offset`: negative input is refused
+        without it); recorded in the provenance.
 
     Returns
     -------
@@ -108,34 +112,25 @@ def fiji_deconvolve_image(image: Any, psf: np.ndarray | Sequence[np.ndarray], *,
 
     Raises
     ------
+    NegativeImageError
+        Negative values and no ``offset`` (before Fiji is started).
     FijiUnavailable
         No backend, or DeconvolutionLab2 (and ImageJ Ops) missing.
     ValueError
         A PSF count that is neither 1 nor the number of channels, or a PSF that is not 2-D/3-D.
     """
-    from decongan.engine.optics.deconvolution import DeconvolvedImage
+    from decongan.engine.optics.deconvolution import DeconvolvedImage, record_offset, subtract_offset
     from decongan.engine.optics.psf import check_psf
-    from decongan.engine.optics.request import focal_plane, plan_blocks
+    from decongan.engine.optics.request import block_psfs, plan_blocks
     from decongan.engine.progress import Progress
 
+    image, offset_record = subtract_offset(image, offset)
     given = [psf] if isinstance(psf, np.ndarray) else list(psf)
     psfs = [check_psf(p, source=psf_source) for p in given]
     data = image.data
     plan = plan_blocks(image.axes, data.shape, [p.ndim for p in psfs])
-    n_channels = image.n_channels if "C" in image.axes else 1
-    per_channel = psfs * n_channels if len(psfs) == 1 else psfs
-    kernels: dict[int, np.ndarray] = {}
-    notes: list[str] = []
-    for block in plan:
-        if block.channel in kernels:
-            continue
-        kernel = per_channel[block.channel]
-        if block.psf == "focal_plane":
-            kernel = focal_plane(kernel)
-            notes.append(f"channel {block.channel}: 2-D image, so the in-focus plane of the 3-D PSF was used")
-        elif block.z is not None:
-            notes.append(f"channel {block.channel}: 2-D PSF, so the Z stack was deconvolved plane by plane")
-        kernels[block.channel] = np.ascontiguousarray(kernel, dtype=np.float32)
+    kernels, notes = block_psfs(plan, psfs)
+    kernels = {c: np.ascontiguousarray(k, dtype=np.float32) for c, k in kernels.items()}
 
     fiji = resolve_client(client, fiji_dir)
     out = np.empty(data.shape, dtype=np.float32)
@@ -162,6 +157,7 @@ def fiji_deconvolve_image(image: Any, psf: np.ndarray | Sequence[np.ndarray], *,
     provenance = provenance_from_bridge(f"{_rl_method(iterations, tv_lambda)} ({bridge.get('plugin', 'Fiji')})",
                                         bridge, parameters, fiji)
     provenance.notes.extend(notes)
+    record_offset(provenance, offset_record)
     return DeconvolvedImage(image.with_data(out), provenance)
 
 

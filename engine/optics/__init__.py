@@ -14,7 +14,7 @@ _API = {
     "richardson_lucy": "deconvolution",
     "RegistrationError": "registration", "RegistrationResult": "registration", "Transform2D": "registration",
     "apply_transform": "registration", "iter_register": "registration", "register": "registration",
-    "Block": "request", "DeconvolutionSettings": "request", "Optics": "request", "OpticsError": "request",
+    "Block": "request", "block_psfs": "request", "DeconvolutionSettings": "request", "Optics": "request", "OpticsError": "request",
     "Quantity": "request", "focal_plane": "request", "plan_blocks": "request", "psf_for_grid": "request",
 }
 __all__ = sorted(_API)

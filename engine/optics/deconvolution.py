@@ -77,12 +77,13 @@ import numpy as np
 
 from decongan.engine.io import ImageReadError, MicroscopyImage
 from decongan.engine.optics.fft_conv import crop_kernel_to, fast_shape, kernel_at_origin, kernel_centre
-from decongan.engine.optics.psf import check_psf, psf_focal_plane
+from decongan.engine.optics.psf import check_psf
 from decongan.engine.optics.request import (
     DEFAULT_SETTINGS,
     DEFAULT_TV_LAMBDA,
     EDGE_MODES,
     METHODS,
+    block_psfs,
     plan_blocks,
 )
 from decongan.engine.progress import Progress, drain
@@ -556,15 +557,22 @@ def subtract_offset(image: MicroscopyImage, offset: float | Literal["auto"] | No
     return image.with_data(shifted), {"requested": offset, "subtracted": value}
 
 
-def _psf_for_channels(psf: np.ndarray | Sequence[np.ndarray], n_channels: int) -> list[np.ndarray]:
-    if isinstance(psf, np.ndarray):
-        return [psf] * n_channels
-    psfs = [np.asarray(p) for p in psf]
-    if len(psfs) == 1:
-        return psfs * n_channels
-    if len(psfs) != n_channels:
-        raise ValueError(f"{len(psfs)} PSFs were given for an image with {n_channels} channels (give 1 or {n_channels})")
-    return psfs
+def record_offset(provenance: Provenance, record: dict[str, Any] | None) -> None:
+    """Write what :func:`subtract_offset` did into a result's provenance, whichever backend ran.
+
+    Parameters
+    ----------
+    provenance : Provenance
+        Updated in place: ``parameters["offset"] = record`` and a note saying the result is in
+        offset-subtracted units.
+    record : dict or None
+        The record returned by :func:`subtract_offset` (None: no offset, nothing to write).
+    """
+    if record is None:
+        return
+    provenance.parameters["offset"] = record
+    provenance.notes.append(f"offset {record['subtracted']:g} subtracted from the input before deconvolution "
+                            f"(asked: {record['requested']}); the result is in offset-subtracted units")
 
 
 def iter_deconvolve_image(
@@ -613,17 +621,10 @@ def iter_deconvolve_image(
     if image.metadata.get("rgb"):
         image.require_single_channel()  # raises a clear ImageReadError
     image, offset_record = subtract_offset(image, offset)
-    psfs = [check_psf(p, source=psf_source) for p in _psf_for_channels(psf, image.n_channels)]
+    psfs = [check_psf(p, source=psf_source) for p in ([psf] if isinstance(psf, np.ndarray) else psf)]
     data = image.data
     plan = plan_blocks(image.axes, data.shape, [p.ndim for p in psfs])
-    notes: list[str] = []
-    prepared: list[np.ndarray] = list(psfs)
-    for c, p in enumerate(psfs):
-        if any(b.channel == c and b.psf == "focal_plane" for b in plan):
-            prepared[c] = psf_focal_plane(p)
-            notes.append(f"channel {c}: 2-D image, so the in-focus plane of the 3-D PSF was used")
-        elif any(b.channel == c and b.z is not None for b in plan):
-            notes.append(f"channel {c}: 2-D PSF, so the Z stack was deconvolved plane by plane")
+    prepared, notes = block_psfs(plan, psfs)
     volume_axes = "ZYX" if "Z" in image.axes else "YX"
     out = np.empty(data.shape, dtype=np.float32)
     # the blocks that go through RL: (index into data, psf)
@@ -659,19 +660,16 @@ def iter_deconvolve_image(
     parameters: dict[str, Any] = {
         "iterations": iterations, "method": method, "edges": edges, "epsilon": epsilon,
         "initial": initial if isinstance(initial, (str, int, float)) else "array",
-        "psf_shapes": sorted({tuple(p.shape) for p in prepared}), "volume_axes": volume_axes,
+        "psf_shapes": sorted({tuple(p.shape) for p in prepared.values()}), "volume_axes": volume_axes,
         "device": str(dev),
     }
     if method == "rltv":
         parameters.update(tv_lambda=tv_lambda, tv_variant=tv_variant)
     if psf_source:
         parameters["psf"] = str(psf_source)
-    if offset_record is not None:
-        parameters["offset"] = offset_record
-        notes.append(f"offset {offset_record['subtracted']:g} subtracted from the input before deconvolution "
-                     f"(asked: {offset_record['requested']}); the result is in offset-subtracted units")
     provenance = Provenance(method=f"{name} {iterations} it ({edges} edges)", backend=f"engine/{dev.type}",
                             parameters=parameters, notes=notes)
+    record_offset(provenance, offset_record)
     return DeconvolvedImage(image.with_data(out), provenance)
 
 
@@ -713,5 +711,6 @@ __all__ = [
     "iter_deconvolve_image",
     "iter_richardson_lucy",
     "richardson_lucy",
+    "record_offset",
     "subtract_offset",
 ]

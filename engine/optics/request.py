@@ -547,6 +547,42 @@ def plan_blocks(axes: str, shape: Sequence[int], psf_ndim_per_channel: int | Seq
     return blocks
 
 
+def block_psfs(plan: Sequence[Block], psfs: Sequence[np.ndarray]) -> tuple[dict[int, np.ndarray], list[str]]:
+    """The PSF every channel's blocks run with, and a note wherever it is not the PSF as given.
+
+    Every backend (the engine's RL, the Fiji DL2 adapter) takes its kernels from here, so the same
+    plan always runs with the same PSFs.
+
+    Parameters
+    ----------
+    plan : sequence of Block
+        From :func:`plan_blocks`.
+    psfs : sequence of ndarray, shape (Y, X) or (Z, Y, X)
+        One PSF for every channel, or one per channel (as counted by :func:`plan_blocks`).
+
+    Returns
+    -------
+    kernels : dict of int to ndarray
+        Channel -> its PSF: the in-focus (peak) plane of a 3-D PSF for a 2-D image, else the PSF as given.
+    notes : list of str
+        ``"channel 0: 2-D image, so the in-focus plane of the 3-D PSF was used"`` and
+        ``"channel 0: 2-D PSF, so the Z stack was deconvolved plane by plane"``, once per channel.
+    """
+    kernels: dict[int, np.ndarray] = {}
+    notes: list[str] = []
+    for block in plan:
+        if block.channel in kernels:
+            continue
+        kernel = psfs[block.channel if len(psfs) > 1 else 0]
+        if block.psf == "focal_plane":
+            kernel = focal_plane(kernel)
+            notes.append(f"channel {block.channel}: 2-D image, so the in-focus plane of the 3-D PSF was used")
+        elif block.z is not None:
+            notes.append(f"channel {block.channel}: 2-D PSF, so the Z stack was deconvolved plane by plane")
+        kernels[block.channel] = kernel
+    return kernels, notes
+
+
 __all__ = [
     "DEFAULT_EDGES",
     "DEFAULT_PSF_ENERGY",
@@ -559,6 +595,7 @@ __all__ = [
     "Optics",
     "OpticsError",
     "Quantity",
+    "block_psfs",
     "focal_plane",
     "plan_blocks",
     "psf_for_grid",
