@@ -160,25 +160,15 @@ def check_batch_out(out: Path, input_dir: Path, *, gt_dir: Path | None, overwrit
     manifests (``manifest*.json``) record inputs from ``input_dir`` only -- rerunning the same batch
     resumes it. Anything else (an unknown folder, another batch's results) needs ``--overwrite``.
     """
-    import json
-
+    from decongan.engine.evaluate.batch import recorded_inputs
     from decongan.engine.outputs import is_inside
 
     out = Path(out)
     same_batch = False
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        recorded: list[str] = []
-        for manifest in sorted(out.glob("manifest*.json")):
-            try:
-                data = json.loads(manifest.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(data, dict) and data.get("format") == "decongan-batch-manifest":
-                entries = data.get("entries")
-                recorded += [str(e.get("input")) for e in (entries.values() if isinstance(entries, dict) else [])
-                             if isinstance(e, dict) and e.get("input")]
-                same_batch = True
-        foreign = [r for r in recorded if not is_inside(Path(r).parent, input_dir)]
+        recorded = recorded_inputs(out)
+        same_batch = recorded is not None
+        foreign = [r for r in recorded or [] if not is_inside(Path(r).parent, input_dir)]
         if foreign:
             raise CommandError(f"--out {out} holds the results of another batch (its manifest records "
                                f"{foreign[0]}, not an image of {input_dir}); choose a new folder or pass "

@@ -247,16 +247,18 @@ def load_manifest(out_dir: str | Path, name: str = MANIFEST_NAME) -> dict[str, A
     dict
         ``{"format", "version", "entries": {...}, ...}``.
     """
-    path = Path(out_dir) / name
-    empty = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "entries": {}}
-    if not path.exists():
-        return empty
+    data = _read_manifest(Path(out_dir) / name)
+    return data if data is not None else {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "entries": {}}
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    """The batch manifest at ``path``, or None when it is missing, unreadable or not a DeconGAN manifest."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return empty
-    if data.get("format") != MANIFEST_FORMAT or not isinstance(data.get("entries"), dict):
-        return empty
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or not isinstance(data.get("entries"), dict):
+        return None
     return data
 
 
@@ -265,6 +267,27 @@ def manifest_paths(out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     main = [out / MANIFEST_NAME] if (out / MANIFEST_NAME).exists() else []
     return main + sorted(out.glob(SHARD_MANIFEST_GLOB))
+
+
+def recorded_inputs(out_dir: str | Path) -> list[str] | None:
+    """The input files recorded by the batch manifests of ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        A folder that may hold a batch's results.
+
+    Returns
+    -------
+    list of str or None
+        The ``input`` of every entry of every valid manifest (``manifest.json`` first, then the shards');
+        None when the folder holds no DeconGAN batch manifest at all (an empty list: manifests without
+        entries yet).
+    """
+    manifests = [m for m in (_read_manifest(p) for p in manifest_paths(out_dir)) if m is not None]
+    if not manifests:
+        return None
+    return [str(e["input"]) for m in manifests for e in m["entries"].values() if isinstance(e, dict) and e.get("input")]
 
 
 def load_all_entries(out_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
