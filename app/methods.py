@@ -153,18 +153,19 @@ def engine_rl_method(psf: PsfSource, *, iterations: int | None = None, method: s
         raise CommandError(f"--iterations must be at least 1, got {settings.iterations}")
     rltv = settings.method == "rltv"
     label = name or (f"RL-TV {settings.iterations} it (engine)" if rltv else f"RL {settings.iterations} it (engine)")
+    described = psf.describe()  # hashes a PSF file once, not once per image
 
     def run(image: Any) -> Any:
         from decongan.engine.optics.deconvolution import deconvolve_image
 
         result = deconvolve_image(image, psf.for_image(image), psf_source=psf.label(), **settings.as_options())
-        result.provenance.parameters.update(psf.describe())
+        result.provenance.parameters.update(described)
         if psf.path is None:
             result.provenance.parameters["optics"] = psf.optics_for(image).provenance()
         return result
 
     parameters = {"backend": "engine", "iterations": settings.iterations, "method": settings.method,
-                  "edges": settings.edges, **({"tv_lambda": settings.tv_lambda} if rltv else {}), **psf.describe()}
+                  "edges": settings.edges, **({"tv_lambda": settings.tv_lambda} if rltv else {}), **described}
     return MethodSpec(label, run, parameters)
 
 
