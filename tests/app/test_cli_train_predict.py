@@ -18,10 +18,9 @@ from decongan.app.cli import main
 from decongan.engine.io import read_image, write_tiff
 from decongan.engine.learn.checkpoint import load_generator
 from decongan.engine.learn.export import load_exported
+from tests.fmd_pairs import FMD, TINY_S1_CLI, write_fmd_pairs
 
-FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
-SMALL = ["--width", "4", "--model-arg", "depth=2", "--disc-arg", "num_blocks=2", "--patch-size", "32",
-         "--batch-size", "2", "--device", "cpu", "--threads", "1"]
+SMALL = TINY_S1_CLI
 
 
 @pytest.fixture(autouse=True)
@@ -34,10 +33,7 @@ def _restore_threads():
 @pytest.fixture(scope="module")
 def folders(shared_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_train")
-    for name in ("fov01", "fov02", "fov03"):
-        for side in ("lq", "hq"):
-            data = read_image(shared_data / FMD / side / f"{name}.png").data[160:288, 160:288]
-            write_tiff(root / side / f"{name}.tif", data, dtype="uint8", pixel_size_um=0.2)
+    write_fmd_pairs(shared_data, root, start=160, size=128)
     return root
 
 

@@ -16,15 +16,12 @@ from pathlib import Path
 import pytest
 
 from decongan.app.cli import main
-from decongan.engine.io import read_image, write_tiff
 from decongan.engine.learn.checkpoint import LOCK_NAME, acquire_run_lock, has_checkpoint, read_run_lock
+from tests.fmd_pairs import TINY_S1_CLI, write_fmd_pairs
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")]
 
-FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
-SMALL = ["--width", "4", "--model-arg", "depth=2", "--disc-arg", "num_blocks=2", "--patch-size", "32",
-         "--batch-size", "2", "--device", "cpu", "--threads", "1"]
 ITERATIONS = 3
 
 
@@ -32,7 +29,7 @@ def _argv(folders: Path, out: Path) -> list[str]:
     # checkpoints only at the end: a kill during the iterations is always before the first one
     return ["train", "--preset", "s1", "--lq", str(folders / "lq"), "--hq", str(folders / "hq"), "--out", str(out),
             "--iterations", str(ITERATIONS), "--val-every", "1000", "--checkpoint-every", "1000", "--log-every", "1",
-            "--val-names", "fov03", *SMALL]
+            "--val-names", "fov03", *TINY_S1_CLI]
 
 
 def _temporaries(folder: Path) -> list[Path]:
@@ -43,10 +40,7 @@ def _temporaries(folder: Path) -> list[Path]:
 def killed(shared_data, tmp_path_factory):
     """A run folder whose ``decongan train`` child was SIGKILLed during its first iterations."""
     root = tmp_path_factory.mktemp("killed_train")
-    for name in ("fov01", "fov02", "fov03"):
-        for side in ("lq", "hq"):
-            data = read_image(shared_data / FMD / side / f"{name}.png").data[160:256, 160:256]
-            write_tiff(root / side / f"{name}.tif", data, dtype="uint8", pixel_size_um=0.2)
+    write_fmd_pairs(shared_data, root, start=160, size=96)
     out = root / "run"
     argv = [sys.executable, "-m", "decongan.app.cli", *_argv(root, out)]
     argv[argv.index("--iterations") + 1] = "100000"  # it must still be training when killed

@@ -7,13 +7,12 @@ import json
 import pytest
 import torch
 
-from decongan.engine.io import read_image, write_tiff
 from decongan.engine.learn.checkpoint import load_generator, load_run_config, read_progress
 from decongan.engine.learn.degrade import DegradationSpec
 from decongan.engine.learn.training import TrainConfig, TrainingError, iter_train, train
 from decongan.engine.progress import Cancelled, CancelToken, drain
+from tests.fmd_pairs import write_fmd_pairs
 
-FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 TINY_S1 = {"model_args": {"base_channels": 4, "depth": 2}, "disc_args": {"base_channels": 4, "num_blocks": 2}}
 
 
@@ -24,11 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.p
 def fmd_small(shared_data, tmp_path_factory):
     """Three real FMD pairs cropped to 96 x 96 (uint8, as the originals)."""
     root = tmp_path_factory.mktemp("fmd")
-    for name in ("fov01", "fov02", "fov03"):
-        for side in ("lq", "hq"):
-            data = read_image(shared_data / FMD / side / f"{name}.png").data[200:296, 200:296]
-            write_tiff(root / side / f"{name}.tif", data, dtype="uint8")
-    return root / "lq", root / "hq"
+    return write_fmd_pairs(shared_data, root, start=200, size=96, pixel_size_um=None)
 
 
 def _config(fmd_small, out, **extra) -> TrainConfig:
