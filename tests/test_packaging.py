@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,9 +100,13 @@ def test_wheel_installs_beside_another_app_distribution(tmp_path):
     (other / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "app"\nversion = "1.0"\n[tool.setuptools]\npackages = ["app"]\n')
+    # build from a copy, so that setuptools' build/ folder never lands in the checkout
+    source_copy = tmp_path / "decongan-src"
+    shutil.copytree(REPO, source_copy, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "decongan-demo", "tests"))
     wheels = tmp_path / "wheels"
     pip = [sys.executable, "-m", "pip"]
-    for source in (other, REPO):
+    for source in (other, source_copy):
         proc = subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)],
                               capture_output=True, text=True, timeout=600, cwd=tmp_path)
         if proc.returncode != 0 and "No module named" in proc.stderr:
