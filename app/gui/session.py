@@ -14,66 +14,46 @@ each other's widgets.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from decongan.engine.io import MicroscopyImage, list_images, read_image
+from decongan.engine.optics.request import Optics, Quantity
 
 LQ_ROLE = "lq"
 RESTORED_ROLE = "restored"
 GT_ROLE = "gt"
 
-#: where an optics value comes from
+#: how the window labels where an optics value comes from (the engine's ``Quantity.source`` in words)
 FROM_FILE = "file metadata"
 FROM_USER = "user"
 ASSUMED = "assumption"
 UNKNOWN = "unknown"
+SOURCE_LABELS = {"metadata": FROM_FILE, "user": FROM_USER, "assumption": ASSUMED}
 #: the optics of a dataset: numerical aperture, immersion refractive index, emission wavelength (nm),
-#: lateral pixel size (nm) and z step (nm)
+#: lateral pixel size (nm) and z step (nm) -- the fields of the engine's ``Optics``
 OPTICS_KEYS = ("na", "ni", "wavelength_nm", "pixel_nm", "z_step_nm")
 #: assumed when neither the file nor the user says otherwise (oil immersion, green emission); the pixel
 #: size and z step are never assumed: unknown stays unknown and what needs them refuses
 ASSUMED_OPTICS: dict[str, float] = {"na": 1.4, "ni": 1.515, "wavelength_nm": 520.0}
+ASSUMPTION_NOTE = "DeconGAN GUI default"
 #: evaluations kept per dataset (each holds error and consistency maps)
 EVALUATION_CACHE_SIZE = 8
 
 
-@dataclass(frozen=True)
-class OpticValue:
-    """One optics value and where it comes from.
+def optics_of(image: MicroscopyImage | None) -> Optics:
+    """The optics a dataset starts with: the image's calibration (file metadata), stated assumptions for the rest.
 
-    Attributes
-    ----------
-    value : float or None
-        In the key's unit (``pixel_nm``, ``z_step_nm``, ``wavelength_nm``: nm; ``na``, ``ni``: none);
-        None when unknown.
-    source : {"file metadata", "user", "assumption", "unknown"}
+    Returns the engine's typed :class:`~decongan.engine.optics.request.Optics` (each value carries its
+    source: "metadata", "user" or "assumption"; the pixel size and z step stay unknown without
+    calibration). ``origin`` is the image's path, so the engine's refusals name the file.
     """
-
-    value: float | None
-    source: str
-
-    @property
-    def known(self) -> bool:
-        return self.value is not None
-
-
-def optics_of(image: MicroscopyImage | None) -> dict[str, OpticValue]:
-    """The optics a dataset starts with: the image's calibration (file metadata), assumptions for the rest.
-
-    TODO: hold the engine's typed ``engine.optics.request.Optics`` itself (it landed while this was
-    written); until then a dict of :class:`OpticValue` by :data:`OPTICS_KEYS`, converted on demand by
-    :meth:`Session.optics_request`.
-    """
-    optics = {k: OpticValue(v, ASSUMED) for k, v in ASSUMED_OPTICS.items()}
-    px = image.pixel_size_um if image is not None else None
-    dz = image.z_step_um if image is not None else None
-    optics["pixel_nm"] = OpticValue(px * 1000.0, FROM_FILE) if px else OpticValue(None, UNKNOWN)
-    optics["z_step_nm"] = OpticValue(dz * 1000.0, FROM_FILE) if dz else OpticValue(None, UNKNOWN)
-    return optics
+    assumed = {k: Quantity(v, "nm" if k.endswith("_nm") else "", "assumption", ASSUMPTION_NOTE)
+               for k, v in ASSUMED_OPTICS.items()}
+    return Optics.for_image(image, **assumed)
 
 
 @dataclass
@@ -238,7 +218,8 @@ class Session(QObject):
         self.layers: list[Layer] = []
         #: lateral pixel size (µm) the user set for this dataset; applied to every field read later
         self.pixel_size_override: float | None = None
-        self.optics: dict[str, OpticValue] = optics_of(None)
+        #: the engine's typed optics of the current dataset (each value with its source)
+        self.optics: Optics = optics_of(None)
         #: the Deconvolve panel's PSF choice (model, size, fwhm_nm, path, nz); optics come from ``optics``
         self.psf_choice: dict[str, Any] = {"model": "born-wolf", "size": 65}
         self.dataset_number = 0
@@ -281,12 +262,11 @@ class Session(QObject):
             layer.version = next(self._versions)
         lq = self.lq
         fresh = optics_of(lq.image if lq is not None else None)
+        kept: dict[str, Quantity] = {k: getattr(self.optics, k) for k in ("na", "ni", "wavelength_nm")
+                                     if getattr(self.optics, k).source == "user"}  # this dataset's microscope
         if self.pixel_size_override is not None:
-            fresh["pixel_nm"] = OpticValue(self.pixel_size_override * 1000.0, FROM_USER)
-        for key in ("na", "ni", "wavelength_nm"):  # what the user said about this dataset's microscope stays
-            if self.optics[key].source == FROM_USER:
-                fresh[key] = self.optics[key]
-        self.optics = fresh
+            kept["pixel_nm"] = Quantity(self.pixel_size_override * 1000.0, "nm", "user")
+        self.optics = replace(fresh, **kept)
         self.field_changed.emit()
         self.layers_changed.emit()
         self.optics_changed.emit()
@@ -344,19 +324,19 @@ class Session(QObject):
     @property
     def pixel_size_um(self) -> float | None:
         """Lateral pixel size (µm) of the current dataset, None when unknown."""
-        nm = self.optics["pixel_nm"].value
+        nm = self.optics.pixel_nm.value
         return nm / 1000.0 if nm else None
 
     @property
     def z_step_um(self) -> float | None:
-        nm = self.optics["z_step_nm"].value
+        nm = self.optics.z_step_nm.value
         return nm / 1000.0 if nm else None
 
     def set_pixel_size(self, um: float | None) -> None:
         """Set the lateral pixel size (µm; None: unknown) of every layer on the LQ grid and of later fields."""
         um = um if um else None
         self.pixel_size_override = um
-        self.optics["pixel_nm"] = OpticValue(um * 1000.0, FROM_USER) if um else OpticValue(None, UNKNOWN)
+        self.optics = replace(self.optics, pixel_nm=Quantity(um * 1000.0 if um else None, "nm", "user" if um else None))
         lq = self.lq
         shape = lq.image.yx_shape if lq is not None else None
         for lay in self.layers:
@@ -365,17 +345,35 @@ class Session(QObject):
         self.optics_changed.emit()
         self.pixel_size_changed.emit(um)
 
-    def set_optic(self, key: str, value: float | None, source: str = FROM_USER) -> None:
-        """Set one optics value (:data:`OPTICS_KEYS`; None or 0: unknown). The pixel size goes to the layers too."""
+    def set_optic(self, key: str, value: float | None, source: str = "user", note: str = "") -> None:
+        """Set one optics value (:data:`OPTICS_KEYS`; None or 0: unknown). The pixel size goes to the layers too.
+
+        Parameters
+        ----------
+        key : str
+            One of :data:`OPTICS_KEYS`.
+        value : float or None
+            In the key's unit (nm for ``*_nm``); None or 0: unknown.
+        source : {"user", "metadata", "assumption"}
+            Where the value comes from (the engine's ``Quantity.source``).
+        note : str
+            Why, for an assumption.
+
+        Raises
+        ------
+        engine.optics.request.OpticsError
+            The new value makes the optics impossible (NA >= ni, ni < 1); the optics are left unchanged.
+        """
         if key not in OPTICS_KEYS:
             raise KeyError(f"unknown optics value {key!r}; one of {', '.join(OPTICS_KEYS)}")
         if key == "pixel_nm":
-            if (value or None) != self.optics["pixel_nm"].value:
+            if (value or None) != self.optics.pixel_nm.value:
                 self.set_pixel_size(value / 1000.0 if value else None)
             return
-        new = OpticValue(float(value), source) if value else OpticValue(None, UNKNOWN)
-        if new != self.optics[key]:
-            self.optics[key] = new
+        unit = "nm" if key.endswith("_nm") else ""
+        new = Quantity(float(value), unit, source, note) if value else Quantity(None, unit)  # type: ignore[arg-type]
+        if new != getattr(self.optics, key):
+            self.optics = replace(self.optics, **{key: new})  # validated: NA < ni
             self.optics_changed.emit()
 
     def set_psf_choice(self, choice: dict[str, Any]) -> None:
@@ -396,38 +394,29 @@ class Session(QObject):
         if model == "file":
             p["path"] = c.get("path", "")
             return p
-        p.update(pixel_nm=self.optics["pixel_nm"].value, size=c.get("size", 65))
+        p.update(pixel_nm=self.optics.pixel_nm.value, size=c.get("size", 65))
         if model == "born-wolf":
-            p.update(na=self.optics["na"].value, ni=self.optics["ni"].value,
-                     wavelength_nm=self.optics["wavelength_nm"].value)
+            p.update(na=self.optics.na.value, ni=self.optics.ni.value, wavelength_nm=self.optics.wavelength_nm.value)
         else:
             p.update(fwhm_nm=c.get("fwhm_nm"))
         if c.get("nz") and c["nz"] > 1:
-            p.update(nz=c["nz"], z_step_nm=self.optics["z_step_nm"].value)
+            p.update(nz=c["nz"], z_step_nm=self.optics.z_step_nm.value)
         return p
 
-    def optics_request(self) -> Any:
-        """The session's optics as the engine's typed ``engine.optics.request.Optics`` (unknown stays unknown).
+    def optics_request(self) -> Optics:
+        """The session's optics: the engine's typed ``Optics`` (unknown stays unknown), named after the LQ file.
 
-        Raises
-        ------
-        engine.optics.request.OpticsError
-            NA >= ni (no objective has them); the message names the file.
+        The session holds them as such (:attr:`optics`); this is kept for callers that ask for the request.
         """
-        from decongan.engine.optics.request import Optics, Quantity
-
-        engine_source = {FROM_FILE: "metadata", FROM_USER: "user", ASSUMED: "assumption"}
-        values = {}
-        for key, v in self.optics.items():
-            unit = "nm" if key.endswith("_nm") else ""
-            note = "DeconGAN GUI default" if v.source == ASSUMED else ""
-            values[key] = Quantity(v.value, unit, engine_source[v.source], note) if v.known else Quantity(None, unit)
-        lq = self.lq
-        return Optics(origin=str(lq.image.path) if lq is not None and lq.image.path else "image", **values)
+        return self.optics
 
     def optics_sources(self) -> dict[str, str]:
         """Key -> "value (source)" for reports: ``{"pixel_nm": "unknown", "na": "1.4 (assumption)"}``."""
-        return {k: (f"{v.value:g} ({v.source})" if v.known else UNKNOWN) for k, v in self.optics.items()}
+        out = {}
+        for k in OPTICS_KEYS:
+            q = getattr(self.optics, k)
+            out[k] = f"{q.value:g} ({SOURCE_LABELS[q.source]})" if q.known else UNKNOWN
+        return out
 
     # -- evaluations -------------------------------------------------------------------------------
     def evaluation_key(self, *, t: int = 0, psf_parameters: Any = None) -> EvaluationKey:

@@ -176,7 +176,7 @@ class DeconvolvePanel(WorkflowPanel):
         self._optic_spins = {"na": self.na_spin, "ni": self.ni_spin, "wavelength_nm": self.wavelength_spin,
                              "pixel_nm": self.pixel_spin, "z_step_nm": self.zstep_spin}
         for key, spin in self._optic_spins.items():
-            spin.valueChanged.connect(lambda v, k=key: self.ctx.session.set_optic(k, v or None))
+            spin.valueChanged.connect(lambda v, k=key: self._set_optic(k, v))
         for w in (self.model_combo, self.size_spin, self.nz_spin, self.fwhm_spin, self.psf_file):
             sig = getattr(w, "valueChanged", None) or getattr(w, "currentTextChanged", None) or w.textChanged
             sig.connect(self._push_psf_choice)
@@ -213,19 +213,32 @@ class DeconvolvePanel(WorkflowPanel):
         self.tv_variant_combo.setEnabled(self.method == "rltv")
         self.run_button.setEnabled(self.ctx.session.lq is not None)
 
+    def _set_optic(self, key: str, value: float) -> None:
+        """A field was edited: the session's optics take it, or refuse it (NA >= ni) and the field shows theirs."""
+        from decongan.engine.optics.request import OpticsError
+
+        try:
+            self.ctx.session.set_optic(key, value or None)
+        except OpticsError as err:
+            self.psf_error = str(err)
+            self.psf_info.setText(f"<span style='color:#d55e00'>{err}</span>")
+            self._optics_from_session()
+
     def _optics_from_session(self) -> None:
         """Show the session's optics (unknown: "unknown"); each field's tooltip names its source."""
+        from decongan.app.gui.session import SOURCE_LABELS, UNKNOWN
+
         optics = self.ctx.session.optics
         changed = False
         for key, spin in self._optic_spins.items():
-            value = optics[key]
+            value = getattr(optics, key)
             shown = value.value if value.known else spin.minimum()
             if abs(spin.value() - shown) > 1e-9:
                 spin.blockSignals(True)
                 spin.setValue(shown)
                 spin.blockSignals(False)
                 changed = True
-            spin.setStatusTip(f"from: {value.source}")
+            spin.setStatusTip(f"from: {SOURCE_LABELS[value.source] if value.known else UNKNOWN}")
         if changed:
             self.refresh_command()
             self._preview_timer.start()

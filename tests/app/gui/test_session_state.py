@@ -48,7 +48,7 @@ def test_pixel_size_of_the_previous_dataset_never_reaches_the_next_one(qtbot, wi
     assert window.session.pixel_size_um is None
     assert panel.pixel_spin.value() == panel.pixel_spin.minimum() and panel.pixel_spin.text() == "unknown"
     assert window.data_panel.pixel_spin.text() == "unknown"
-    assert window.session.optics["pixel_nm"].source == "unknown"
+    assert not window.session.optics.pixel_nm.known and window.session.optics.pixel_nm.source is None
     from decongan.engine.optics.request import OpticsError
 
     optics = window.session.optics_request()  # the engine's typed optics: unknown stays unknown
@@ -77,7 +77,7 @@ def test_pixel_size_of_the_previous_dataset_never_reaches_the_next_one(qtbot, wi
     # entering the pixel size makes the panel's PSF (and the deconvolution) use it
     window.data_panel.pixel_spin.setValue(0.1)
     assert panel.pixel_spin.value() == pytest.approx(100.0)
-    assert window.session.optics["pixel_nm"].source == "user"
+    assert window.session.optics.pixel_nm.source == "user"
     assert panel.psf_parameters()["pixel_nm"] == pytest.approx(100.0)
 
 
