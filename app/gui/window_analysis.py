@@ -1,0 +1,163 @@
+"""The main window's comparison of the current field: it follows the session and the viewer, runs the
+engine's evaluation (metrics, error and consistency maps) in a background job and feeds the metrics
+table, the maps and the line profile.
+
+A mixin of :class:`app.gui.main_window.MainWindow` (``session``, ``viewer``, ``metrics``, ``profile``
+and the evaluation timer are the window's); the numbers come from :mod:`app.gui.analysis`, which
+calls the engine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from decongan.app.gui import analysis
+from decongan.app.gui.jobs import Job
+from decongan.app.gui.line_profile import engine_profile
+
+
+class WindowAnalysisMixin:
+    """Evaluation of the field on screen, its maps and the line profile."""
+
+    # -- reacting to the session -----------------------------------------------------------------------
+    def _field_changed(self) -> None:
+        name = self.session.field.name if self.session.field else ""
+        self.setWindowTitle(f"DeconGAN - {name}" if name else "DeconGAN")
+        self.evaluation = None
+        self._evaluation_key = None
+
+    def _layers_changed(self) -> None:
+        self.viewer.set_layers(self.session.layers)
+        self.show_compare()  # a new result: show it
+        self.schedule_evaluation()
+
+    def _pixel_size_changed(self, um: float | None) -> None:
+        self.viewer.pixel_size_um = um
+        self.viewer._redraw(full=False)
+        self._update_profiles_from_viewer()
+        self.schedule_evaluation()
+
+    def _plane_changed(self) -> None:
+        self._update_profiles_from_viewer()
+        if self._evaluation_stale():
+            self.schedule_evaluation()  # a new time point is a new comparison set
+        else:
+            self._show_maps()
+
+    # -- analysis: one engine comparison of the field feeds the table and the maps ---------------------
+    def current_planes(self) -> dict[str, np.ndarray]:
+        """Layer name -> the 2-D plane on screen (current channel / z / t), for every layer."""
+        return {lay.name: self.viewer.plane_of(lay) for lay in self.session.layers}
+
+    def schedule_evaluation(self) -> None:
+        """Re-evaluate the field shortly (changes in quick succession give one evaluation)."""
+        self._evaluation_timer.start()
+
+    def _evaluation_inputs_key(self):
+        """The session's key of the evaluation the screen needs (layer versions, never ``id()``)."""
+        return self.session.evaluation_key(t=self.viewer.position["t"], psf_parameters=self.session.psf_parameters())
+
+    def _evaluation_stale(self) -> bool:
+        return self._evaluation_key != self._evaluation_inputs_key()
+
+    def compute_evaluation(self) -> Job | None:
+        """Compare the current field with the engine (metrics, error maps, consistency maps) in a worker.
+
+        Nothing is recomputed when the field, its layers, the time point and the PSF are unchanged.
+        """
+        session = self.session
+        if session.field is None or session.lq is None:
+            self.metrics.set_rows([], "Current field")
+            return None
+        key = self._evaluation_inputs_key()
+        if key == self._evaluation_key and self.evaluation is not None:
+            return None
+        cached = session.cached_evaluation(key)
+        if cached is not None:
+            self._show_evaluation(cached, key)
+            return None
+        lq, gt = session.lq, session.gt
+        restored = {lay.name: (lay.image, lay.provenance) for lay in session.restored}
+        psf_parameters = session.psf_parameters()
+        name = session.field.name
+        t = self.viewer.position["t"]
+
+        def work(ctx):
+            return analysis.evaluate_field(name, (lq.name, lq.image), gt=(gt.name, gt.image) if gt else None,
+                                           restored=restored, psf_parameters=psf_parameters, t=t)
+
+        def done(result: analysis.FieldEvaluation) -> None:
+            session.store_evaluation(key, result)
+            if key != self._evaluation_inputs_key():
+                self.schedule_evaluation()  # the field changed meanwhile
+                return
+            self._show_evaluation(result, key)
+
+        return self._run_analysis("evaluation", f"Comparing {name}", work, done)
+
+    def _show_evaluation(self, result: analysis.FieldEvaluation, key) -> None:
+        """Put ``result`` (the evaluation of ``key``) in the metrics table and the maps."""
+        self.evaluation = result
+        self._evaluation_key = key
+        rows = [dict(r) for r in result.rows]
+        t = key.t
+        self.metrics.set_rows(rows, "Current field", note=f"{key.field}" + (f", t={t}" if t else ""))
+        self.metrics.merge_rows(rows, "Dataset")
+        self._show_maps()
+
+    def _run_analysis(self, key: str, name: str, work, on_success) -> Job:
+        old = self._analysis_jobs.get(key)
+        if old is not None and old.is_running:
+            old.cancel()
+        job = self.jobs.start(name, work, on_success=on_success, background=True)
+        self._analysis_jobs[key] = job
+        return job
+
+    def _map_mode_changed(self, mode: str) -> None:
+        if mode == "image":
+            return
+        self.show_compare()
+        if self.evaluation is None or self._evaluation_stale():
+            self.statusBar().showMessage("Comparing the field (metrics and maps)...", 3000)
+            self.compute_evaluation()
+        else:
+            self._show_maps()
+
+    def _show_maps(self) -> None:
+        """Give the viewer the maps of the current channel / z from the evaluation."""
+        ev = self.evaluation
+        if ev is None:
+            return
+        c, z = self.viewer.position["c"], self.viewer.position["z"]
+        self.viewer.set_maps("error", ev.maps("error", c=c, z=z))
+        self.viewer.set_maps("consistency", ev.maps("consistency", c=c, z=z), note=ev.psf_note)
+        mode = self.viewer.map_mode
+        if mode == "error" and self.session.gt is None:
+            self.statusBar().showMessage("Error maps need a ground truth (GT) layer", 8000)
+        elif mode == "consistency":
+            flagged = ev.consistency_summary(c=c)
+            if flagged:
+                summary = ", ".join(f"{k}: {100 * v:.2f}% flagged" for k, v in flagged.items())
+                self.statusBar().showMessage(f"Data consistency vs LQ (red: brighter than the input supports, "
+                                             f"blue: input signal missing) - {summary}", 20000)
+            else:
+                self.statusBar().showMessage(ev.psf_note, 15000)
+
+    def _line_tool_toggled(self, on: bool) -> None:
+        if on:
+            self.show_compare()
+            self.bottom_tabs.setCurrentWidget(self.profile)
+        else:
+            self.profile.set_profiles({}, {})
+
+    def _update_profiles_from_viewer(self) -> None:
+        line = self.viewer.line()
+        if line is not None:
+            self._update_profiles(*line)
+        else:
+            self.profile.set_profiles({}, {})
+
+    def _update_profiles(self, start, end) -> None:
+        profiles = {p.layer.name: engine_profile(p.plane, start, end) for p in self.viewer.panels if p.plane is not None}
+        colours = {p.layer.name: p.colour for p in self.viewer.panels}
+        self.profile.set_profiles(profiles, colours, line=(start, end), pixel_size_um=self.session.pixel_size_um)
