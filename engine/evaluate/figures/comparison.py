@@ -24,8 +24,8 @@ from decongan.engine.evaluate.figures.regions import (
     _inset_corner,
     default_inset,
     default_line,
-    line_profile,
     matched_planes,
+    normalised_profiles,
 )
 
 
@@ -159,9 +159,9 @@ def comparison_figure(
             panels += 1
         if row_line is not None:
             ax = fig.add_subplot(grid[r, len(ratios) - 1], label="profile")
-            ref_planes = planes if contrast == "shared" else matched_planes(planes, ref_name)
+            profiles = normalised_profiles(raw, row_line, ref_name)  # the viewer's plot uses the same function
             for k, name in enumerate(names):
-                prof = line_profile(ref_planes[name], row_line)
+                prof = profiles[name]
                 style = {"color": "black", "lw": 1.2} if name == GT_NAME else {"color": LINE_COLOURS[k % len(LINE_COLOURS)], "lw": 0.9}
                 dist = np.arange(prof.size) * (cset.pixel_size_um or 1.0)
                 ax.plot(dist, prof, label=name, **style)

@@ -166,3 +166,24 @@ def matched_planes(planes: dict[str, np.ndarray], reference: str) -> dict[str, n
             out[name] = pred_n
     return out
 
+
+def normalised_profiles(planes: dict[str, np.ndarray], line: tuple[tuple[float, float], tuple[float, float]],
+                        reference: str) -> dict[str, np.ndarray]:
+    """Line profiles of every plane on the reference's normalised scale (as the comparison figure plots them).
+
+    Parameters
+    ----------
+    planes : dict of str to ndarray
+        Method name -> plane, all the same shape (Y, X).
+    line : ((float, float), (float, float))
+        End points (row, column) in px.
+    reference : str
+        The key of the reference plane (ground truth, else the input).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Same keys; float64 profiles of :func:`line_profile` after :func:`matched_planes` (dimensionless:
+        the reference's 0.1th percentile is 0, its 99.9th is 1).
+    """
+    return {name: line_profile(plane, line) for name, plane in matched_planes(planes, reference).items()}
