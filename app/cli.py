@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = argv  # for the equivalent command a report states (app.commands.equivalent_command)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2

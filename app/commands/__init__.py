@@ -75,6 +75,45 @@ def check_output_folder(out: str | os.PathLike[str], *, overwrite: bool, input_d
     return Path(out)
 
 
+def equivalent_command(args, command: str) -> str:  # args: argparse.Namespace
+    """The command line that produced ``args``, runnable as printed from any folder.
+
+    Every token is shell-quoted (``shlex.join``) and every path the command read or wrote (an
+    option whose value parsed to a ``Path``, a positional path, the ``PATH`` of ``NAME=PATH``) is
+    made absolute. Without the original argument list (a direct ``run(args)`` call) it falls back
+    to ``decongan COMMAND``.
+    """
+    import shlex
+
+    argv = getattr(args, "_argv", None)
+    if not argv:
+        return f"decongan {command}"
+    paths: set[Path] = set()
+    for value in vars(args).values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Path):
+                paths.add(item)
+
+    def absolute(token: str) -> str:
+        if Path(token) in paths:
+            return str(Path(token).absolute())
+        if "=" in token and not token.startswith("-"):
+            name, _, path = token.partition("=")
+            if path and Path(path).exists():
+                return f"{name}={Path(path).absolute()}"
+        return token
+
+    start = argv.index(command) + 1 if command in argv else 0  # global options and the command name stay as given
+    tokens = list(argv[:start])
+    for token in argv[start:]:
+        if token.startswith("--") and "=" in token:
+            flag, _, value = token.partition("=")
+            tokens.append(f"{flag}={absolute(value)}")
+        else:
+            tokens.append(token if token.startswith("-") else absolute(token))
+    return shlex.join(["decongan", *tokens])
+
+
 def parse_offset(text: str) -> float | str:
     """``--offset``: a number (intensity units) or ``auto`` (subtract the image minimum)."""
     if text.strip().lower() == "auto":

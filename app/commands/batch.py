@@ -10,7 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from decongan.app.commands import CommandError, add_overwrite_argument, check_output_folder
+from decongan.app.commands import (
+    CommandError,
+    add_overwrite_argument,
+    check_output_folder,
+    equivalent_command,
+)
 from decongan.app.commands.compare import (
     add_figure_arguments,
     add_psf_arguments,
@@ -291,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("no image could be compared: " + "; ".join(failures[:3]))
     context = ReportContext(
         title="DeconGAN batch comparison",
-        command="decongan batch " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["batch"] else "decongan batch",
+        command=equivalent_command(args, "batch"),
         parameters={"input_dir": str(args.input_dir), "gt_dir": str(args.gt) if args.gt else None,
                     "methods": {s.name: s.parameters for s in specs}, "register_gt": args.register_gt,
                     "consistency": args.consistency, **{k: v for k, v in options.items() if k != "formats"}},

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from decongan.app.commands import CommandError, add_overwrite_argument, check_output_folder
+from decongan.app.commands import (
+    CommandError,
+    add_overwrite_argument,
+    check_output_folder,
+    equivalent_command,
+)
 
 HELP = "compare LQ, restored images (RL, Fiji, GANs) and ground truth: metrics, statistics, figures, HTML report"
 DESCRIPTION = """\
@@ -278,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
                      "(--psf or --na/--ni/--wavelength-nm; --consistency identity for same-optics restorations)")
     context = ReportContext(
         title="DeconGAN comparison",
-        command="decongan compare " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["compare"] else "decongan compare",
+        command=equivalent_command(args, "compare"),
         parameters={"register_gt": args.register_gt, "resample": args.resample, "consistency": args.consistency,
                     "consistency_psf": psf_source.describe() if psf_source is not None else None,
                     "pixel_nm_override": args.pixel_nm, **{k: v for k, v in options.items() if k != "formats"}},

@@ -8,7 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from decongan.app.commands import CommandError, add_overwrite_argument, check_output_folder
+from decongan.app.commands import (
+    CommandError,
+    add_overwrite_argument,
+    check_output_folder,
+    equivalent_command,
+)
 from decongan.resources import resource_path
 
 HELP = "run the whole comparison on bundled sample data (widefield vs confocal nucleus); writes figures, tables, report"
@@ -128,8 +133,11 @@ def focus_planes(gt_stack: Any, *, fraction: float = FOCUS_FRACTION) -> list[int
 
 def run_demo(out: Path, *, iterations: int = 10, device: str = "auto", use_models: bool = True,
              formats: tuple[str, ...] = ("png", "svg", "pdf"), dpi: int = 300, json_progress: bool = False,
-             log: Any = print) -> Any:
-    """The demo pipeline; returns ``engine.evaluate.report.ComparisonOutputs``."""
+             log: Any = print, command: str = "decongan demo") -> Any:
+    """The demo pipeline; returns ``engine.evaluate.report.ComparisonOutputs``.
+
+    ``command`` is the equivalent command line the report states (it reproduces the report's tables).
+    """
     from dataclasses import replace
 
     import numpy as np
@@ -243,7 +251,7 @@ def run_demo(out: Path, *, iterations: int = 10, device: str = "auto", use_model
             + "; its whole-stack scores include its training planes.")
     context = ReportContext(
         title="DeconGAN demo: widefield vs Richardson-Lucy vs confocal (NEUBIAS nucleus)",
-        command="decongan demo " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "decongan demo",
+        command=command,
         parameters={"iterations": iterations, "edges": settings.edges, "device": device, "planes": planes,
                     "planes_shown": show, "focus_plane": focus, "psf_shape": list(psf.shape)},
         assumptions=[
@@ -300,7 +308,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"demo: {message}", file=sys.stderr)
 
     outputs = run_demo(args.out, iterations=args.iterations, device=args.device, use_models=not args.no_gan,
-                       formats=formats, dpi=args.dpi, json_progress=args.json_progress, log=log)
+                       formats=formats, dpi=args.dpi, json_progress=args.json_progress, log=log,
+                       command=equivalent_command(args, "demo"))
     import json
 
     table = MetricTable(json.loads(outputs.metrics_json.read_text(encoding="utf-8"))["rows"])
