@@ -1,0 +1,161 @@
+"""The verdict: paired Wilcoxon tests, Holm, median differences, rank-biserial and the sentences,
+against values computed by hand or by enumerating every sign assignment."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from decongan.engine.evaluate.verdict import (
+    MIN_FIELDS,
+    compare_paired,
+    median_ci,
+    method_family,
+    paired_verdict,
+    rank_biserial,
+    signed_rank_pvalue,
+)
+
+
+def enumerated_p(d):
+    """Two-sided exact p of the signed-rank statistic by listing all 2^n sign patterns (direct formula)."""
+    d = np.asarray(d, float)
+    d = d[d != 0]
+    order = np.argsort(np.abs(d))
+    ranks = np.empty(d.size)
+    ranks[order] = np.arange(1, d.size + 1)  # no ties in these examples
+    observed = ranks[d > 0].sum()
+    centre = ranks.sum() / 2
+    t = [sum(r for r, s in zip(ranks, signs, strict=True) if s) for signs in itertools.product([0, 1], repeat=d.size)]
+    return np.mean([abs(x - centre) >= abs(observed - centre) for x in t])
+
+
+@pytest.mark.parametrize(("d", "p", "r"), [
+    ([1, 2, 3, 4, 5, 6], 2 / 64, 1.0),                  # all positive: T- = 0, only 2 of 64 patterns as extreme
+    ([-1, 2, 3, 4, 5, 6, 7], 4 / 128, 26 / 28),          # T- = 1: T- in {0, 1} on either side
+    ([1, -2, 3, -4, 5, -6], 54 / 64, (9 - 12) / 21),     # T+ = 9, T- = 12: balanced, far from significant
+    ([0.5, -0.1, 0.3, 0.2, 0.4, 0.6, -0.7, 0.8], None, (2 + 3 + 4 + 5 + 6 + 8 - 1 - 7) / 36),
+])
+def test_signed_rank_p_and_rank_biserial_match_hand_values(d, p, r):
+    got, how = signed_rank_pvalue(d)
+    assert how == "exact"
+    assert got == pytest.approx(enumerated_p(d), abs=1e-12)
+    if p is not None:
+        assert got == pytest.approx(p, abs=1e-12)
+    assert rank_biserial(d) == pytest.approx(r, abs=1e-12)
+
+
+def test_tied_differences_use_the_exact_sign_flip_distribution():
+    d = [1, 1, 2, 3, -3, 4]  # ranks 1.5, 1.5, 3, 4.5, 4.5, 6: T+ = 16.5 of 21, centre 10.5
+    p, how = signed_rank_pvalue(d)
+    assert how == "permutation"
+    ranks = np.array([1.5, 1.5, 3, 4.5, 4.5, 6])
+    t = [ranks[np.array(s, bool)].sum() for s in itertools.product([0, 1], repeat=6)]
+    assert p == pytest.approx(np.mean(np.abs(np.array(t) - 10.5) >= 6.0), abs=1e-12)
+    assert rank_biserial(d) == pytest.approx((16.5 - 4.5) / 21)
+
+
+def test_zero_differences_are_dropped_and_all_zero_gives_p_one():
+    assert signed_rank_pvalue([0, 0, 0])[0] == 1.0
+    assert np.isnan(rank_biserial([0, 0]))
+    assert signed_rank_pvalue([0, 1, 2, 3, 4, 5, 6])[0] == pytest.approx(2 / 64)
+
+
+def test_bootstrap_interval_is_seeded_and_brackets_the_median():
+    d = np.array([0.010, 0.014, 0.015, 0.017, 0.021, 0.012, 0.019, 0.016])
+    low, high = median_ci(d)
+    assert (low, high) == median_ci(d)  # same seed, same interval
+    assert low <= np.median(d) <= high and d.min() <= low and high <= d.max()
+    assert median_ci([0.3] * 7) == (0.3, 0.3)  # no spread, no interval width
+
+
+def test_holm_corrected_verdict_on_a_table_of_13_fields():
+    """GAN > Gaussian on every field by a known amount; RL lower than Gaussian everywhere; RL vs LQ mixed."""
+    rng = np.random.default_rng(3)
+    n = 13
+    lq = rng.uniform(0.6, 0.7, n)
+    gaussian = lq + 0.25 + rng.uniform(0, 0.01, n)
+    gan = gaussian + 0.010 + 0.001 * np.arange(n)  # differences 0.010 .. 0.022, median 0.016
+    rl = lq + np.array([0.05, -0.04, 0.03, -0.06, 0.02, -0.01, 0.07, -0.08, 0.015, -0.025, 0.035, -0.045, 0.001])
+    rows = []
+    for i in range(n):
+        for name, v in (("LQ (input)", lq), ("RL 20 it (engine)", rl), ("Gaussian 1.5 px", gaussian), ("S1", gan)):
+            rows.append({"image": f"f{i}", "method": name, "channel": 0, "ssim": float(v[i])})
+    families = {"LQ (input)": "input", "RL 20 it (engine)": "classical", "Gaussian 1.5 px": "classical", "S1": "learned"}
+    verdict = paired_verdict(rows, families)
+    assert verdict.primary_metric == "ssim" and verdict.best_classical == "Gaussian 1.5 px"
+    assert verdict.best_median == pytest.approx(np.median(gaussian))
+    got = {(c.method, c.reference): c for c in verdict.comparisons}
+    assert set(got) == {("RL 20 it (engine)", "Gaussian 1.5 px"), ("S1", "Gaussian 1.5 px"), ("RL 20 it (engine)", "LQ (input)"),
+                        ("Gaussian 1.5 px", "LQ (input)"), ("S1", "LQ (input)")}
+    # raw exact p of a one-signed set of 13 = 2 / 2^13; five comparisons in the Holm family
+    raw = {k: enumerated_p(_diff(rows, *k)) for k in got}
+    order = sorted(raw, key=raw.get)
+    holm = {}
+    running = 0.0
+    for i, k in enumerate(order):
+        running = max(running, min(1.0, raw[k] * (5 - i)))
+        holm[k] = running
+    for k, c in got.items():
+        assert c.pvalue_raw == pytest.approx(raw[k], abs=1e-12) and c.pvalue == pytest.approx(holm[k], abs=1e-12)
+    s1 = got[("S1", "Gaussian 1.5 px")]
+    assert s1.median_difference == pytest.approx(0.016) and s1.rank_biserial == 1.0 and s1.n == 13
+    assert s1.pvalue == pytest.approx(min(1.0, 2 / 2 ** 13 * 5))
+    assert verdict.comparisons[0] is s1  # the GAN against the best classical baseline comes first
+    assert s1.sentence.startswith("S1 is higher (better) than Gaussian 1.5 px by 0.016 SSIM (median paired difference "
+                                  "over 13 fields, 95 % CI 0.01")
+    assert s1.sentence.endswith("; Wilcoxon p = 0.001, Holm).")  # 5 x 2 / 2^13 = 0.0012
+    rl_lq = got[("RL 20 it (engine)", "LQ (input)")]
+    assert rl_lq.pvalue > 0.05
+    assert rl_lq.sentence == (f"No significant difference in SSIM between RL 20 it (engine) and LQ (input) on these 13 "
+                              f"fields (Wilcoxon p = {rl_lq.pvalue:.2f}, Holm).")
+    rl = got[("RL 20 it (engine)", "Gaussian 1.5 px")]
+    assert rl.sentence.startswith("RL 20 it (engine) is lower (worse) than Gaussian 1.5 px by ")
+    assert f"Best classical baseline: Gaussian 1.5 px (best median SSIM, {np.median(gaussian):.3g})." in verdict.headline and s1.sentence in verdict.headline
+
+
+def _diff(rows, method, reference):
+    a = [r["ssim"] for r in rows if r["method"] == method]
+    b = [r["ssim"] for r in rows if r["method"] == reference]
+    return np.array(a) - np.array(b)
+
+
+def test_too_few_fields_is_said_and_no_test_is_run():
+    c = compare_paired([0.9, 0.91, 0.95], [0.88, 0.9, 0.9], metric="ssim", method="S1", reference="RL",
+                       higher_is_better=True)
+    assert c.pvalue is None and np.isnan(c.ci_low) and c.median_difference == pytest.approx(0.02)  # differences 0.02, 0.01, 0.05
+    from decongan.engine.evaluate.verdict import sentence
+
+    assert sentence(c) == (f"S1 vs RL in SSIM: too few fields (n=3 < {MIN_FIELDS}) for a test; the median paired "
+                           "difference +0.020 is descriptive only.")
+
+
+def test_lower_is_better_metric_and_a_missing_value_leave_the_pair_out():
+    a = [0.10, 0.11, 0.12, 0.10, 0.09, 0.13, None]
+    b = [0.20, 0.22, 0.25, 0.21, 0.19, 0.24, 0.30]
+    c = compare_paired(a, b, metric="nrmse", method="S1", reference="RL", higher_is_better=False)
+    assert c.n == 6 and c.pvalue_raw == pytest.approx(2 / 64) and c.rank_biserial == -1.0
+    from decongan.engine.evaluate.verdict import sentence
+
+    text = sentence(c)
+    assert text.startswith("S1 is lower (better) than RL by 0.11 NRMSE (median paired difference over 6 fields, 95 % CI")
+    assert text.endswith("Wilcoxon p = 0.031, Holm).")
+
+
+def test_method_families():
+    assert method_family("S1", "restored", "engine/cpu", {"run_dir": "/runs/s1", "generator": "unet"}) == "learned"
+    assert method_family("RL 20 it (zero edges)", "restored", "engine/cpu", {"iterations": 20}) == "classical"
+    assert method_family("RL (Fiji)", "restored", "fiji:/opt/Fiji.app", {}) == "classical"
+    assert method_family("NLM h=0.8", "restored", "engine", {"kind": "denoise"}) == "classical"
+    assert method_family("Gaussian 1.5 px", "restored", "file", {}) == "classical"
+    assert method_family("mystery.tif", "restored", "file", {"path": "x.tif"}) == "other"
+    assert method_family("LQ (input)", "input") == "input" and method_family("GT", "reference") == "reference"
+
+
+def test_without_ground_truth_the_verdict_says_no_method_can_be_called_better():
+    rows = [{"image": f"f{i}", "method": m, "channel": 0, "ssim": None, "snr": 3.0} for i in range(8) for m in ("LQ (input)", "S1")]
+    verdict = paired_verdict(rows, {"LQ (input)": "input", "S1": "learned"})
+    assert verdict.comparisons == [] and verdict.best_classical is None
+    assert verdict.headline.startswith("No ground truth: no reference metric")
