@@ -19,7 +19,16 @@ gaussian: separable Gaussian; lateral FWHM from --fwhm-nm, or the Airy FWHM 0.51
 
 --normalize peak gives PSF Generator's scaling (maximum 1); sum gives sum 1 (what deconvolution
 uses; `decongan deconvolve` normalises either kind itself).
-Example: decongan psf --model born-wolf --na 1.4 --ni 1.515 --wavelength-nm 520 --pixel-nm 159 --size 65 --nz 33 --z-step-nm 200 --out psf.tif
+
+Size: --size (and --nz) as given, or --like IMAGE: the Born & Wolf PSF for that image's grid, sized by
+the engine's one rule (engine.optics.request.psf_for_grid, what batch, compare and the GUI use): the
+planes whose brightest pixel still reaches 1 % of the focal peak, and the smallest odd square holding
+99 % of the energy on an image-sized field. The pixel size and z step come from the image's
+calibration unless --pixel-nm / --z-step-nm are given. The size chosen is printed and recorded in the
+provenance.
+Examples:
+  decongan psf --model born-wolf --na 1.4 --ni 1.515 --wavelength-nm 520 --pixel-nm 159 --size 65 --nz 33 --z-step-nm 200 --out psf.tif
+  decongan psf --na 1.4 --ni 1.515 --wavelength-nm 520 --like stack.tif --normalize sum --out psf.tif
 """
 
 
@@ -29,10 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ni", type=float, default=1.515,
                         help="refractive index of the immersion medium (1.0 air, 1.33 water, 1.515 oil)")
     parser.add_argument("--wavelength-nm", type=float, metavar="NM", help="emission wavelength in nanometres (born-wolf: required)")
-    parser.add_argument("--pixel-nm", type=float, required=True, metavar="NM", help="lateral pixel size in nanometres (sample plane)")
-    parser.add_argument("--size", type=int, default=65, metavar="PX", help="lateral size in pixels (N x N)")
+    parser.add_argument("--pixel-nm", type=float, metavar="NM",
+                        help="lateral pixel size in nanometres (sample plane); with --like: overrides the image's")
+    parser.add_argument("--size", type=int, metavar="PX", help="lateral size in pixels (N x N); or give --like")
+    parser.add_argument("--like", type=Path, metavar="IMAGE",
+                        help="born-wolf: size the PSF for this image's grid by the engine's energy rule (instead of "
+                             "--size/--nz) and take its calibration")
     parser.add_argument("--nz", type=int, metavar="N", help="number of z planes (omit for a 2-D in-focus PSF)")
-    parser.add_argument("--z-step-nm", type=float, metavar="NM", help="axial step between planes in nanometres (needed with --nz > 1)")
+    parser.add_argument("--z-step-nm", type=float, metavar="NM",
+                        help="axial step between planes in nanometres (needed with --nz > 1; with --like: overrides the image's)")
     parser.add_argument("--normalize", choices=["peak", "sum"], default="peak",
                         help="peak: maximum 1 (PSF Generator); sum: sums to 1")
     parser.add_argument("--accuracy", choices=["good", "better", "best"], default="good",
@@ -53,6 +67,9 @@ def check_psf_size(args: argparse.Namespace) -> int:
     returns the bytes of the float32 output file."""
     from decongan.engine.outputs import MemoryEstimateError, check_memory
 
+    if args.size is None:
+        raise CommandError("give the PSF's size: --size PX (and --nz N for a 3-D PSF), or --like IMAGE to size a "
+                           "Born & Wolf PSF for that image's grid by the engine's energy rule")
     nz = args.nz if args.nz is not None else 1
     if args.size < 1 or nz < 1:
         raise CommandError(f"--size and --nz must be at least 1, got --size {args.size} --nz {args.nz}")
@@ -65,6 +82,53 @@ def check_psf_size(args: argparse.Namespace) -> int:
     except MemoryEstimateError as err:
         raise CommandError(str(err)) from None
     return int(plane * nz * 4)
+
+
+def size_like(args: argparse.Namespace) -> dict:
+    """``--like IMAGE``: set ``args.size``/``nz``/``pixel_nm``/``z_step_nm`` from the engine's sizing rule.
+
+    The sizes are those of :func:`engine.optics.request.psf_for_grid` for the image's grid (the rule of
+    batch, compare and the GUI); the calibration is the image's unless given. Returns the provenance
+    entries that say how the size was chosen (and where each optics value came from).
+    """
+    from decongan.app.methods import optics_command_error
+    from decongan.engine.io import read_image
+    from decongan.engine.optics.request import DEFAULT_PSF_ENERGY, Optics, OpticsError, psf_for_grid
+    from decongan.engine.outputs import MemoryEstimateError, check_memory
+
+    if args.model != "born-wolf":
+        raise CommandError("--like sizes Born & Wolf PSFs (the engine's energy rule); for --model gaussian give --size")
+    if args.size is not None or args.nz is not None:
+        raise CommandError("--like chooses the size and the planes by the engine's energy rule; drop --size/--nz, "
+                           "or drop --like to give them yourself")
+    missing = [flag for flag, value in (("--na", args.na), ("--wavelength-nm", args.wavelength_nm)) if value is None]
+    if missing:
+        raise CommandError(f"--model born-wolf needs {' and '.join(missing)}")
+    image = read_image(args.like)
+    nz = image.n_z if "Z" in image.axes else None
+    ny, nx = image.yx_shape
+    cap = max(ny, nx)
+    try:  # the rule's reference field (float64 planes) and at most an image-sized float64 PSF
+        check_memory(int(cap * cap * (64 + 12 * (nz or 1))), what=f"sizing a PSF for the {ny} x {nx} grid of {args.like}",
+                     fix="give --size PX (and --nz N) instead of --like")
+    except MemoryEstimateError as err:
+        raise CommandError(str(err)) from None
+    try:
+        optics = Optics.for_image(image, na=args.na, ni=args.ni, wavelength_nm=args.wavelength_nm,
+                                  pixel_nm=args.pixel_nm, z_step_nm=args.z_step_nm)
+        shape = psf_for_grid(optics, yx_shape=(ny, nx), nz=nz).shape
+    except OpticsError as err:
+        raise optics_command_error(err) from None
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    args.size = int(shape[-1])
+    args.nz = int(shape[0]) if len(shape) == 3 else None
+    args.pixel_nm = optics.pixel_nm.value
+    args.z_step_nm = optics.z_step_nm.value if args.nz else None
+    grid = f"{ny} x {nx}" + (f" x {nz}" if nz else "")
+    size = f"{args.size} x {args.size}" + (f" x {args.nz}" if args.nz else "")
+    rule = f"psf_for_grid (energy {DEFAULT_PSF_ENERGY:g}): {size} px for the {grid} grid of {args.like}"
+    return {"size_rule": rule, "like": str(args.like), "optics": optics.provenance()}
 
 
 def make_psf(args: argparse.Namespace):  # -> (ndarray, dict of parameters)
@@ -128,8 +192,17 @@ def run(args: argparse.Namespace) -> int:
     from decongan.engine.io import write_tiff
     from decongan.engine.provenance import Provenance
 
+    if args.backend == "fiji" and args.model != "born-wolf":
+        raise CommandError("--backend fiji supports --model born-wolf only (PSF Generator's Born & Wolf model)")
+    check_output_file(args.out, overwrite=args.overwrite, inputs={"the --like image": args.like})  # before reading
+    sized: dict = {}
+    if args.like is not None:
+        sized = size_like(args)
+    elif args.pixel_nm is None:
+        raise CommandError("give the lateral pixel size: --pixel-nm NM, or --like IMAGE to take it (and the size) "
+                           "from an image")
     file_bytes = check_psf_size(args)
-    check_output_file(args.out, overwrite=args.overwrite, need_bytes=file_bytes)
+    check_output_file(args.out, overwrite=args.overwrite, need_bytes=file_bytes, inputs={"the --like image": args.like})
     name = "Born & Wolf PSF" if args.model == "born-wolf" else "Gaussian PSF"
     if args.backend == "fiji":
         psf, provenance = make_psf_fiji(args)
@@ -138,10 +211,15 @@ def run(args: argparse.Namespace) -> int:
         psf, params = make_psf(args)
         provenance = Provenance(method=name, backend="engine", parameters=params,
                                 notes=["PSF Generator (EPFL) Born & Wolf sampling convention"] if args.model == "born-wolf" else [])
+    if sized:
+        provenance.parameters.update(sized)
+        provenance.notes.append(f"size chosen by {sized['size_rule']}")
     z_step_um = args.z_step_nm / 1000.0 if (psf.ndim == 3 and args.z_step_nm) else None
     write_tiff(args.out, psf, axes="ZYX" if psf.ndim == 3 else "YX", pixel_size_um=args.pixel_nm / 1000.0,
                z_step_um=z_step_um, dtype="float32", description=provenance.model_dump_json())
     shape = " x ".join(str(n) for n in psf.shape[::-1])
     print(f"wrote {args.out}: {name}, {shape} px (X x Y{' x Z' if psf.ndim == 3 else ''}), "
           f"pixel {args.pixel_nm:g} nm, {provenance.backend}, max {float(psf.max()):.4g}, sum {float(psf.sum(dtype='float64')):.6g}")
+    if sized:
+        print(f"size chosen by {sized['size_rule']}")
     return 0

@@ -38,8 +38,8 @@ def test_psf_command_writes_the_golden_born_wolf_psf(tmp_path, golden_dir, capsy
 
 def test_psf_command_3d_sum_normalised_and_gaussian(tmp_path, golden_dir):
     out = tmp_path / "psf3.tif"
-    assert main(["psf", "--na", "0.3", "--ni", "1.0", "--wavelength-nm", "520", "--pixel-nm", "650", "--nz", "33",
-                 "--z-step-nm", "1000", "--normalize", "sum", "--out", str(out)]) == 0
+    assert main(["psf", "--na", "0.3", "--ni", "1.0", "--wavelength-nm", "520", "--pixel-nm", "650", "--size", "65",
+                 "--nz", "33", "--z-step-nm", "1000", "--normalize", "sum", "--out", str(out)]) == 0
     image = read_image(out)
     assert image.axes == "ZYX" and image.z_step_um == pytest.approx(1.0) and image.pixel_size_um == pytest.approx(0.65)
     assert image.data.sum(dtype=np.float64) == pytest.approx(1.0, rel=1e-5)
@@ -64,7 +64,7 @@ def test_psf_command_3d_sum_normalised_and_gaussian(tmp_path, golden_dir):
 )
 def test_psf_command_errors(tmp_path, capsys, args, message):
     out = tmp_path / "psf.tif"
-    assert main(["psf", *args, "--out", str(out)]) == 1
+    assert main(["psf", *args, "--size", "65", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("decongan psf: error:") and message in err
     assert not out.exists()

@@ -99,3 +99,43 @@ def test_the_command_line_names_its_options_for_missing_optics():
     assert str(err.value) == ("/data/cells.tif: a Born & Wolf PSF needs the lateral pixel size, which is unknown "
                               "(not in the file's metadata); give the lateral pixel size in nm (Python: pixel_nm=); "
                               "on the command line: --pixel-nm NM")
+
+
+def test_psf_like_an_image_is_sized_by_the_engines_rule_and_says_so(stack_and_psf, tmp_path, capsys):
+    """`decongan psf --like IMAGE` gives psf_for_grid's PSF for that grid (the GUI's and batch's), exactly."""
+    import json
+
+    import tifffile
+
+    from decongan.engine.optics.request import Optics, psf_for_grid
+
+    stack, _ = stack_and_psf
+    out = tmp_path / "psf.tif"
+    assert main(["psf", "--na", "1.4", "--ni", "1.515", "--wavelength-nm", "461", "--like", str(stack),
+                 "--normalize", "sum", "--out", str(out)]) == 0
+    image = read_image(stack)
+    expected = psf_for_grid(Optics.for_image(image, na=1.4, ni=1.515, wavelength_nm=461.0), yx_shape=(40, 40), nz=8)
+    written = read_image(out)
+    assert written.data.shape == expected.shape == (5, 5, 5)
+    np.testing.assert_array_equal(written.data, expected)
+    assert written.pixel_size_um == pytest.approx(image.pixel_size_um) and written.z_step_um == pytest.approx(image.z_step_um)
+    printed = capsys.readouterr().out
+    assert f"size chosen by psf_for_grid (energy 0.99): 5 x 5 x 5 px for the 40 x 40 x 8 grid of {stack}" in printed
+    with tifffile.TiffFile(out) as tif:
+        provenance = json.loads(tif.imagej_metadata["Info"])
+    assert provenance["parameters"]["size"] == 5 and provenance["parameters"]["nz"] == 5
+    assert provenance["parameters"]["size_rule"].startswith("psf_for_grid (energy 0.99): 5 x 5 x 5 px")
+    assert provenance["parameters"]["optics"]["pixel_nm"]["source"] == "metadata"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ([], "give the PSF's size: --size PX (and --nz N for a 3-D PSF), or --like IMAGE"),
+    (["--like", "IMG", "--size", "9"], "--like chooses the size and the planes by the engine's energy rule"),
+])
+def test_psf_without_a_size_or_a_grid_is_refused(stack_and_psf, tmp_path, capsys, extra, message):
+    stack, _ = stack_and_psf
+    out = tmp_path / "psf.tif"
+    extra = [str(stack) if e == "IMG" else e for e in extra]
+    assert main(["psf", "--na", "1.4", "--wavelength-nm", "520", "--pixel-nm", "100", *extra, "--out", str(out)]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
