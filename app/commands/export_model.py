@@ -27,8 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from decongan.engine.learn.checkpoint import RunError
-    from decongan.engine.learn.export import ExportError, export_torchscript
+    from decongan.engine.learn.checkpoint import ExportError, RunError, export_torchscript
 
     out: Path = args.out
     if out.is_dir():

@@ -199,8 +199,7 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
 
     from decongan.app.console import ConsoleProgress
-    from decongan.engine.learn.checkpoint import RunError
-    from decongan.engine.learn.models.checkpoint_import import CheckpointImportError
+    from decongan.engine.learn.checkpoint import CheckpointImportError, RunError
     from decongan.engine.learn.presets import PresetError
     from decongan.engine.learn.training import DataError, TrainingError, iter_train
     from decongan.engine.learn.training.loop import summary_json

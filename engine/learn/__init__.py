@@ -11,6 +11,7 @@ _API = {
     "Preset": "presets", "list_presets": "presets", "load_preset": "presets",
     "TrainConfig": "training", "iter_train": "training", "train": "training",
     "RunConfig": "checkpoint", "RunError": "checkpoint", "load_generator": "checkpoint",
+    "ExportError": "checkpoint", "export_torchscript": "checkpoint", "load_exported": "checkpoint",
     "LoadedModel": "inference", "iter_predict_image": "inference", "load_model": "inference",
     "predict_array": "inference", "predict_image": "inference",
 }

@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from decongan.engine.io import MicroscopyImage
-from decongan.engine.learn.checkpoint import RunConfig, load_generator
+from decongan.engine.learn.checkpoint.generator import load_generator
+from decongan.engine.learn.checkpoint.layout import RunConfig
 from decongan.engine.learn.normalization import NormalizationConfig
 from decongan.engine.learn.tiling import iter_tiled, overlap_for_radius, plan_tiles
 from decongan.engine.progress import CancelToken, Progress, ProgressCallback, run_with_callbacks

@@ -45,8 +45,8 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler
 
 from decongan.engine.device import resolve_device
 from decongan.engine.learn import losses as L
+from decongan.engine.learn.checkpoint.published import ImportReport, import_checkpoint
 from decongan.engine.learn.models import create_model, is_registered, model_factory
-from decongan.engine.learn.models.checkpoint_import import ImportReport, import_checkpoint
 from decongan.engine.learn.presets import Preset, load_preset
 
 __all__ = ["CycleGANSystem", "GANSystem", "ImagePool", "PairedGANSystem", "build_system"]
@@ -538,7 +538,7 @@ def build_system(
     pretrained : path, optional
         Checkpoint for the (LQ -> HQ) generator: an official Real-ESRGAN/BasicSR file (``params_ema`` /
         ``params``; RGB folded to grey) or a plain state dict. Must fit exactly (missing or
-        mis-shaped keys raise :class:`~engine.learn.models.checkpoint_import.CheckpointImportError`).
+        mis-shaped keys raise :class:`~engine.learn.checkpoint.published.CheckpointImportError`).
     pretrained_d : path, optional
         The same for the discriminator (e.g. ``RealESRGAN_x4plus_netD.pth``); paired systems only.
     iterations : int, optional

@@ -16,8 +16,7 @@ import torch
 
 from decongan.app.cli import main
 from decongan.engine.io import read_image, write_tiff
-from decongan.engine.learn.checkpoint import load_generator
-from decongan.engine.learn.export import load_exported
+from decongan.engine.learn.checkpoint import load_exported, load_generator
 from tests.fmd_pairs import FMD, TINY_S1_CLI, write_fmd_pairs
 
 SMALL = TINY_S1_CLI

@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from decongan.engine.learn.models import create_model, list_models, register_model
-from decongan.engine.learn.models.blocks import ResidualDownBlock, pad_to_multiple
-from decongan.engine.learn.models.checkpoint_import import (
+from decongan.engine.learn.checkpoint.published import (
     CheckpointImportError,
     import_checkpoint,
     read_checkpoint_state,
 )
+from decongan.engine.learn.models import create_model, list_models, register_model
+from decongan.engine.learn.models.blocks import ResidualDownBlock, pad_to_multiple
 from decongan.engine.learn.models.registry import UnknownModelError
 from decongan.engine.learn.models.s2_tcan import FourierChannelAttention
 from decongan.engine.learn.models.vgg import (

@@ -4,7 +4,7 @@ SEEDS.md S5): the RRDBNet generator and the U-Net discriminator with spectral no
 Parameter names follow BasicSR exactly (``conv_first``, ``body.{i}.rdb{1,2,3}.conv{1..5}``, ``conv_body``,
 ``conv_up1``, ``conv_up2``, ``conv_hr``, ``conv_last``; discriminator ``conv0`` ... ``conv9`` with
 ``weight_orig``/``weight_u``/``weight_v`` from :func:`torch.nn.utils.spectral_norm`), so official
-checkpoints load through :mod:`engine.learn.models.checkpoint_import` (3-channel RGB kernels are folded to grey
+checkpoints load through :mod:`engine.learn.checkpoint.published` (3-channel RGB kernels are folded to grey
 there).
 
 RRDBNet (``"s5_rrdbnet"``)

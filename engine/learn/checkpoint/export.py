@@ -4,7 +4,7 @@ The exported module maps a normalised image batch ``(B, 1, H, W)`` float32 to ``
 for any ``H, W``, exactly like the eager generator. The run's configuration travels with it:
 
 * inside the TorchScript archive as extra files ``decongan_config.json`` (the full
-  :class:`engine.learn.checkpoint.RunConfig`) and ``decongan_export.json`` (what a user needs to feed
+  :class:`engine.learn.checkpoint.layout.RunConfig`) and ``decongan_export.json`` (what a user needs to feed
   the module: scale, stride, normalisation policy and parameters, training pixel size);
 * beside it as ``<model>.json`` (the same two documents), for tools that cannot read extra files.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from decongan.engine.atomic import atomic_path, write_json_atomic
 from decongan.engine.errors import DeconganError
-from decongan.engine.learn.checkpoint import load_generator
+from decongan.engine.learn.checkpoint.generator import load_generator
 from decongan.engine.learn.inference import generator_multiple
 
 EXPORT_FORMAT = "decongan-torchscript/1"
