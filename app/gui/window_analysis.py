@@ -13,7 +13,7 @@ import numpy as np
 
 from decongan.app.gui import analysis
 from decongan.app.gui.jobs import Job
-from decongan.app.gui.line_profile import engine_profile
+from decongan.app.gui.line_profile import normalised_engine_profiles
 
 
 class WindowAnalysisMixin:
@@ -158,6 +158,16 @@ class WindowAnalysisMixin:
             self.profile.set_profiles({}, {})
 
     def _update_profiles(self, start, end) -> None:
-        profiles = {p.layer.name: engine_profile(p.plane, start, end) for p in self.viewer.panels if p.plane is not None}
+        """Profiles of the visible panels on the reference's normalised scale (GT, else LQ), as in the figure."""
+        shown = {p.layer.name: p.plane for p in self.viewer.panels if p.plane is not None}
+        reference = self.session.gt or self.session.lq
+        if not shown or reference is None:
+            self.profile.set_profiles({}, {})
+            return
+        planes = {reference.name: self.viewer.plane_of(reference), **shown}  # a hidden GT stays the reference
+        profiles, left_out = normalised_engine_profiles(planes, (start, end), reference.name)
+        profiles = {k: profiles[k] for k in shown if k in profiles}  # in the order of the panels
         colours = {p.layer.name: p.colour for p in self.viewer.panels}
-        self.profile.set_profiles(profiles, colours, line=(start, end), pixel_size_um=self.session.pixel_size_um)
+        note = f"not on the {reference.name} grid (no profile): {', '.join(left_out)}" if left_out else ""
+        self.profile.set_profiles(profiles, colours, line=(start, end), pixel_size_um=self.session.pixel_size_um,
+                                  reference=reference.name, note=note)
