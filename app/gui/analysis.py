@@ -29,6 +29,8 @@ class FieldEvaluation:
     layer_of: dict[str, str]
     psf_note: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the PSF of the data-consistency maps on the evaluation grid (None: maps not computed)
+    psf: np.ndarray | None = None
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -112,4 +114,4 @@ def evaluate_field(field_name: str, lq: tuple[str, MicroscopyImage], *, gt: tupl
     yield Progress(1, 2, f"measuring {len(cset.columns)} images of {field_name}")
     evaluation = evaluate_set(cset, consistency_psf=psf, consistency=psf is not None)
     yield Progress(2, 2, "comparison done")
-    return FieldEvaluation(evaluation, layer_of, note, list(cset.notes) + list(evaluation.notes))
+    return FieldEvaluation(evaluation, layer_of, note, list(cset.notes) + list(evaluation.notes), psf)

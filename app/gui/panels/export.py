@@ -9,6 +9,8 @@ profile line.
 from __future__ import annotations
 
 import io
+import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,10 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -33,6 +37,87 @@ CONTRASTS = ("shared", "per-panel")
 #: viewer LUT names -> matplotlib colour maps of engine.evaluate.figures.IMAGE_CMAPS
 FIGURE_CMAPS = {"grey": "gray", "magma": "magma", "inferno": "inferno", "viridis": "viridis", "cividis": "cividis"}
 PREVIEW_DPI = 150
+#: what an export wrote into its folder (relative paths), so replacing it removes them all (no stale files)
+EXPORT_MANIFEST = "export_manifest.json"
+PREVIEW_PLACEHOLDER = "Press Preview (Export panel) to see the comparison figure here."
+
+
+def owned_files(out: Path) -> list[Path]:
+    """The files an earlier export from the window wrote into ``out`` (its manifest), that still exist there."""
+    try:
+        data = json.loads((Path(out) / EXPORT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    root = Path(out).resolve()
+    files = []
+    for rel in data.get("files", []) if isinstance(data, dict) else []:
+        path = (root / str(rel)).resolve()
+        if path.is_relative_to(root) and path.is_file():  # never outside the folder
+            files.append(path)
+    return files
+
+
+def ask_existing_results(parent: QWidget, out: Path, owned: int, other: int) -> str:
+    """Ask what to do with an output folder that already holds files: "replace", "another" or "cancel"."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Output folder holds results")
+    box.setText(f"{out} already holds files.")
+    parts = []
+    if owned:
+        parts.append(f"Replace removes the {owned} file{'s' if owned != 1 else ''} of the earlier export "
+                     "from this window first, so no stale figure or table stays beside the new ones.")
+    if other:
+        parts.append(f"{other} other file{'s' if other != 1 else ''} (not written by an export from this window) "
+                     "stay; those with the names of the new outputs are replaced.")
+    box.setInformativeText(" ".join(parts))
+    replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
+    another = box.addButton("Choose another folder...", QMessageBox.ButtonRole.ActionRole)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    return "replace" if clicked is replace else "another" if clicked is another else "cancel"
+
+
+def remove_owned(out: Path) -> list[Path]:
+    """Delete the files of the earlier export in ``out`` (its manifest) and the folders they leave empty."""
+    removed = []
+    for path in owned_files(out):
+        path.unlink()
+        removed.append(path)
+        parent = path.parent
+        while parent != Path(out).resolve() and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    (Path(out) / EXPORT_MANIFEST).unlink(missing_ok=True)
+    return removed
+
+
+def recording_owned_files(work: Any, out: Path) -> Any:
+    """Wrap an export job's ``work`` (a plain function of the job context) so that the files it creates or
+    changes in ``out`` are listed in the manifest, also when it is cancelled or fails half-way (a later
+    Replace removes them)."""
+    from decongan.engine.atomic import write_json_atomic
+
+    def files_in(folder: Path) -> dict[str, int]:
+        root = Path(folder)
+        return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} \
+            if root.is_dir() else {}
+
+    def recorded(ctx):
+        before = files_in(out)
+        try:
+            return work(ctx)  # a plain function (write_comparison_outputs reports progress through ctx)
+        finally:
+            after = files_in(out)
+            written = sorted(k for k, t in after.items() if before.get(k) != t and k != EXPORT_MANIFEST)
+            if written:
+                write_json_atomic(Path(out) / EXPORT_MANIFEST, {"written_by": "DeconGAN window (Export panel)",
+                                                                "files": written})
+
+    return recorded
+
 
 
 class ExportPanel(WorkflowPanel):
@@ -105,7 +190,7 @@ class ExportPanel(WorkflowPanel):
         # the preview page: shown large in the window's central area (a wide figure needs the room)
         self.preview_page = QScrollArea()
         self.preview_page.setWidgetResizable(True)
-        self.page_label = QLabel("Press Preview (Export panel) to see the comparison figure here.")
+        self.page_label = QLabel(PREVIEW_PLACEHOLDER)
         self.page_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.page_label.setStyleSheet("background: white;")
         self.preview_page.setWidget(self.page_label)
@@ -130,7 +215,30 @@ class ExportPanel(WorkflowPanel):
         self.add_command_row()
         self.connect_refresh(self.scope_combo, self.contrast_combo, self.cmap_combo, self.out_edit, self.dpi_spin)
         ctx.session.layers_changed.connect(self.refresh_command)
+        # the preview shows this field's figure or nothing: another field or dataset clears it
+        ctx.session.field_changed.connect(self.clear_preview)
+        ctx.session.dataset_changed.connect(self.clear_preview)
+        ctx.session.layers_changed.connect(self._mark_preview_outdated)
         self.refresh_command()
+
+    def clear_preview(self) -> None:
+        """Forget the previewed figure (another field or dataset is shown)."""
+        self.preview_png = None
+        self.preview_ready = False
+        self._page_pixmap = None
+        self.page_label.clear()
+        self.page_label.setText(PREVIEW_PLACEHOLDER)
+        self.page_label.setToolTip("")
+        self.preview_label.clear()
+        self.preview_label.setText("Press Preview to see the comparison figure.")
+        self.caption.setText("")
+        self.large_button.setEnabled(False)
+        if self.large_dialog is not None:
+            self.large_dialog.close()
+
+    def _mark_preview_outdated(self) -> None:
+        if self.preview_png is not None:
+            self.caption.setText("The layers changed since this preview: press Preview again.")
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         from PySide6.QtCore import QEvent
@@ -174,7 +282,24 @@ class ExportPanel(WorkflowPanel):
         return [f for f, box in (("png", self.png_check), ("svg", self.svg_check), ("pdf", self.pdf_check))
                 if box.isChecked()]
 
+    def equivalent(self, out: Path | None = None) -> Any:
+        """The ``decongan compare`` that recomputes this export from the files it writes to ``out/inputs``
+        (app.gui.export_command), or None before anything is compared."""
+        from decongan.app.gui.export_command import equivalent_compare
+
+        evaluations = self.evaluations()
+        out = out or self.out_edit.path()
+        if not evaluations or out is None:
+            return None
+        window = self.ctx.window
+        psf = window.evaluation.psf if window is not None and window.evaluation is not None else None
+        return equivalent_compare(evaluations, out, psf=psf, figure_options=self.figure_options(),
+                                  formats=self.formats(), dpi=self.dpi_spin.value())
+
     def cli_args(self) -> list[str]:
+        equivalent = self.equivalent()
+        if equivalent is not None:
+            return equivalent.args
         session = self.ctx.session
         lq = session.lq
         args = ["compare", "--lq", str(lq.image.path) if lq is not None and lq.image.path else "LQ.tif"]
@@ -190,8 +315,9 @@ class ExportPanel(WorkflowPanel):
             args += ["--pixel-nm", f"{session.pixel_size_um * 1000:g}"]
         return args + ["--out", self.out_edit.text() or "OUT_DIR"]
 
-    def report_context(self) -> Any:
-        """What the report states about this export (command, parameters, Fiji backend, models)."""
+    def report_context(self, equivalent: Any = None) -> Any:
+        """What the report states about this export (command, parameters, Fiji backend, models);
+        ``equivalent`` (app.gui.export_command.EquivalentCompare) gives the command."""
         from decongan.engine.evaluate.report import ReportContext
 
         window = self.ctx.window
@@ -218,8 +344,8 @@ class ExportPanel(WorkflowPanel):
         assumptions = []
         if not self.ctx.session.pixel_size_um:
             assumptions.append("pixel size unknown: no scale bars, resolution in pixels")
-        return ReportContext(title="DeconGAN comparison", command="decongan gui; equivalent: decongan "
-                             + " ".join(self.cli_args()), parameters=parameters, assumptions=assumptions,
+        command = equivalent.command if equivalent is not None else shlex.join(["decongan", *self.cli_args()])
+        return ReportContext(title="DeconGAN comparison", command=command, parameters=parameters, assumptions=assumptions,
                              fiji_backend=fiji, model=model, notes=notes)
 
     # -- preview -------------------------------------------------------------------------------------
@@ -316,18 +442,47 @@ class ExportPanel(WorkflowPanel):
             self.ctx.errors.present(ValueError(f"{out} holds the input images; choose another output folder "
                                                "(inputs are never overwritten)"), context="Export")
             return
+        if not self._may_write_into(out):
+            return
         options = self.figure_options()
-        context = self.report_context()
+        equivalent = self.equivalent(out)  # its inputs are written with the export
+        context = self.report_context(equivalent)
         formats, dpi, save_restored = self.formats(), self.dpi_spin.value(), self.restored_check.isChecked()
 
         def work(ctx):
             from decongan.engine.evaluate.report import write_comparison_outputs
 
+            equivalent.write(ctx.cancel)
             return write_comparison_outputs(evaluations, out, context=context, formats=formats, dpi=dpi,
                                             save_restored=save_restored, progress=ctx.progress, cancel=ctx.cancel,
                                             **options)
 
-        self.ctx.jobs.start("Export", work, on_success=self._exported)
+        self.ctx.jobs.start("Export", recording_owned_files(work, out), on_success=self._exported)
+
+    def _may_write_into(self, out: Path) -> bool:
+        """True when ``out`` is new or empty, or the user chose Replace (the earlier export's files are then
+        removed); "Choose another folder..." starts the export again with the folder chosen."""
+        from decongan.engine.outputs import OutputError, check_results_folder
+
+        try:
+            check_results_folder(out)  # the engine's one rule: a folder that holds files is not written silently
+            return True
+        except OutputError as err:
+            if out.exists() and not out.is_dir():
+                self.ctx.errors.present(err, context="Export")
+                return False
+        owned = owned_files(out)
+        other = sum(1 for p in out.rglob("*") if p.is_file() and p.name != EXPORT_MANIFEST) - len(owned)
+        answer = ask_existing_results(self, out, len(owned), other)
+        if answer == "replace":
+            remove_owned(out)
+            return True
+        if answer == "another":
+            folder = QFileDialog.getExistingDirectory(self, "Output folder", str(out.parent))
+            if folder:
+                self.out_edit.setText(folder)
+                self.export()
+        return False
 
     def _exported(self, outputs: Any) -> None:
         self.outputs = outputs
