@@ -220,7 +220,8 @@ class Session(QObject):
         self.pixel_size_override: float | None = None
         #: the engine's typed optics of the current dataset (each value with its source)
         self.optics: Optics = optics_of(None)
-        #: the Deconvolve panel's PSF choice (model, size, fwhm_nm, path, nz); optics come from ``optics``
+        #: the Deconvolve panel's PSF choice (model; Gaussian size, fwhm_nm, fwhm_z_nm, nz; file path); optics
+        #: come from ``optics``, a Born & Wolf PSF's size from the engine's rule for the LQ grid
         self.psf_choice: dict[str, Any] = {"model": "born-wolf", "size": 65}
         self.dataset_number = 0
         self._versions = itertools.count(1)
@@ -377,7 +378,7 @@ class Session(QObject):
             self.optics_changed.emit()
 
     def set_psf_choice(self, choice: dict[str, Any]) -> None:
-        """The Deconvolve panel's PSF model and sampling (model, size, fwhm_nm, path, nz)."""
+        """The Deconvolve panel's PSF model and sampling (model, size, fwhm_nm, fwhm_z_nm, path, nz)."""
         if choice != self.psf_choice:
             self.psf_choice = dict(choice)
             self.optics_changed.emit()
@@ -385,22 +386,33 @@ class Session(QObject):
     def psf_parameters(self) -> dict[str, Any]:
         """The PSF of the LQ system: the panel's choice with this dataset's optics.
 
-        ``pixel_nm`` (and ``z_step_nm`` for a 3-D PSF) is None when unknown; building a PSF from it
-        refuses (:func:`app.gui.panels.deconvolve.psf_from_parameters`).
+        Born & Wolf: the optics and the LQ image's grid (``yx_shape``, ``nz`` planes of a stack), for
+        the engine's ``psf_for_grid`` (the size comes from its rule, as in ``decongan batch``).
+        Gaussian: the panel's size, FWHM, planes and axial FWHM. ``pixel_nm`` (and ``z_step_nm`` for a
+        3-D PSF) is None when unknown; building a PSF from it refuses
+        (:func:`app.gui.panels.deconvolve.psf_from_parameters`).
         """
+        from decongan.engine.optics.request import DEFAULT_PSF_ENERGY
+
         c = self.psf_choice
         model = c.get("model", "born-wolf")
         p: dict[str, Any] = {"model": model}
         if model == "file":
             p["path"] = c.get("path", "")
             return p
-        p.update(pixel_nm=self.optics.pixel_nm.value, size=c.get("size", 65))
+        p.update(pixel_nm=self.optics.pixel_nm.value)
         if model == "born-wolf":
-            p.update(na=self.optics.na.value, ni=self.optics.ni.value, wavelength_nm=self.optics.wavelength_nm.value)
-        else:
-            p.update(fwhm_nm=c.get("fwhm_nm"))
+            image = self.lq.image if self.lq is not None else None
+            nz = image.n_z if image is not None and "Z" in image.axes and image.n_z > 1 else None
+            p.update(na=self.optics.na.value, ni=self.optics.ni.value, wavelength_nm=self.optics.wavelength_nm.value,
+                     yx_shape=tuple(image.yx_shape) if image is not None else None, origin=self.optics.origin,
+                     size_rule=f"psf_for_grid energy {DEFAULT_PSF_ENERGY:g}")
+            if nz:
+                p.update(nz=nz, z_step_nm=self.optics.z_step_nm.value)
+            return p
+        p.update(size=c.get("size", 65), fwhm_nm=c.get("fwhm_nm"))
         if c.get("nz") and c["nz"] > 1:
-            p.update(nz=c["nz"], z_step_nm=self.optics.z_step_nm.value)
+            p.update(nz=c["nz"], z_step_nm=self.optics.z_step_nm.value, fwhm_z_nm=c.get("fwhm_z_nm"))
         return p
 
     def optics_request(self) -> Optics:

@@ -25,24 +25,48 @@ BACKENDS = ("engine", "fiji")
 
 
 def psf_from_parameters(p: dict[str, Any], *, pixel_nm: float | None = None, normalize: str = "sum") -> np.ndarray:
-    """The PSF a :meth:`DeconvolvePanel.psf_parameters` dict describes (engine.optics.psf; thread-safe).
+    """The PSF a :meth:`DeconvolvePanel.psf_parameters` dict describes (engine functions; thread-safe).
 
-    ``pixel_nm`` samples it on another grid (e.g. the evaluation grid of a comparison).
+    Born & Wolf: the engine's one :func:`~decongan.engine.optics.request.psf_for_grid` for the image's
+    grid (``p["yx_shape"]``, ``p["nz"]`` planes), the PSF ``decongan batch`` and ``decongan psf --like``
+    build for the same image and optics. Gaussian: ``p["size"]``, and for a 3-D PSF the axial FWHM the
+    user gave (``p["fwhm_z_nm"]``; never implied). ``pixel_nm`` samples it on another pixel size (e.g.
+    the evaluation grid of a comparison).
+
+    Parameters
+    ----------
+    p : dict
+        From :meth:`app.gui.session.Session.psf_parameters`.
+    pixel_nm : float, optional
+        Lateral pixel size (nm) to sample on instead of ``p["pixel_nm"]``.
+    normalize : {"sum", "peak"}
+
+    Returns
+    -------
+    ndarray, float32, (Y, X) or (Z, Y, X)
     """
-    from decongan.engine.optics.psf import born_wolf_psf, gaussian_psf, read_psf
+    from decongan.engine.optics.psf import gaussian_psf, read_psf
 
     if p["model"] == "file":
         if not p.get("path"):
             raise ValueError("choose a PSF file (or another PSF model)")
         return np.asarray(read_psf(p["path"]).data, dtype=np.float32)
     pixel = pixel_nm if pixel_nm is not None else p["pixel_nm"]
-    kw = {"nz": p.get("nz"), "z_step_nm": p.get("z_step_nm")}
     if p["model"] == "born-wolf":
-        return born_wolf_psf(na=p["na"], ni=p["ni"], wavelength_nm=p["wavelength_nm"], pixel_nm=pixel,
-                             size=p["size"], normalize=normalize, **kw)
-    fwhm_z = 3.0 * p["fwhm_nm"] if kw["nz"] else None
+        from decongan.engine.optics.request import Optics, psf_for_grid
+
+        if not p.get("yx_shape"):
+            raise ValueError("open an image first: the Born & Wolf PSF is sized for the image's grid "
+                             "(the engine's energy rule)")
+        optics = Optics(na=p["na"], ni=p["ni"], wavelength_nm=p["wavelength_nm"], pixel_nm=pixel,
+                        z_step_nm=p.get("z_step_nm"), origin=p.get("origin") or "image")
+        psf = psf_for_grid(optics, yx_shape=p["yx_shape"], nz=p.get("nz"))
+        return psf if normalize == "sum" else (psf / psf.max()).astype(np.float32)
+    nz = p.get("nz")
+    if nz and not p.get("fwhm_z_nm"):
+        raise ValueError("a 3-D Gaussian PSF needs its axial FWHM: enter it in Gaussian axial FWHM")
     return gaussian_psf(fwhm_nm=p["fwhm_nm"], pixel_nm=pixel, size=p["size"], normalize=normalize,
-                        nz=kw["nz"], fwhm_z_nm=fwhm_z, z_step_nm=kw["z_step_nm"])
+                        nz=nz, fwhm_z_nm=p.get("fwhm_z_nm") if nz else None, z_step_nm=p.get("z_step_nm"))
 
 
 class DeconvolvePanel(WorkflowPanel):
@@ -73,11 +97,16 @@ class DeconvolvePanel(WorkflowPanel):
                                            tooltip="Emission wavelength")
         self.pixel_spin = double_spin(1.0, 100000.0, 100.0, decimals=2, step=1.0, suffix=" nm",
                                       tooltip="Lateral pixel size of the image (linked to the Data panel)")
-        self.size_spin = int_spin(3, 1025, 65, step=2, suffix=" px", tooltip="PSF side length (odd)")
-        self.nz_spin = int_spin(1, 513, 1, suffix=" planes", tooltip="1 = 2-D PSF; more for z-stacks")
+        self.size_spin = int_spin(3, 1025, 65, step=2, suffix=" px",
+                                  tooltip="Gaussian PSF side length (odd); a Born & Wolf PSF is sized by the engine's "
+                                          "energy rule for the image's grid (shown below the preview)")
+        self.nz_spin = int_spin(1, 513, 1, suffix=" planes",
+                                tooltip="Gaussian: 1 = 2-D PSF, more for z-stacks; Born & Wolf: the energy rule")
         self.zstep_spin = double_spin(1.0, 100000.0, 200.0, decimals=1, step=10.0, suffix=" nm", tooltip="Axial step")
         self.fwhm_spin = double_spin(1.0, 100000.0, 250.0, decimals=1, step=10.0, suffix=" nm",
                                      tooltip="Lateral FWHM of the Gaussian PSF")
+        self.fwhm_z_spin = double_spin(1.0, 100000.0, 750.0, decimals=1, step=10.0, suffix=" nm",
+                                       tooltip="Axial FWHM of a 3-D Gaussian PSF (used as shown, never implied)")
         self.psf_file = PathEdit(folder=False, caption="PSF file", filter="TIFF (*.tif *.tiff)")
         for spin in (self.pixel_spin, self.zstep_spin):  # 0 = unknown: the session's value, never a stale one
             spin.setMinimum(0.0)
@@ -91,6 +120,7 @@ class DeconvolvePanel(WorkflowPanel):
         form.addRow("Z planes", self.nz_spin)
         form.addRow("Z step", self.zstep_spin)
         form.addRow("Gaussian FWHM", self.fwhm_spin)
+        form.addRow("Gaussian axial FWHM", self.fwhm_z_spin)
         form.addRow("PSF file", self.psf_file)
         self._psf_form = form
 
@@ -162,7 +192,7 @@ class DeconvolvePanel(WorkflowPanel):
         self._preview_timer.setInterval(250)
         self._preview_timer.timeout.connect(self.update_psf)
         params = (self.model_combo, self.na_spin, self.ni_spin, self.wavelength_spin, self.pixel_spin, self.size_spin,
-                  self.nz_spin, self.zstep_spin, self.fwhm_spin, self.psf_file)
+                  self.nz_spin, self.zstep_spin, self.fwhm_spin, self.fwhm_z_spin, self.psf_file)
         for w in params:
             sig = getattr(w, "valueChanged", None) or getattr(w, "currentTextChanged", None) or w.textChanged
             sig.connect(lambda *a: self._preview_timer.start())
@@ -177,9 +207,10 @@ class DeconvolvePanel(WorkflowPanel):
                              "pixel_nm": self.pixel_spin, "z_step_nm": self.zstep_spin}
         for key, spin in self._optic_spins.items():
             spin.valueChanged.connect(lambda v, k=key: self._set_optic(k, v))
-        for w in (self.model_combo, self.size_spin, self.nz_spin, self.fwhm_spin, self.psf_file):
+        for w in (self.model_combo, self.size_spin, self.nz_spin, self.fwhm_spin, self.fwhm_z_spin, self.psf_file):
             sig = getattr(w, "valueChanged", None) or getattr(w, "currentTextChanged", None) or w.textChanged
             sig.connect(self._push_psf_choice)
+        self.nz_spin.valueChanged.connect(self._update_enabled)
         ctx.session.layers_changed.connect(self._push_psf_choice)  # nz counts only for z-stacks
         ctx.session.optics_changed.connect(self._optics_from_session)
         self._optics_from_session()
@@ -205,9 +236,10 @@ class DeconvolvePanel(WorkflowPanel):
             w.setEnabled(model == "born-wolf")
         self.fwhm_spin.setEnabled(model == "gaussian")
         self.pixel_spin.setEnabled(model != "file")
-        self.size_spin.setEnabled(model != "file")
+        self.size_spin.setEnabled(model == "gaussian")  # Born & Wolf: the engine's sizing rule
         self.psf_file.setEnabled(model == "file")
-        self.nz_spin.setEnabled(model != "file" and has_z)
+        self.nz_spin.setEnabled(model == "gaussian" and has_z)
+        self.fwhm_z_spin.setEnabled(model == "gaussian" and has_z and self.nz_spin.value() > 1)
         self.zstep_spin.setEnabled(model != "file" and has_z)
         self.tv_spin.setEnabled(self.method == "rltv")
         self.tv_variant_combo.setEnabled(self.method == "rltv")
@@ -246,7 +278,8 @@ class DeconvolvePanel(WorkflowPanel):
     def _push_psf_choice(self, *args: Any) -> None:
         nz = self.nz_spin.value() if self.nz_spin.isEnabled() and self.nz_spin.value() > 1 else None
         self.ctx.session.set_psf_choice({"model": self.model, "size": self.size_spin.value(),
-                                         "fwhm_nm": self.fwhm_spin.value(), "path": self.psf_file.text(), "nz": nz})
+                                         "fwhm_nm": self.fwhm_spin.value(), "fwhm_z_nm": self.fwhm_z_spin.value(),
+                                         "path": self.psf_file.text(), "nz": nz})
 
     def psf_parameters(self) -> dict[str, Any]:
         """The PSF of the LQ system (the session's: this form's model with the dataset's optics)."""
@@ -305,6 +338,12 @@ class DeconvolvePanel(WorkflowPanel):
         self.preview_view.autoRange(padding=0)
         text = f"{' x '.join(str(s) for s in psf.shape)} px, sum 1"
         if self.model == "born-wolf":
+            from decongan.engine.optics.request import DEFAULT_PSF_ENERGY
+
+            p = self.psf_parameters()
+            grid = " x ".join(str(n) for n in (*([p["nz"]] if p.get("nz") else []), *p["yx_shape"]))
+            text += (f"<br>size: the engine's energy rule ({DEFAULT_PSF_ENERGY:.0%}) for the {grid} image "
+                     "(as decongan batch and psf --like)")
             from decongan.engine.optics.psf import airy_fwhm_nm
 
             fwhm = airy_fwhm_nm(na=self.na_spin.value(), wavelength_nm=self.wavelength_spin.value())
@@ -343,14 +382,20 @@ class DeconvolvePanel(WorkflowPanel):
             psf_path = "psf.tif"
             # an unknown calibration is shown as a placeholder to fill in, never as a guessed number
             pixel = f"{p['pixel_nm']:g}" if p.get("pixel_nm") else "PIXEL_NM"
-            psf_cmd = ["psf", "--model", p["model"], "--pixel-nm", pixel, "--size", str(p["size"])]
-            if p["model"] == "born-wolf":
-                psf_cmd += ["--na", f"{p['na']:g}", "--ni", f"{p['ni']:g}", "--wavelength-nm", f"{p['wavelength_nm']:g}"]
+            z_step = f"{p['z_step_nm']:g}" if p.get("z_step_nm") else "Z_STEP_NM"
+            optics = self.ctx.session.optics
+            if p["model"] == "born-wolf":  # the same sizing rule: psf --like the input
+                psf_cmd = ["psf", "--model", p["model"], "--na", f"{p['na']:g}", "--ni", f"{p['ni']:g}",
+                           "--wavelength-nm", f"{p['wavelength_nm']:g}", "--like", src]
+                if optics.pixel_nm.source != "metadata":
+                    psf_cmd += ["--pixel-nm", pixel]
+                if p.get("nz") and optics.z_step_nm.source != "metadata":
+                    psf_cmd += ["--z-step-nm", z_step]
             else:
-                psf_cmd += ["--fwhm-nm", f"{p['fwhm_nm']:g}"]
-            if p.get("nz"):
-                psf_cmd += ["--nz", str(p["nz"]), "--z-step-nm",
-                            f"{p['z_step_nm']:g}" if p.get("z_step_nm") else "Z_STEP_NM"]
+                psf_cmd = ["psf", "--model", p["model"], "--pixel-nm", pixel, "--size", str(p["size"]),
+                           "--fwhm-nm", f"{p['fwhm_nm']:g}"]
+                if p.get("nz"):
+                    psf_cmd += ["--nz", str(p["nz"]), "--z-step-nm", z_step, "--fwhm-z-nm", f"{p['fwhm_z_nm']:g}"]
             psf_cmd += ["--normalize", "sum", "--out", psf_path]
             cmds.append(psf_cmd)
         cmd = ["deconvolve", src, "--psf", psf_path, "--iterations", str(self.iterations_spin.value()),
@@ -401,6 +446,8 @@ class DeconvolvePanel(WorkflowPanel):
             options.update(tv_lambda=self.tv_spin.value(), tv_variant=self.tv_variant_combo.currentText())
         backend = self.backend_combo.currentText()
         psf_source = f"{self.model} PSF {self.psf_parameters()}"
+        # the optics with their sources go into the provenance, as decongan batch records them
+        optics = self.ctx.session.optics.provenance() if self.model == "born-wolf" else None
         fiji_dir = self.fiji_location.text() or None
 
         def work(ctx):
@@ -433,10 +480,12 @@ class DeconvolvePanel(WorkflowPanel):
                 lambda: deconvolve_image(image, psf, psf_source=psf_source, **fallback))
 
         label = "engine" if backend == "engine" else "Fiji"
-        self.job = self.ctx.jobs.start("Deconvolution", work, on_success=lambda r: self._done(r, label))
+        self.job = self.ctx.jobs.start("Deconvolution", work, on_success=lambda r: self._done(r, label, optics))
 
-    def _done(self, result: Any, label: str) -> None:
+    def _done(self, result: Any, label: str, optics: dict[str, Any] | None = None) -> None:
         provenance = result.provenance
+        if optics:
+            provenance.parameters["optics"] = optics
         if label == "Fiji" and "unavailable" in (provenance.backend or "").lower():
             label = "engine, Fiji unavailable"
         layer = Layer(self.layer_name(label), result.image, "restored", provenance)

@@ -12,14 +12,13 @@ from tests.app.gui.conftest import PAIR, open_field, wait_idle
 
 def test_deconvolve_panel_adds_the_engine_result_as_a_layer(qtbot, window, tagan):
     from decongan.engine.optics.deconvolution import deconvolve_image
-    from decongan.engine.optics.psf import born_wolf_psf
+    from decongan.engine.optics.request import Optics, psf_for_grid
 
     open_field(qtbot, window, tagan / "lq", tagan / "hq")
     window.data_panel.pixel_spin.setValue(0.06)  # 60 nm
     panel = window.deconvolve_panel
     panel.na_spin.setValue(1.4)
     panel.wavelength_spin.setValue(640.0)
-    panel.size_spin.setValue(33)
     panel.iterations_spin.setValue(8)
     panel.edges_combo.setCurrentText("padded")
     panel.device_combo.setCurrentText("cpu")
@@ -29,7 +28,9 @@ def test_deconvolve_panel_adds_the_engine_result_as_a_layer(qtbot, window, tagan
     wait_idle(qtbot, window)
 
     layer = window.session.layer("RL 8 it (engine)")
-    psf = born_wolf_psf(na=1.4, ni=1.515, wavelength_nm=640.0, pixel_nm=60.0, size=33, normalize="sum")
+    # the engine's one sizing rule for the image's grid (the panel's size field is for Gaussian PSFs)
+    optics = Optics(na=1.4, ni=1.515, wavelength_nm=640.0, pixel_nm=60.0)
+    psf = psf_for_grid(optics, yx_shape=window.session.lq.image.yx_shape)
     expected = deconvolve_image(window.session.lq.image, psf, iterations=8, edges="padded", device="cpu")
     np.testing.assert_array_equal(layer.image.data, expected.image.data)
     assert layer.provenance.parameters["iterations"] == 8
@@ -41,7 +42,7 @@ def test_deconvolve_panel_adds_the_engine_result_as_a_layer(qtbot, window, tagan
     assert {"ssim", "psnr", "nrmse", "bgstd"} <= set(row)
     # the panel's command line is the CLI that does the same
     command = panel.command_edit.text()
-    assert "decongan psf --model born-wolf" in command and "--pixel-nm 60" in command
+    assert "decongan psf --model born-wolf" in command and "--pixel-nm 60" in command and "--like" in command
     assert "decongan deconvolve" in command and "--iterations 8" in command and "--edges padded" in command
 
 
@@ -116,14 +117,13 @@ def test_fiji_backend_runs_deconvolutionlab2_or_falls_back_labelled(qtbot, windo
     layer says so; with a Fiji.app that has it, the layer is Fiji's."""
     from decongan.app.fiji.client import FALLBACK_LABEL
     from decongan.engine.optics.deconvolution import deconvolve_image
-    from decongan.engine.optics.psf import born_wolf_psf
+    from decongan.engine.optics.request import Optics, psf_for_grid
 
     window.open_paths([tagan / "lq" / "axonal_rings_test0.tif"])
     qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)
     wait_idle(qtbot, window)
     window.data_panel.pixel_spin.setValue(0.03)
     panel = window.deconvolve_panel
-    panel.size_spin.setValue(15)
     panel.iterations_spin.setValue(5)
     panel.device_combo.setCurrentText("cpu")
     panel.backend_combo.setCurrentText("fiji")
@@ -134,7 +134,8 @@ def test_fiji_backend_runs_deconvolutionlab2_or_falls_back_labelled(qtbot, windo
     if layer.provenance.backend == FALLBACK_LABEL:
         assert layer.name == "RL 5 it (engine, Fiji unavailable)"
         assert any("Fiji unavailable" in note for note in layer.provenance.notes)
-        psf = born_wolf_psf(na=1.4, ni=1.515, wavelength_nm=520.0, pixel_nm=30.0, size=15, normalize="sum")
+        psf = psf_for_grid(Optics(na=1.4, ni=1.515, wavelength_nm=520.0, pixel_nm=30.0),
+                           yx_shape=window.session.lq.image.yx_shape)
         expected = deconvolve_image(window.session.lq.image, psf, iterations=5, edges="circular", device="cpu")
         np.testing.assert_array_equal(layer.image.data, expected.image.data)
     else:

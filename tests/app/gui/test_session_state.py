@@ -156,7 +156,7 @@ def test_optics_sources_reset_with_the_dataset_and_a_3d_psf_without_z_step_is_ex
 
     lq = load_field(fov)[0].image.select(z=20)  # a plane: the evaluation's grid is 2-D
     lq.pixel_size_um = 0.5
-    session.set_psf_choice({"model": "born-wolf", "size": 9, "nz": 5})
+    session.set_psf_choice({"model": "gaussian", "size": 9, "nz": 5, "fwhm_nm": 300.0, "fwhm_z_nm": 900.0})
     params = session.psf_parameters()
     assert params["nz"] == 5 and params["z_step_nm"] is None
     result = drain(analysis.evaluate_field("nucleus", ("LQ", lq), gt=None, restored={
