@@ -1,4 +1,4 @@
-"""GAN systems: the networks, optimisers, schedulers and training step of each seed system behind one API.
+"""GAN systems: the networks, optimisers, schedulers and losses of each seed system behind one API.
 
 ``build_system(preset)`` returns a :class:`GANSystem`:
 
@@ -13,7 +13,7 @@ Conventions
 -----------
 * Batches are ``{"lq": (B, C, h, w), "hq": (B, C, h*scale, w*scale)}`` float32 in normalised units;
   aligned for paired systems, independent draws for unpaired ones.
-* ``train_step`` performs one complete iteration: both optimiser steps, the EMA update **and one step
+* ``train_step`` (:mod:`engine.learn.training.step`, which holds the step itself) performs one complete iteration: both optimiser steps, the EMA update **and one step
   of every LR scheduler**. Callers must not step :meth:`GANSystem.schedulers` themselves (they are
   exposed for checkpointing).
 * AMP (``torch.autocast`` float16 + ``GradScaler``) and channels-last are used only on CUDA. On CPU
@@ -33,12 +33,10 @@ import inspect
 import itertools
 import os
 from collections.abc import Mapping
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.optim import Adam, Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler
@@ -131,10 +129,11 @@ class GANSystem:
         self._schedulers: dict[str, LRScheduler] = {}
         self.perceptual: L.PerceptualLoss | None = None
         self.scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-        self._d_loss = _D_LOSSES[preset.gan_type]
-        self._g_loss = _G_LOSSES[preset.gan_type]
+        #: discriminator and generator adversarial losses, ``(real_logits, fake_logits) -> scalar``
+        self.d_loss = _D_LOSSES[preset.gan_type]
+        self.g_loss = _G_LOSSES[preset.gan_type]
         if preset.gan_type == "relativistic" and preset.d_loss_average:
-            self._d_loss = lambda real, fake: L.relativistic_d_loss(real, fake, average=True)
+            self.d_loss = lambda real, fake: L.relativistic_d_loss(real, fake, average=True)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -183,8 +182,13 @@ class GANSystem:
         return self
 
     def train_step(self, batch: Mapping[str, torch.Tensor], *, amp: bool = False) -> dict[str, float]:
-        """One optimisation step of all networks; returns named scalar losses (Python floats)."""
-        raise NotImplementedError
+        """One optimisation step of all networks; returns named scalar losses (Python floats).
+
+        The step itself is :func:`engine.learn.training.step.train_step` (paired or cycle step).
+        """
+        from decongan.engine.learn.training.step import train_step
+
+        return train_step(self, batch, amp=amp)
 
     def training_state(self) -> dict[str, Any]:
         """Optimiser/scheduler/GradScaler state, image histories and the iteration counter."""
@@ -217,53 +221,11 @@ class GANSystem:
     def _move_extra(self, device: torch.device) -> None:
         pass
 
-    def _autocast(self, amp: bool):
-        if amp and self.device.type == "cuda":
-            return torch.autocast(device_type="cuda", dtype=torch.float16)
-        return nullcontext()
-
-    def _prepare(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        missing = [k for k in ("lq", "hq") if k not in batch]
-        if missing:
-            raise KeyError(f"train_step needs a batch with 'lq' and 'hq' tensors; missing {missing}")
-        lq, hq = batch["lq"], batch["hq"]
-        if lq.ndim != 4 or hq.ndim != 4:
-            raise ValueError(f"lq and hq must be (B, C, H, W), got {tuple(lq.shape)} and {tuple(hq.shape)}")
-        if self.paired and tuple(hq.shape[-2:]) != (lq.shape[-2] * self.scale, lq.shape[-1] * self.scale):
-            raise ValueError(
-                f"paired batch: hq {tuple(hq.shape[-2:])} must be lq {tuple(lq.shape[-2:])} times scale {self.scale}"
-            )
-        if not self.paired and (hq.shape[-2] % self.scale or hq.shape[-1] % self.scale):
-            raise ValueError(f"hq patch {tuple(hq.shape[-2:])} must be divisible by scale {self.scale}")
-        memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
-        lq = lq.to(self.device, torch.float32, non_blocking=True).contiguous(memory_format=memory_format)
-        hq = hq.to(self.device, torch.float32, non_blocking=True).contiguous(memory_format=memory_format)
-        return lq, hq
-
-    def _finish_step(self) -> None:
-        self.scaler.update()
-        for scheduler in self._schedulers.values():
-            scheduler.step()
-        self.iteration += 1
-
-    def _floats(self, values: dict[str, torch.Tensor | float]) -> dict[str, float]:
-        """Convert scalar tensors/floats to Python floats with a single device synchronisation."""
-        stacked = torch.stack(
-            [
-                v.detach().float().reshape(()) if isinstance(v, torch.Tensor)
-                else torch.tensor(float(v), device=self.device)
-                for v in values.values()
-            ]
-        )
-        return dict(zip(values, stacked.cpu().tolist(), strict=True))
-
 
 class PairedGANSystem(GANSystem):
     """S1, S2, S5: a generator trained on aligned pairs against one discriminator.
 
-    Generator loss: ``w_pixel * (MSE|L1)(G(x), y) + w_ssim * (1 - SSIM) + w_perceptual * VGG(G(x), y)
-    + w_adv * adversarial``. The SSIM term uses an 11 x 11 Gaussian window (sigma 1.5), shrunk to the
-    largest odd size that fits when patches are smaller than 11 pixels.
+    Its step and generator loss: :func:`engine.learn.training.step.paired_step`.
     """
 
     def __init__(self, preset: Preset, g: nn.Module, d: nn.Module, device: torch.device):
@@ -284,7 +246,8 @@ class PairedGANSystem(GANSystem):
             self._nets["g_ema"].load_state_dict(self._nets["g"].state_dict())
 
     @torch.no_grad()
-    def _update_ema(self) -> None:
+    def update_ema(self) -> None:
+        """Move the EMA generator towards the generator by ``1 - preset.ema_decay`` (no-op without EMA)."""
         g_ema = self._nets.get("g_ema")
         if g_ema is None:
             return
@@ -294,85 +257,12 @@ class PairedGANSystem(GANSystem):
         for b_ema, b in zip(g_ema.buffers(), self._nets["g"].buffers(), strict=True):
             b_ema.copy_(b)
 
-    def train_step(self, batch: Mapping[str, torch.Tensor], *, amp: bool = False) -> dict[str, float]:
-        """One generator step then one discriminator step.
-
-        Returns
-        -------
-        dict
-            ``loss_g``, ``loss_d``, the pixel term (``mse`` or ``l1``), ``ssim`` (the similarity, not
-            the loss), ``perceptual`` (0 when off), ``adv_g``, ``d_real`` / ``d_fake`` (mean logits of
-            the discriminator step) and ``lr_g`` (the learning rate used).
-        """
-        preset = self.preset
-        g, d = self._nets["g"], self._nets["d"]
-        opt_g, opt_d = self._optimizers["g"], self._optimizers["d"]
-        lq, hq = self._prepare(batch)
-        lr_g = opt_g.param_groups[0]["lr"]
-        g.train()
-        d.train()
-
-        # --- generator step (D frozen); D(y) is computed once, with its graph kept for the D step
-        d.requires_grad_(True)
-        with self._autocast(amp):
-            real_logits = d(hq)
-        d.requires_grad_(False)
-        opt_g.zero_grad(set_to_none=True)
-        with self._autocast(amp):
-            fake = g(lq)
-            fake_logits = d(fake)
-            adv = self._g_loss(real_logits.detach().float(), fake_logits.float())
-        fake32 = fake.float()
-        pixel = F.mse_loss(fake32, hq) if preset.pixel_loss == "mse" else F.l1_loss(fake32, hq)
-        side = min(hq.shape[-2:])
-        window = min(11, side if side % 2 else side - 1)
-        if preset.weight("ssim") > 0:
-            ssim_value = L.ssim(fake32, hq, data_range=preset.ssim_data_range, window_size=window)
-        else:
-            with torch.no_grad():
-                ssim_value = L.ssim(fake32, hq, data_range=preset.ssim_data_range, window_size=window)
-        loss_g = preset.weight("pixel") * pixel + preset.weight("ssim") * (1.0 - ssim_value) + preset.weight("adv") * adv
-        perceptual = torch.zeros((), device=self.device)
-        if self.perceptual is not None:
-            with self._autocast(amp):
-                perceptual = self.perceptual(fake, hq).float()
-            loss_g = loss_g + preset.weight("perceptual") * perceptual
-        self.scaler.scale(loss_g).backward()
-        self.scaler.step(opt_g)
-        self._update_ema()
-
-        # --- discriminator step
-        d.requires_grad_(True)
-        opt_d.zero_grad(set_to_none=True)
-        with self._autocast(amp):
-            fake_logits_d = d(fake.detach())
-            loss_d = self._d_loss(real_logits.float(), fake_logits_d.float())
-        self.scaler.scale(loss_d).backward()
-        self.scaler.step(opt_d)
-        self._finish_step()
-        return self._floats(
-            {
-                "loss_g": loss_g,
-                "loss_d": loss_d,
-                preset.pixel_loss: pixel,
-                "ssim": ssim_value,
-                "perceptual": perceptual,
-                "adv_g": adv,
-                "d_real": real_logits.float().mean(),
-                "d_fake": fake_logits_d.float().mean(),
-                "lr_g": lr_g,
-            }
-        )
-
 
 class CycleGANSystem(GANSystem):
     """S3 (cycleGAN + perceptual) and S4 (c2GAN: cycleGAN + saliency constraint).
 
-    Generator loss: ``w_adv * (adv(G_ab) + adv(G_ba)) + w_cycle * (|F(G(a)) - a| + |G(F(b)) - b|)
-    + w_identity * (|G(b) - b| + |F(a) - a|) + w_perceptual * (VGG(F(G(a)), a) + VGG(G(F(b)), b))
-    + w_saliency * (S(a, G(a)) + S(b, F(b)))`` with S = :func:`engine.learn.losses.structure_loss`.
-    Each discriminator loss is computed on real images and on generated ones drawn through an
-    :class:`ImagePool` of ``preset.pool_size``.
+    Its step and generator loss: :func:`engine.learn.training.step.cycle_step`; the discriminators see
+    generated images through an :class:`ImagePool` of ``preset.pool_size`` each.
     """
 
     def __init__(self, preset: Preset, nets: dict[str, nn.Module], device: torch.device):
@@ -383,84 +273,6 @@ class CycleGANSystem(GANSystem):
     @property
     def generator(self) -> nn.Module:
         return self._nets["g_ab"]
-
-    def train_step(self, batch: Mapping[str, torch.Tensor], *, amp: bool = False) -> dict[str, float]:
-        """One step of both generators, then one of both discriminators.
-
-        Returns
-        -------
-        dict
-            ``loss_g``, ``loss_d``, ``adv_g``, ``cycle``, ``identity``, ``perceptual``, ``saliency``
-            (0 for terms that are off), ``loss_d_a``, ``loss_d_b`` and ``lr_g``.
-        """
-        preset = self.preset
-        g_ab, g_ba = self._nets["g_ab"], self._nets["g_ba"]
-        d_a, d_b = self._nets["d_a"], self._nets["d_b"]
-        opt_g, opt_d = self._optimizers["g"], self._optimizers["d"]
-        real_a, real_b = self._prepare(batch)
-        lr_g = opt_g.param_groups[0]["lr"]
-        self.train()
-        zero = torch.zeros((), device=self.device)
-
-        d_a.requires_grad_(False)
-        d_b.requires_grad_(False)
-        opt_g.zero_grad(set_to_none=True)
-        with self._autocast(amp):
-            fake_b = g_ab(real_a)
-            rec_a = g_ba(fake_b)
-            fake_a = g_ba(real_b)
-            rec_b = g_ab(fake_a)
-            relativistic = preset.gan_type in ("relativistic", "relativistic_average")
-            real_b_logits = d_b(real_b).float() if relativistic else None
-            real_a_logits = d_a(real_a).float() if relativistic else None
-            adv = self._g_loss(real_b_logits, d_b(fake_b).float()) + self._g_loss(real_a_logits, d_a(fake_a).float())
-            cycle = L.cycle_loss(rec_a.float(), real_a) + L.cycle_loss(rec_b.float(), real_b)
-            identity = zero
-            if preset.weight("identity") > 0:
-                identity = L.identity_loss(g_ab(real_b).float(), real_b) + L.identity_loss(g_ba(real_a).float(), real_a)
-            perceptual = zero
-            if self.perceptual is not None:
-                perceptual = (self.perceptual(rec_a, real_a) + self.perceptual(rec_b, real_b)).float()
-        saliency = zero
-        if preset.weight("saliency") > 0:
-            kwargs = {"temperature": preset.saliency_temperature, "threshold": preset.saliency_threshold}
-            saliency = L.structure_loss(real_a, fake_b.float(), **kwargs) + L.structure_loss(
-                real_b, fake_a.float(), **kwargs
-            )
-        loss_g = (
-            preset.weight("adv") * adv
-            + preset.weight("cycle") * cycle
-            + preset.weight("identity") * identity
-            + preset.weight("perceptual") * perceptual
-            + preset.weight("saliency") * saliency
-        )
-        self.scaler.scale(loss_g).backward()
-        self.scaler.step(opt_g)
-
-        d_a.requires_grad_(True)
-        d_b.requires_grad_(True)
-        opt_d.zero_grad(set_to_none=True)
-        with self._autocast(amp):
-            loss_d_b = self._d_loss(d_b(real_b).float(), d_b(self.pool_b.query(fake_b)).float())
-            loss_d_a = self._d_loss(d_a(real_a).float(), d_a(self.pool_a.query(fake_a)).float())
-            loss_d = loss_d_a + loss_d_b
-        self.scaler.scale(loss_d).backward()
-        self.scaler.step(opt_d)
-        self._finish_step()
-        return self._floats(
-            {
-                "loss_g": loss_g,
-                "loss_d": loss_d,
-                "adv_g": adv,
-                "cycle": cycle,
-                "identity": identity,
-                "perceptual": perceptual,
-                "saliency": saliency,
-                "loss_d_a": loss_d_a,
-                "loss_d_b": loss_d_b,
-                "lr_g": lr_g,
-            }
-        )
 
     def _extra_state(self) -> dict[str, Any]:
         return {"pool_a": self.pool_a.state().cpu(), "pool_b": self.pool_b.state().cpu()}

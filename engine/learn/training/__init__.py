@@ -1,9 +1,10 @@
-"""Training of the seed GANs: data and patches, validation, the resumable loop, and its configuration.
+"""Training of the seed GANs: data and patches, the GAN step, validation, the resumable loop, and its configuration.
 
 Public entry points: :class:`TrainConfig`, :func:`iter_train` / :func:`train` (see
 :mod:`engine.learn.training.loop`), :func:`prepare_training_data` and :class:`PatchSampler`
-(:mod:`engine.learn.training.data`). Submodules import torch lazily where they can, so importing this
-package stays cheap.
+(:mod:`engine.learn.training.data`); one iteration of a GAN system is
+:func:`engine.learn.training.step.train_step`. Submodules import torch lazily where they can, so
+importing this package stays cheap.
 """
 
 from decongan.engine.learn.training.config import TrainConfig

@@ -11,7 +11,8 @@ What one run does
    :class:`~engine.learn.training.config.TrainConfig`; prepares the data
    (:func:`engine.learn.training.data.prepare_training_data`); seeds Python, numpy and torch with ``seed``;
    builds the GAN system (:func:`engine.learn.systems.build_system`); writes ``RUN_DIR/config.json``.
-2. Iterates: a batch from the :class:`~engine.learn.training.data.PatchSampler` -> ``system.train_step``
+2. Iterates: a batch from the :class:`~engine.learn.training.data.PatchSampler` ->
+   :func:`engine.learn.training.step.train_step`
    (both optimiser steps, EMA and LR schedulers; AMP and channels-last on CUDA only).
 3. Every ``validation_every`` iterations and at the end: :class:`~engine.learn.training.validation.Validator`;
    a better paired SSIM (or, unpaired, any validation) replaces ``RUN_DIR/best``.
@@ -341,6 +342,7 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
     from decongan.engine.device import resolve_device
     from decongan.engine.learn.presets import load_preset
     from decongan.engine.learn.systems import build_system
+    from decongan.engine.learn.training.step import train_step
 
     start_time = time.perf_counter()
     out = Path(config.out)
@@ -497,7 +499,7 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
                 raise Cancelled("cancelled by the user")
             batch = sampler.sample()
             tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
-            losses = system.train_step(tensors, amp=amp)
+            losses = train_step(system, tensors, amp=amp)
             iteration += 1
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
