@@ -52,17 +52,20 @@ GT_NAME = "GT"
 REFERENCE_KEYS = ("mse", "nrmse", "psnr", "ssim")
 NO_REFERENCE_KEYS = ("bgstd", "cuf", "snr", "decorrelation_px", "decorrelation_nm")
 CONSISTENCY_KEYS = ("dc_flagged_fraction", "dc_unsupported_fraction", "dc_rsp", "dc_chi_rms")
+SEGMENTATION_KEYS = ("seg_dice", "seg_jaccard", "seg_f1")
 #: Direction of every metric in tables and box plots (None: neither is "better").
 HIGHER_IS_BETTER: dict[str, bool | None] = {
     "mse": False, "nrmse": False, "psnr": True, "ssim": True, "bgstd": False, "cuf": None, "snr": True,
     "decorrelation_px": False, "decorrelation_nm": False, "dc_flagged_fraction": False,
     "dc_unsupported_fraction": False, "dc_rsp": True, "dc_chi_rms": False,
+    "seg_dice": True, "seg_jaccard": True, "seg_f1": True,
 }
 METRIC_LABELS = {
     "mse": "MSE", "nrmse": "NRMSE", "psnr": "PSNR (dB)", "ssim": "SSIM", "bgstd": "BGSTD", "cuf": "CUF (cycles/px)",
     "snr": "SNR", "decorrelation_px": "decorrelation res. (px)", "decorrelation_nm": "decorrelation res. (nm)",
     "dc_flagged_fraction": "flagged area (consistency)", "dc_unsupported_fraction": "unsupported area",
     "dc_rsp": "RSP (consistency)", "dc_chi_rms": "chi RMS (consistency)",
+    "seg_dice": "segmentation Dice", "seg_jaccard": "segmentation Jaccard", "seg_f1": "object F1 (IoU 0.5)",
 }
 
 Role = Literal["input", "restored", "reference"]
@@ -392,6 +395,8 @@ def evaluate_set(
     consistency_psf: np.ndarray | None = None,
     consistency: bool = True,
     no_reference: bool = True,
+    segmentation: bool | None = None,
+    segmentation_mask: np.ndarray | None = None,
 ) -> SetEvaluation:
     """Measure every column of ``cset`` (module docstring for the rules).
 
@@ -405,6 +410,13 @@ def evaluate_set(
         Compute the data-consistency map of every restoration and of the ground truth.
     no_reference : bool
         Compute the no-reference metrics (the decorrelation analysis takes ~0.5 s per 512^2 plane).
+    segmentation : bool, optional
+        Task-based score (engine.metrics.segmentation: Otsu + watershed, Dice, object F1) of every
+        column on the focus plane against the ground truth's segmentation. None: only when the
+        ground truth's objects look like nuclei (the decision is noted), or when a mask is given.
+    segmentation_mask : ndarray, optional
+        Annotations shipped with the data, (Y, X) on the evaluation grid (the focus plane's), used as
+        the reference segmentation instead of the ground truth's; the ground truth is then scored too.
 
     Returns
     -------
@@ -422,6 +434,7 @@ def evaluate_set(
     for c in range(cset.n_channels):
         gt = cset.volume(cset.gt, c=c) if cset.gt is not None else None
         z = cset.focus_plane(c=c)
+        segment = _segmentation_reference(cset, c, z, segmentation, segmentation_mask, notes)
         for col in cset.columns:
             vol = cset.volume(col, c=c)
             row: dict[str, Any] = {"image": cset.field, "method": col.name, "role": col.role,
@@ -452,8 +465,42 @@ def evaluate_set(
                     row.update({"dc_flagged_fraction": result.scores["flagged_fraction"],
                                 "dc_unsupported_fraction": result.scores["unsupported_fraction"],
                                 "dc_rsp": result.scores["rsp"], "dc_chi_rms": _finite_or_none(result.scores["chi_rms"])})
+            if segment is not None and (col.role != "reference" or segmentation_mask is not None):
+                row.update(_segmentation_scores(vol if z is None else vol[z], segment))
             evaluation.rows.append(row)
     return evaluation
+
+
+def _segmentation_reference(cset: ComparisonSet, c: int, z: int | None, wanted: bool | None,
+                            mask: np.ndarray | None, notes: list[str]) -> np.ndarray | None:
+    """The reference label image of the task-based score for channel ``c`` (None: not scored)."""
+    from decongan.engine.metrics.segmentation import looks_like_nuclei, segment_nuclei
+
+    if wanted is False or (mask is None and cset.gt is None):
+        return None
+    if mask is not None:
+        from scipy import ndimage
+
+        mask = np.asarray(mask)
+        if mask.shape != cset.yx_shape:
+            raise ComparisonError(f"{cset.field}: the segmentation mask is {mask.shape} but the evaluation grid is "
+                                  f"{cset.yx_shape}", value=mask.shape)
+        return ndimage.label(mask > 0)[0] if np.unique(mask).size <= 2 else mask.astype(np.int64)
+    gt_plane = cset.plane(cset.gt, c=c, z=z)  # type: ignore[arg-type]
+    labels = segment_nuclei(gt_plane)
+    if wanted is None:
+        ok, why = looks_like_nuclei(labels)
+        notes.append(f"task-based segmentation score {'computed' if ok else 'not computed'}: {why}")
+        if not ok:
+            return None
+    return labels
+
+
+def _segmentation_scores(plane: np.ndarray, reference_labels: np.ndarray) -> dict[str, float | None]:
+    from decongan.engine.metrics.segmentation import segment_nuclei, segmentation_scores
+
+    scores = segmentation_scores(prediction_labels=segment_nuclei(plane), reference_labels=reference_labels)
+    return {k: _finite_or_none(scores[k]) for k in SEGMENTATION_KEYS}
 
 
 def attach_consistency(evaluation: SetEvaluation, method: str, result: Any, *, channel: int = 0) -> None:
@@ -521,7 +568,7 @@ class MetricTable:
     @property
     def metrics(self) -> list[str]:
         """Metric columns that hold at least one value, in the canonical order."""
-        keys = [*REFERENCE_KEYS, *NO_REFERENCE_KEYS, *CONSISTENCY_KEYS]
+        keys = [*REFERENCE_KEYS, *SEGMENTATION_KEYS, *NO_REFERENCE_KEYS, *CONSISTENCY_KEYS]
         return [k for k in keys if any(r.get(k) is not None for r in self.rows)]
 
     @property

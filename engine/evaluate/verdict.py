@@ -56,7 +56,8 @@ Family = Literal["learned", "classical", "input", "reference", "other"]
 _CLASSICAL_NAME = re.compile(
     r"(^|[^a-z])(rl|rl-tv|richardson|lucy|wiener|tikhonov|gaussian|gauss|nlm|non-local|tv|bm3d|median|"
     r"deconv|denois|fiji|deconvolutionlab)([^a-z]|$)", re.IGNORECASE)
-_CLASSICAL_KINDS = {"classical", "denoise", "denoising", "deconvolution", "combination", "baseline"}
+_CLASSICAL_KINDS = {"classical", "denoise", "denoising", "deconvolve", "deconvolution", "combined", "combination",
+                    "baseline"}
 
 
 @dataclass(frozen=True)
@@ -372,7 +373,8 @@ def method_family(name: str, role: str, backend: str = "", parameters: Mapping[s
     backend : str
         Provenance backend (``"fiji:..."`` and ``"imagej1:..."`` are classical).
     parameters : mapping, optional
-        Provenance parameters: a ``"kind"`` entry (``"learned"``, ``"classical"``, ``"denoise"``,
+        Provenance parameters: a ``"baseline"`` record (engine.optics.classical) marks a classical
+        baseline; a ``"kind"`` entry (``"learned"``, ``"classical"``, ``"denoise"``,
         ``"deconvolution"``, ``"combination"``) decides; a ``"run_dir"`` or ``"generator"`` entry
         marks a learned model; an ``"iterations"`` entry without them marks RL.
 
@@ -387,6 +389,9 @@ def method_family(name: str, role: str, backend: str = "", parameters: Mapping[s
     if role == "reference":
         return "reference"
     params = dict(parameters or {})
+    baseline = params.get("baseline")
+    if isinstance(baseline, Mapping):  # engine.optics.classical records {"method", "kind", ...} here
+        return "classical"
     kind = str(params.get("kind", "")).lower()
     if kind in ("learned", "gan", "network"):
         return "learned"

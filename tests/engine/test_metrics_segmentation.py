@@ -107,3 +107,31 @@ def test_fmd_nuclei_look_like_nuclei_and_tagan_rings_do_not(shared_data):
     lq = read_image(shared_data / "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr" / "lq" / "fov02.png").data
     scores = segmentation_agreement(prediction=lq, reference=fmd)
     assert scores["seg_n_reference"] == 7 and scores["seg_f1"] == 1.0 and 0.95 < scores["seg_dice"] < 0.99
+
+
+def test_compare_reports_the_task_score_beside_ssim_for_nuclei_and_says_why_not_for_rings(shared_data):
+    """evaluate_set: FMD nuclei get seg_* columns equal to the direct score; TA-GAN rings get a note instead."""
+    from scipy import ndimage
+
+    from decongan.engine.evaluate.compare import build_comparison_set, evaluate_set
+    from decongan.engine.io import read_image
+
+    fmd = shared_data / "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
+    lq, gt = read_image(fmd / "lq" / "fov02.png"), read_image(fmd / "hq" / "fov02.png")
+    smooth = ndimage.gaussian_filter(lq.data.astype(np.float32), 2.0)
+    ev = evaluate_set(build_comparison_set("fov02", lq, gt=gt, restored={"Gaussian 2 px": smooth}),
+                      consistency=False, no_reference=False)
+    rows = {r["method"]: r for r in ev.rows}
+    for name, data in (("LQ (input)", lq.data), ("Gaussian 2 px", smooth)):
+        direct = segmentation_agreement(prediction=data, reference=gt.data)
+        assert rows[name]["seg_dice"] == pytest.approx(direct["seg_dice"], abs=1e-12)
+        assert rows[name]["seg_f1"] == pytest.approx(direct["seg_f1"], abs=1e-12)
+        assert rows[name]["ssim"] is not None
+    assert rows["GT"].get("seg_dice") is None  # the reference is not scored against itself
+    assert any("segmentation score computed: ground-truth objects look like nuclei" in n for n in ev.notes)
+
+    tagan = shared_data / "tagan_confocal_vs_sted"
+    lq, gt = read_image(tagan / "lq" / "axonal_rings_test0.tif"), read_image(tagan / "hq" / "axonal_rings_test0.tif")
+    ev = evaluate_set(build_comparison_set("rings", lq, gt=gt), consistency=False, no_reference=False)
+    assert all(r.get("seg_dice") is None for r in ev.rows)
+    assert any("segmentation score not computed: ground-truth objects do not look like nuclei" in n for n in ev.notes)

@@ -150,6 +150,7 @@ def test_method_families():
     assert method_family("RL (Fiji)", "restored", "fiji:/opt/Fiji.app", {}) == "classical"
     assert method_family("NLM h=0.8", "restored", "engine", {"kind": "denoise"}) == "classical"
     assert method_family("Gaussian 1.5 px", "restored", "file", {}) == "classical"
+    assert method_family("tuned A", "restored", "engine/cpu", {"baseline": {"method": "nlm", "kind": "denoise"}}) == "classical"
     assert method_family("mystery.tif", "restored", "file", {"path": "x.tif"}) == "other"
     assert method_family("LQ (input)", "input") == "input" and method_family("GT", "reference") == "reference"
 
