@@ -15,6 +15,7 @@ _API = {
     "comparison_figure": "figures", "save_figure": "figures",
     "write_comparison_outputs": "report",
     "BatchError": "batch", "MethodSpec": "batch", "iter_batch": "batch",
+    "iter_tune": "tuning", "load_tuned": "tuning", "calibration_overlap": "tuning", "default_tuning": "tuning",
 }
 __all__ = sorted(_API)
 __getattr__, __dir__ = lazy_api(__name__, _API, globals())

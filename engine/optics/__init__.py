@@ -1,4 +1,4 @@
-"""Optics and classical restoration: the request's optics, PSFs, Richardson-Lucy, registration.
+"""Optics and classical restoration: the request's optics, PSFs, Richardson-Lucy, classical baselines, registration.
 
 Checked against the Fiji goldens (PSF Generator, DeconvolutionLab2, TurboReg) in
 tests/engine/test_psf.py, test_deconvolution.py and test_registration.py. Public names resolve lazily.
@@ -16,6 +16,7 @@ _API = {
     "apply_transform": "registration", "iter_register": "registration", "register": "registration",
     "Block": "request", "block_psfs": "request", "DeconvolutionSettings": "request", "Optics": "request", "OpticsError": "request",
     "Quantity": "request", "focal_plane": "request", "plan_blocks": "request", "psf_for_grid": "request",
+    "BASELINES": "classical", "BaselineSpec": "classical", "restore_array": "classical", "restore_image": "classical",
 }
 __all__ = sorted(_API)
 __getattr__, __dir__ = lazy_api(__name__, _API, globals())
