@@ -12,11 +12,11 @@ from decongan.engine.io import read_image, write_tiff
 from decongan.engine.learn.degrade import DegradationSpec
 from decongan.engine.learn.training.data import (
     DataError,
-    PatchSampler,
     match_pairs,
     prepare_training_data,
     split_validation,
 )
+from decongan.engine.learn.training.patches import PatchSampler
 
 FMD = "fmd_confocal_bpae_nuclei_lowsnr_vs_highsnr"
 

@@ -11,7 +11,7 @@ What one run does
    :class:`~engine.learn.training.config.TrainConfig`; prepares the data
    (:func:`engine.learn.training.data.prepare_training_data`); seeds Python, numpy and torch with ``seed``;
    builds the GAN system (:func:`engine.learn.systems.build_system`); writes ``RUN_DIR/config.json``.
-2. Iterates: a batch from the :class:`~engine.learn.training.data.PatchSampler` ->
+2. Iterates: a batch from the :class:`~engine.learn.training.patches.PatchSampler` ->
    :func:`engine.learn.training.step.train_step`
    (both optimiser steps, EMA and LR schedulers; AMP and channels-last on CUDA only).
 3. Every ``validation_every`` iterations and at the end: :class:`~engine.learn.training.validation.Validator`;
@@ -44,6 +44,15 @@ iteration saves nothing (the state could be half-updated); the last periodic che
 
 Determinism on CUDA needs ``deterministic=True`` (cuDNN deterministic algorithms, no autotuning);
 AMP makes results depend on the GPU model.
+
+Why this module is long
+-----------------------
+The resumable loop is one generator (``_iter_train``, ~200 lines) because its local state
+(iteration, loss sums, the last checkpoint's iteration, the best metric) is shared by the training
+step, logging, validation, checkpointing and cancellation, and their order within an iteration is
+what makes a resume exact; the start / restart / resume checks of the run folder sit beside it for
+the same reason. What one iteration does is :mod:`engine.learn.training.step`; data, patches,
+validation and configuration have their own modules.
 """
 
 from __future__ import annotations
@@ -83,7 +92,8 @@ from decongan.engine.learn.checkpoint import (
     truncate_progress,
 )
 from decongan.engine.learn.training.config import TrainConfig, apply_overrides, preset_updates
-from decongan.engine.learn.training.data import PatchSampler, TrainingData, prepare_training_data
+from decongan.engine.learn.training.data import TrainingData, prepare_training_data
+from decongan.engine.learn.training.patches import PatchSampler
 from decongan.engine.learn.training.validation import Validator, write_previews
 from decongan.engine.progress import Cancelled, CancelToken, Progress, ProgressCallback, run_with_callbacks
 from decongan.engine.provenance import software_versions
