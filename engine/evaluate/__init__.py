@@ -11,6 +11,8 @@ _API = {
     "ComparisonError": "compare", "ComparisonSet": "compare", "build_comparison_set": "compare",
     "evaluate_set": "compare", "match_dataset": "dataset", "iter_evaluate_fields": "dataset",
     "ConsistencyResult": "consistency", "data_consistency": "consistency",
+    "DisagreementResult": "split_half", "disagreement_map": "split_half", "split_half_map": "split_half",
+    "estimate_photon_calibration": "split_half", "SplitHalfError": "split_half",
     "compare_groups": "stats", "summarize": "stats",
     "comparison_figure": "figures", "save_figure": "figures",
     "write_comparison_outputs": "report",
