@@ -43,15 +43,31 @@ class FieldEvaluation:
         for column, layer in self.layer_of.items():
             if kind == "error":
                 volume = ev.error_maps.get((column, c))
-            elif kind == "consistency":
+            elif kind == "consistency":  # the normalised residual z, as the exported consistency figure
                 result = ev.consistency.get((column, c))
-                volume = None if result is None else result.detection
+                volume = None if result is None else result.zmap
             else:
                 raise ValueError(f"unknown map kind {kind!r}")
             if volume is None:
                 continue
             plane = volume if volume.ndim == 2 else volume[min(z, volume.shape[0] - 1)]
             out[layer] = np.asarray(plane, dtype=np.float32)
+        return out
+
+    def flagged(self, *, c: int = 0, z: int = 0) -> dict[str, tuple[np.ndarray, float, float]]:
+        """Layer name -> (flagged mask of plane ``z``, flagged fraction of that plane, of the whole image).
+
+        The fractions are the engine's (``ConsistencyResult.flagged``'s mean, as ``flagged_fraction``), so
+        the outlines drawn and the numbers shown are one thing.
+        """
+        out: dict[str, tuple[np.ndarray, float, float]] = {}
+        for (column, ch), result in self.evaluation.consistency.items():
+            if ch != c or column not in self.layer_of:
+                continue
+            flagged = np.asarray(result.flagged, dtype=bool)
+            if flagged.ndim == 3:
+                flagged = flagged[min(z, flagged.shape[0] - 1)]
+            out[self.layer_of[column]] = (flagged, float(flagged.mean()), float(result.scores["flagged_fraction"]))
         return out
 
     def consistency_summary(self, *, c: int = 0) -> dict[str, float]:

@@ -130,7 +130,8 @@ class WindowAnalysisMixin:
             return
         c, z = self.viewer.position["c"], self.viewer.position["z"]
         self.viewer.set_maps("error", ev.maps("error", c=c, z=z))
-        self.viewer.set_maps("consistency", ev.maps("consistency", c=c, z=z), note=ev.psf_note)
+        self.viewer.set_maps("consistency", ev.maps("consistency", c=c, z=z), note=ev.psf_note,
+                             flagged=ev.flagged(c=c, z=z))
         mode = self.viewer.map_mode
         if mode == "error" and self.session.gt is None:
             self.statusBar().showMessage("Error maps need a ground truth (GT) layer", 8000)
@@ -138,8 +139,8 @@ class WindowAnalysisMixin:
             flagged = ev.consistency_summary(c=c)
             if flagged:
                 summary = ", ".join(f"{k}: {100 * v:.2f}% flagged" for k, v in flagged.items())
-                self.statusBar().showMessage(f"Data consistency vs LQ (red: brighter than the input supports, "
-                                             f"blue: input signal missing) - {summary}", 20000)
+                self.statusBar().showMessage(f"Data consistency vs LQ (purple: brighter than the input supports, "
+                                             f"orange: input signal missing; outlines: flagged) - {summary}", 20000)
             else:
                 self.statusBar().showMessage(ev.psf_note, 15000)
 

@@ -82,6 +82,11 @@ class ImagePanel:
         self.outline.setPen(pg.mkPen("#6a6a6a", width=1, cosmetic=True))
         self.outline.setZValue(5)
         self.view.addItem(self.outline)
+        # flagged regions of a consistency map, outlined above the image (transparent elsewhere)
+        self.overlay = pg.ImageItem(axisOrder="row-major")
+        self.overlay.setZValue(10)
+        self.overlay.setVisible(False)
+        self.view.addItem(self.overlay)
         self.scale_bar = ScaleBar(self.view)
         self.line: pg.LineSegmentROI | None = None
         self.plane: np.ndarray | None = None
@@ -96,6 +101,16 @@ class ImagePanel:
             self.outline.setRect(0, 0, self.plane.shape[1], self.plane.shape[0])
         if self.plane is not None and data.shape != self.plane.shape:  # e.g. a map on the coarser LQ grid
             self.item.setRect(0, 0, self.plane.shape[1], self.plane.shape[0])
+
+    def set_overlay(self, rgba: np.ndarray | None) -> None:
+        """Show an RGBA overlay (Y, X, 4) on this panel's grid, or hide it (None)."""
+        if rgba is None:
+            self.overlay.setVisible(False)
+            return
+        self.overlay.setImage(rgba, autoLevels=False)
+        if self.plane is not None:
+            self.overlay.setRect(0, 0, self.plane.shape[1], self.plane.shape[0])
+        self.overlay.setVisible(True)
 
     def set_levels(self, levels: tuple[float, float]) -> None:
         self.levels = levels

@@ -33,10 +33,11 @@ from PySide6.QtWidgets import (
 
 from decongan.app.gui.panels.base import double_spin
 from decongan.app.gui.session import GT_ROLE, LQ_ROLE, Layer
+from decongan.app.gui.viewer.colour_bar import ColourBar
 from decongan.app.gui.viewer.contrast import LUTS, Contrast, ContrastMixin, lookup_table
 from decongan.app.gui.viewer.cursor import CursorReadoutMixin
 from decongan.app.gui.viewer.line_tool import LineToolMixin
-from decongan.app.gui.viewer.maps import MAP_STYLES, MapsMixin
+from decongan.app.gui.viewer.maps import MAP_STYLES, MapsMixin, map_lut, outline_rgba
 from decongan.app.gui.viewer.navigation import NavigationMixin
 from decongan.app.gui.viewer.panel import GT_COLOUR, PANEL_COLOURS, ImagePanel
 
@@ -76,6 +77,8 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         self.map_mode = "image"
         self.maps: dict[str, dict[str, np.ndarray]] = {"error": {}, "consistency": {}}
         self.map_notes: dict[str, str] = {}
+        #: consistency maps: layer name -> (flagged mask of the plane, plane fraction, whole-image fraction)
+        self.flagged: dict[str, tuple[np.ndarray, float, float]] = {}
         self.position = {"c": 0, "z": 0, "t": 0}
         self.pixel_size_um: float | None = None
         self._line_points: tuple[tuple[float, float], tuple[float, float]] | None = None
@@ -116,8 +119,9 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         self.error_button = QToolButton(text="Error map", checkable=True)
         self.error_button.setToolTip("|method - GT| after the metrics' normalisation, one common scale")
         self.consistency_button = QToolButton(text="Consistency map", checkable=True)
-        self.consistency_button.setToolTip("Restored image re-blurred with the LQ PSF vs the LQ input\n"
-                                           "(red: structure the input does not support; blue: signal it lacks)")
+        self.consistency_button.setToolTip("Restored image re-blurred with the LQ PSF vs the LQ input: normalised residual\n"
+                                           "(purple: structure the input does not support; orange: signal it lacks;\n"
+                                           "outlines: flagged regions, as in the exported figure)")
         self.error_button.toggled.connect(lambda on: self.set_map_mode("error" if on else "image"))
         self.consistency_button.toggled.connect(lambda on: self.set_map_mode("consistency" if on else "image"))
         reset = QToolButton(text="Fit")
@@ -176,7 +180,13 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         self.graphics.ci.setSpacing(4)
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
-        layout.addWidget(self.graphics, 1)
+        images = QHBoxLayout()
+        images.setSpacing(2)
+        images.addWidget(self.graphics, 1)
+        self.colour_bar = ColourBar()  # the maps' scale, as in the exported figures
+        self.colour_bar.setVisible(False)
+        images.addWidget(self.colour_bar)
+        layout.addLayout(images, 1)
 
         self.readout = QLabel("Open an image (File > Open) or drop files here.")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -196,6 +206,7 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         self.contrast_per_panel = {k: v for k, v in self.contrast_per_panel.items() if k in names}
         for kind in self.maps:
             self.maps[kind] = {k: v for k, v in self.maps[kind].items() if k in names}
+        self.flagged = {k: v for k, v in self.flagged.items() if k in names}
         lq = next((lay for lay in layers if lay.role == LQ_ROLE), layers[0] if layers else None)
         self.pixel_size_um = lq.image.pixel_size_um if lq is not None else None
         new_shape = self.layers[0].image.yx_shape if self.layers else None
@@ -341,8 +352,8 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         if not self.panels:
             return
         lut = lookup_table(self.lut_name)
-        map_lut_name, policy = MAP_STYLES.get(self.map_mode, ("inferno", "positive"))
-        map_lut = lookup_table(map_lut_name)
+        _, policy, bar_title = MAP_STYLES.get(self.map_mode, ("magma", "positive", ""))
+        lut_of_maps = map_lut(self.map_mode) if self.map_mode in MAP_STYLES else None
         shown = [(p, *self._display_data(p)) for p in self.panels]
         map_arrays = [d for _, d, is_map in shown if is_map]
         map_levels = self.map_levels(map_arrays, policy)
@@ -350,15 +361,23 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         for panel, data, is_map in shown:
             levels = map_levels if is_map else image_levels[panel.layer.name]
             if full or panel.displayed is not data:
-                panel.show(data, levels, map_lut if is_map else lut)
+                panel.show(data, levels, lut_of_maps if is_map else lut)
             else:
                 panel.set_levels(levels)
-                panel.item.setLookupTable(map_lut if is_map else lut)
+                panel.item.setLookupTable(lut_of_maps if is_map else lut)
             title = panel.layer.name
+            flagged = self.flagged.get(panel.layer.name) if is_map and self.map_mode == "consistency" else None
             if is_map:
                 title += f"  [{self.map_mode} map]"
+                if flagged is not None:
+                    plane, whole = 100 * flagged[1], 100 * flagged[2]
+                    title += f"\nflagged {plane:.2f} % of this plane ({whole:.2f} % of the image)"
             elif self.map_mode != "image":
                 title += "  [no map]"
             panel.set_title(title)
+            panel.set_overlay(outline_rgba(flagged[0]) if flagged is not None and flagged[0].any() else None)
             panel.scale_bar.set_pixel_size(self.pixel_size_um if panel is self.panels[0] else None)
+        if map_arrays and lut_of_maps is not None:
+            self.colour_bar.set_scale(lut_of_maps, map_levels, bar_title)
+        self.colour_bar.setVisible(bool(map_arrays))
         self._sync_contrast_controls()

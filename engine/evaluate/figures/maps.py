@@ -20,9 +20,20 @@ from decongan.engine.evaluate.figures.canvas import (
 )
 from decongan.engine.evaluate.figures.regions import brightest_point, matched_planes
 
+#: How maps are drawn, in the exported figures and on screen (app.gui.viewer): one truth for both.
+#: Data-consistency z-map: diverging LUT over -CONSISTENCY_ZLIM..+CONSISTENCY_ZLIM, flagged regions outlined.
+CONSISTENCY_CMAP = "PuOr_r"
+CONSISTENCY_ZLIM = 5.0
+CONSISTENCY_LABEL = "normalised residual z (input − re-imaged restoration)"
+FLAGGED_COLOUR = OKABE_ITO[3]
+#: Error maps |method − GT|: sequential LUT from 0 to this percentile of all maps shown together.
+ERROR_CMAP = "magma"
+ERROR_PERCENTILE = 99.5
+ERROR_LABEL = "|method − GT| (normalised units)"
+
 
 def consistency_figure(evaluations: Sequence[Any], *, channel: int = 0, max_rows: int = 6,
-                       zlim: float = 5.0, panel_in: float = 1.9) -> CaptionedFigure:
+                       zlim: float = CONSISTENCY_ZLIM, panel_in: float = 1.9) -> CaptionedFigure:
     """Per field: the LQ input, then each restoration's normalised residual map with flagged regions.
 
     Parameters
@@ -82,16 +93,16 @@ def consistency_figure(evaluations: Sequence[Any], *, channel: int = 0, max_rows
                 continue
             zmap = result.zmap if z is None else result.zmap[z]
             flagged = result.flagged if z is None else result.flagged[z]
-            image = ax.imshow(zmap, cmap="PuOr_r", norm=norm, interpolation="none")
+            image = ax.imshow(zmap, cmap=CONSISTENCY_CMAP, norm=norm, interpolation="none")
             if flagged.any():
-                ax.contour(flagged.astype(float), levels=[0.5], colors=[OKABE_ITO[3]], linewidths=0.7)
+                ax.contour(flagged.astype(float), levels=[0.5], colors=[FLAGGED_COLOUR], linewidths=0.7)
             _tidy(ax, name if r == 0 else None)
             ax.set_xlabel(f"flagged {100 * result.scores['flagged_fraction']:.2f} % · RSP {result.scores['rsp']:.3f}",
                           fontsize=6, labelpad=2)
     if image is not None:
         cax = fig.add_axes((1 - 0.85 / width, 0.15, 0.12 / width, 0.7))
         bar = fig.colorbar(image, cax=cax)
-        bar.set_label("normalised residual z (input − re-imaged restoration)", fontsize=6)
+        bar.set_label(CONSISTENCY_LABEL, fontsize=6)
         bar.ax.tick_params(labelsize=6)
     caption = ("Data consistency: each restoration re-imaged through the LQ system (PSF, gain/offset fitted) and "
                "subtracted from the LQ input, divided by the expected spread at that input brightness. "
@@ -103,7 +114,7 @@ def consistency_figure(evaluations: Sequence[Any], *, channel: int = 0, max_rows
 
 
 def error_map_figure(evaluations: Sequence[Any], *, channel: int = 0, max_rows: int = 6,
-                     percentile: float = 99.5, panel_in: float = 1.9) -> CaptionedFigure:
+                     percentile: float = ERROR_PERCENTILE, panel_in: float = 1.9) -> CaptionedFigure:
     """|method − GT| after the normalisation policy, ONE colour scale for every panel of the figure.
 
     Parameters
@@ -154,7 +165,7 @@ def error_map_figure(evaluations: Sequence[Any], *, channel: int = 0, max_rows: 
             panels += 1
             plane = planes.get((ev.cset.field, name))
             if plane is not None:
-                image = ax.imshow(plane, cmap="magma", vmin=0, vmax=vmax, interpolation="none")
+                image = ax.imshow(plane, cmap=ERROR_CMAP, vmin=0, vmax=vmax, interpolation="none")
                 _add_scale_bar(ax, plane.shape[1], ev.cset.pixel_size_um)
             _tidy(ax, name if r == 0 else None)
             if k == 0:
@@ -162,7 +173,7 @@ def error_map_figure(evaluations: Sequence[Any], *, channel: int = 0, max_rows: 
     if image is not None:
         cax = fig.add_axes((1 - 0.85 / width, 0.15, 0.12 / width, 0.7))
         bar = fig.colorbar(image, cax=cax)
-        bar.set_label("|method − GT| (normalised units)", fontsize=6)
+        bar.set_label(ERROR_LABEL, fontsize=6)
         bar.ax.tick_params(labelsize=6)
     caption = ("Absolute error |method − GT| after the metric normalisation policy (GT percentile-normalised, each "
                f"image least-squares matched to it). One colour scale for all panels: 0 to the {percentile:g}th "

@@ -132,9 +132,13 @@ def test_consistency_map_uses_the_psf_of_the_deconvolve_panel(qtbot, pair_window
     wait_idle(qtbot, pair_window)
     expected = data_consistency(pair_window.session.gt.image.data, pair_window.session.lq.image.data,
                                 psf=panel.build_psf())
-    np.testing.assert_allclose(viewer.panel("GT").displayed, expected.detection, rtol=1e-5, atol=1e-5)
-    lo, hi = viewer.panel("GT").levels
-    assert lo == -hi and hi >= 5.0  # signed map on a symmetric scale that includes the threshold
+    # the map on screen is the exported figure's: the normalised residual z on the fixed -5..+5 scale
+    np.testing.assert_allclose(viewer.panel("GT").displayed, expected.zmap, rtol=1e-5, atol=1e-5)
+    assert viewer.panel("GT").levels == (-5.0, 5.0)
+    title = viewer.panel("GT").title_text
+    assert f"flagged {100 * expected.flagged.mean():.2f} % of this plane" in title  # the number matches the outlines
+    assert viewer.panel("GT").overlay.isVisible() == bool(expected.flagged.any())
+    assert viewer.colour_bar.isVisible() and "normalised residual z" in viewer.colour_bar.title
     assert "flagged" in pair_window.statusBar().currentMessage()
 
 
