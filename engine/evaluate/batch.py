@@ -41,6 +41,12 @@ file-name order, counting from 0, belongs to shard ``i % N + 1``) and records th
 sharing a file. Every run reuses finished work recorded in *any* manifest of ``OUT``, so a shard
 after an unsharded run (or the reverse) recomputes nothing. :func:`gather_batch` collects the
 outputs of all manifests for a comparison of the whole folder (``decongan batch --report-only``).
+
+Why this module is long
+-----------------------
+The manifest (entries, shards, status) and the loop that writes it must agree on every field of
+an entry and on when an entry is reused; keeping both here keeps the reuse rule in one place. The
+restoration methods, the report and any cluster execution live outside this module.
 """
 
 from __future__ import annotations

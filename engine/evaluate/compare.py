@@ -29,6 +29,14 @@ plane: the ground truth's brightest, else the input's), so no method is judged o
 
 A :class:`MetricTable` holds one row per (field, method, channel), exports CSV/JSON, and gives the
 per-method summaries (median, IQR) and the statistics of :mod:`engine.evaluate.stats`.
+
+Why this module is long
+-----------------------
+A comparison set, its evaluation and the metric table share the evaluation-grid rules
+(registration, resampling, the focus plane) and the row format; folder matching and field-by-field
+evaluation already live in :mod:`engine.evaluate.dataset`, figures in
+:mod:`engine.evaluate.figures`. :class:`MetricTable` is the next piece to move to its own module
+should this one grow.
 """
 
 from __future__ import annotations

@@ -15,6 +15,13 @@ Every file is written atomically. The HTML has no external references: figures a
 are inline, and it states the normalisation policy, the data-consistency method and thresholds, the
 statistics and their caveat, every method's parameters and backend (Fiji or engine), the model
 configuration, the assumptions given by the caller and the software versions.
+
+Why this module is long
+-----------------------
+The HTML renderer (:func:`render_html`) states every section the report must carry (normalisation
+policy, consistency method and thresholds, statistics and their caveat, parameters, versions) from
+the same data as the CSV and JSON writers beside it, so what the HTML says and what the tables say
+cannot drift apart.
 """
 
 from __future__ import annotations

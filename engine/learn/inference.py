@@ -25,6 +25,15 @@ For each plane:
    smaller tile is kept for the remaining planes and noted in the provenance.
 
 The output pixel size is the input's divided by ``scale``; the z step and frame interval are kept.
+
+Why this module is long
+-----------------------
+:func:`iter_predict_image` (~220 lines) carries one plane's pipeline (resampling, normalisation,
+tiling, the out-of-memory retry) and its provenance notes across every plane of a TZC stack: the
+retry restarts a plane with a smaller tile that is then kept for the remaining planes, so the loop
+and its state stay together. The helpers beside it (stride multiple, receptive field,
+out-of-memory detection, tile shrinking) serve only it; tiling itself is :mod:`engine.learn.tiling`
+and loading a run is :mod:`engine.learn.checkpoint`.
 """
 
 from __future__ import annotations

@@ -19,6 +19,14 @@ whichever door is used:
     deconvolution together, and with which PSF (per channel).
 
 Numpy only at import time (scipy inside the PSF functions); torch is never imported here.
+
+Why this module is long
+-----------------------
+This is the one request layer every door builds from. Its parts (optics with their sources, the
+settings and their defaults, the PSF for a grid, the focal plane, the block planner) are each
+short and share the :class:`Quantity` / :class:`Optics` vocabulary and one error type, so a door
+imports, and a reviewer reads, one place. The block planner (:class:`Block`, :func:`plan_blocks`,
+:func:`block_psfs`) is the piece to move to its own module should this one grow.
 """
 
 from __future__ import annotations
