@@ -130,14 +130,21 @@ class PsfSource:
         return self._cache[key]
 
 
+def negative_input_error(err: Exception) -> CommandError:
+    """The engine's ``NegativeImageError`` for the command line: its message (naming the file) and the option."""
+    return CommandError(f"{err} (command line: --offset VALUE, or --offset auto)")
+
+
 def engine_rl_method(psf: PsfSource, *, iterations: int | None = None, method: str | None = None,
                      tv_lambda: float | None = None, edges: str | None = None, device: str | None = None,
-                     name: str | None = None) -> Any:
+                     name: str | None = None, offset: float | str | None = None) -> Any:
     """Richardson-Lucy with the engine, as an ``engine.evaluate.batch.MethodSpec``.
 
     Unset options take ``engine.optics.request.DEFAULT_SETTINGS`` (the defaults of every door:
     10 iterations, padded edges, the input as first estimate). The provenance of each result holds
     the optics with their sources (``parameters["optics"]``) when the PSF is built from optics.
+    ``offset`` (a number or "auto") is subtracted from each image first, as ``deconvolve --offset``
+    does; without it an image with negative values is refused before RL, naming the file.
     """
     from dataclasses import replace
 
@@ -156,22 +163,30 @@ def engine_rl_method(psf: PsfSource, *, iterations: int | None = None, method: s
     described = psf.describe()  # hashes a PSF file once, not once per image
 
     def run(image: Any) -> Any:
-        from decongan.engine.optics.deconvolution import deconvolve_image
+        from decongan.engine.optics.deconvolution import NegativeImageError, deconvolve_image
 
-        result = deconvolve_image(image, psf.for_image(image), psf_source=psf.label(), **settings.as_options())
+        try:
+            result = deconvolve_image(image, psf.for_image(image), psf_source=psf.label(), offset=offset,
+                                      **settings.as_options())
+        except NegativeImageError as err:
+            raise negative_input_error(err) from None
         result.provenance.parameters.update(described)
         if psf.path is None:
             result.provenance.parameters["optics"] = psf.optics_for(image).provenance()
         return result
 
     parameters = {"backend": "engine", "iterations": settings.iterations, "method": settings.method,
-                  "edges": settings.edges, **({"tv_lambda": settings.tv_lambda} if rltv else {}), **described}
+                  "edges": settings.edges, **({"tv_lambda": settings.tv_lambda} if rltv else {}),
+                  **({"offset": offset} if offset is not None else {}), **described}
     return MethodSpec(label, run, parameters)
 
 
 def fiji_rl_method(psf: PsfSource, *, iterations: int = 10, tv_lambda: float | None = None,
-                   fiji_dir: str | None = None, name: str | None = None, check: bool = True) -> Any:
+                   fiji_dir: str | None = None, name: str | None = None, check: bool = True,
+                   offset: float | str | None = None) -> Any:
     """DeconvolutionLab2's RL (or RLTV with ``tv_lambda``) through the Fiji bridge.
+
+    ``offset``: subtracted first (``engine.optics.deconvolution.subtract_offset``), as with the engine.
 
     Raises
     ------
@@ -187,10 +202,17 @@ def fiji_rl_method(psf: PsfSource, *, iterations: int = 10, tv_lambda: float | N
     label = name or (f"RL {iterations} it (Fiji DL2)" if tv_lambda is None else f"RL-TV {iterations} it (Fiji DL2)")
 
     def run(image: Any) -> Any:
-        return fiji_deconvolve.fiji_deconvolve_image(image, psf.for_image(image), iterations=iterations, tv_lambda=tv_lambda,
-                                                  psf_source=psf.label(), fiji_dir=fiji_dir)
+        from decongan.engine.optics.deconvolution import NegativeImageError
 
-    parameters = {"backend": "fiji", "iterations": iterations, "tv_lambda": tv_lambda, **psf.describe()}
+        try:
+            return fiji_deconvolve.fiji_deconvolve_image(image, psf.for_image(image), iterations=iterations,
+                                                         tv_lambda=tv_lambda, psf_source=psf.label(),
+                                                         fiji_dir=fiji_dir, offset=offset)
+        except NegativeImageError as err:
+            raise negative_input_error(err) from None
+
+    parameters = {"backend": "fiji", "iterations": iterations, "tv_lambda": tv_lambda,
+                  **({"offset": offset} if offset is not None else {}), **psf.describe()}
     return MethodSpec(label, run, parameters)
 
 

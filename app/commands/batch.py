@@ -12,6 +12,7 @@ from typing import Any
 
 from decongan.app.commands import (
     CommandError,
+    add_offset_argument,
     add_overwrite_argument,
     check_output_folder,
     equivalent_command,
@@ -40,7 +41,10 @@ method's parameters and of the output; running the same command again skips what
 unchanged and redoes what changed. A file that fails is logged with its reason and the rest go on
 (exit status 1 at the end). A configuration error (an all-zero PSF, an NA not below the immersion
 index) stops the batch before any image is processed, with one message. Inputs are never written;
-an OUT_DIR whose outputs would overwrite an input is refused. Ctrl-C stops cleanly after the current
+an OUT_DIR whose outputs would overwrite an input is refused. An image with negative values (an
+over-subtracted camera offset, signed data) is refused for RL before it is deconvolved, naming the
+file; --offset VALUE|auto subtracts a camera offset first (recorded), as in `decongan deconvolve`.
+Ctrl-C stops cleanly after the current
 step. Each restored image is written once, by the restore phase (the report links to those files).
 The manifest's "status" reads "complete" only once the report is written; a batch stopped earlier
 (even killed during the report) is finished by running the same command again.
@@ -89,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="data-consistency map: auto = with the deconvolution PSF when given; identity; off")
     parser.add_argument("--no-compare", action="store_true", help="only restore; no comparison or report")
     add_psf_arguments(parser, purpose="for RL and the data-consistency map")
+    add_offset_argument(parser)
     add_figure_arguments(parser)
     parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout (key \"phase\": restore, compare or report)")
     add_overwrite_argument(parser)
@@ -131,14 +136,16 @@ def build_methods(args: argparse.Namespace, psf_source: Any) -> tuple[list[Any],
     fiji_line = "not used (--decon " + args.decon + ")"
     if args.decon == "engine":
         specs.append(m.engine_rl_method(psf_source, iterations=args.iterations, method=args.method,
-                                        tv_lambda=args.tv_lambda, edges=args.edges, device=args.device))
+                                        tv_lambda=args.tv_lambda, edges=args.edges, device=args.device,
+                                        offset=args.offset))
     elif args.decon == "fiji":
         from decongan.app.fiji.client import FijiUnavailable
 
         try:
             specs.append(m.fiji_rl_method(psf_source, iterations=args.iterations,
                                           tv_lambda=args.tv_lambda if args.method == "rltv" else None,
-                                          fiji_dir=str(args.fiji_dir) if args.fiji_dir else None))
+                                          fiji_dir=str(args.fiji_dir) if args.fiji_dir else None,
+                                          offset=args.offset))
         except FijiUnavailable as err:
             raise CommandError(f"--decon fiji: {err}. Use --decon engine for the engine's RL "
                                "(decongan fiji doctor explains what is missing)") from err

@@ -167,3 +167,40 @@ def test_restored_names_keep_unicode_and_collisions_are_errors(tmp_path):
     outputs.check_distinct([("Kern 日本.tif", a), ("Kern 中国.tif", b)])
     with pytest.raises(outputs.OutputError, match="would both be written to"):
         outputs.check_distinct([("x/Kern.tif", tmp_path / "Kern_s1.tif"), ("y/Kern.tif", tmp_path / "Kern_s1.tif")])
+
+
+def test_batch_refuses_negative_input_naming_it_and_its_offset_matches_deconvolve(tmp_path, psf_file, capsys,
+                                                                                  monkeypatch):
+    import decongan.engine.optics.deconvolution as deconvolution
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = np.random.default_rng(3).uniform(-50, 1005, (24, 24)).astype(np.float32)
+    negative = write_tiff(folder / "negative.tif", data)
+
+    def no_rl(*args, **kwargs):  # pragma: no cover - reached only when the refusal comes too late
+        raise AssertionError("Richardson-Lucy started on an image with negative values")
+
+    monkeypatch.setattr(deconvolution, "_iter_rl_checked", no_rl)
+    out = tmp_path / "refused"
+    assert main(["batch", str(folder), "--psf", str(psf_file), "-n", "3", "--device", "cpu", "--no-compare",
+                 "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{negative}: has negative values (minimum {float(data.min()):g}" in err
+    assert "--offset VALUE, or --offset auto" in err and "AssertionError" not in err
+    assert not list(out.glob("restored/*/*.tif"))
+    monkeypatch.undo()
+
+    batch_out = tmp_path / "B"
+    assert main(["batch", str(folder), "--psf", str(psf_file), "-n", "3", "--device", "cpu", "--no-compare",
+                 "--offset", "auto", "--out", str(batch_out)]) == 0
+    single = tmp_path / "A.tif"
+    assert main(["deconvolve", str(negative), "--psf", str(psf_file), "-n", "3", "--device", "cpu",
+                 "--offset", "auto", "--out", str(single)]) == 0
+    (restored,) = batch_out.glob("restored/*/negative.tif")
+    a, b = read_image(single).data, read_image(restored).data
+    assert float(np.max(np.abs(a.astype(np.float64) - b)) / np.max(np.abs(a))) <= 1e-6
+    manifest = json.loads((batch_out / "manifest.json").read_text())
+    (entry,) = manifest["entries"].values()
+    assert entry["parameters"]["offset"] == "auto"
+    assert entry["provenance"]["parameters"]["offset"] == {"requested": "auto", "subtracted": float(data.min())}
