@@ -1,7 +1,10 @@
 """Metrics table: one row per image x method, sortable (numerically), exportable to CSV / JSON.
 
 Two scopes: the current field of view and the whole dataset (rows accumulate as fields are
-compared or a batch finishes). Values come from the engine's comparison code.
+compared or a batch finishes). Values come from the engine's comparison code; headers, units and
+tooltips from the engine's glossary (:mod:`engine.evaluate.glossary`, which the report uses too). For
+stacks every metric header says where it is measured: "whole stack" or the focus plane "plane zN" (the
+plane the figures show), and the note names the plane the viewer shows when it is another one.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from decongan.engine.atomic import atomic_open, write_json_atomic
+from decongan.engine.evaluate import glossary
 
 SCOPES = ("Current field", "Dataset")
 KEY_COLUMNS = ("image", "method")
@@ -59,14 +63,17 @@ class MetricsTable(QWidget):
         super().__init__(parent)
         self.rows: dict[str, list[dict[str, Any]]] = {scope: [] for scope in SCOPES}
         self.notes: dict[str, str] = {scope: "" for scope in SCOPES}
+        #: the plane the viewer shows (0-based), to say when the table's focus plane is another
+        self.viewer_plane: int | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         self.scope_combo = QComboBox()
         self.scope_combo.addItems(SCOPES)
         self.scope_combo.currentTextChanged.connect(lambda _: self._fill())
-        self.scope_combo.currentTextChanged.connect(lambda scope: self.note.setText(self.notes.get(scope, "")))
+        self.scope_combo.currentTextChanged.connect(lambda scope: self._show_note())
         self.note = QLabel("")
+        self.note.setWordWrap(True)
         self.export_button = QPushButton("Export...")
         self.export_button.clicked.connect(self._ask_export)
         top.addWidget(QLabel("Metrics:"))
@@ -102,7 +109,7 @@ class MetricsTable(QWidget):
         self.rows[scope] = [dict(r) for r in rows]
         self.notes[scope] = note
         if scope == self.scope:
-            self.note.setText(note)
+            self._show_note()
             self._fill()
 
     def merge_rows(self, rows: list[dict[str, Any]], scope: str = "Dataset") -> None:
@@ -114,8 +121,32 @@ class MetricsTable(QWidget):
         images = {r.get("image") for r in self.rows[scope]}
         self.notes[scope] = f"{len(images)} field{'s' if len(images) != 1 else ''}, {len(self.rows[scope])} rows"
         if scope == self.scope:
-            self.note.setText(self.notes[scope])
+            self._show_note()
             self._fill()
+
+    def focus_planes(self, scope: str | None = None) -> list[int]:
+        """The focus planes (0-based) of the rows of ``scope``; empty for 2-D images."""
+        return sorted({int(r["z_plane"]) for r in self.rows[scope or self.scope] if r.get("z_plane") is not None})
+
+    def set_viewer_plane(self, z: int | None) -> None:
+        """The plane the viewer shows (0-based); the note says so when the metrics' focus plane differs."""
+        self.viewer_plane = z
+        self._show_note()
+
+    def scope_note(self, scope: str | None = None) -> str:
+        """Where the metrics of ``scope`` are measured (stacks only): whole stack vs the focus plane."""
+        planes = self.focus_planes(scope)
+        if not planes:
+            return ""
+        where = f"plane z{planes[0]}" if len(planes) == 1 else "each row's focus plane (column z_plane)"
+        text = (f"Stack: SSIM, PSNR, errors and data consistency cover the whole stack; BGSTD, CUF, SNR, resolution "
+                f"and segmentation are measured on {where}, the GT's brightest, which the figures show.")
+        if len(planes) == 1 and self.viewer_plane is not None and self.viewer_plane != planes[0]:
+            text += f" The viewer shows plane z{self.viewer_plane}."
+        return text
+
+    def _show_note(self) -> None:
+        self.note.setText(" ".join(t for t in (self.notes.get(self.scope, ""), self.scope_note()) if t))
 
     def columns(self, scope: str | None = None) -> list[str]:
         rows = self.rows[scope or self.scope]
@@ -131,7 +162,13 @@ class MetricsTable(QWidget):
         rows = self.rows[self.scope]
         cols = self.columns()
         self.model.clear()
-        self.model.setHorizontalHeaderLabels(cols)
+        planes = self.focus_planes()
+        stack = bool(planes)
+        self.model.setHorizontalHeaderLabels([self.header(c) for c in cols])
+        for i, c in enumerate(cols):
+            self.model.setHeaderData(i, Qt.Orientation.Horizontal,
+                                     glossary.describe(c, stack=stack, plane=planes[0] if len(planes) == 1 else None),
+                                     Qt.ItemDataRole.ToolTipRole)
         for r in rows:
             items = []
             for c in cols:
@@ -146,6 +183,21 @@ class MetricsTable(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 items.append(item)
             self.model.appendRow(items)
+
+    def header(self, column: str) -> str:
+        """The header shown for ``column`` (the glossary's label with its unit and, for stacks, its scope)."""
+        planes = self.focus_planes()
+        text = glossary.header(column, stack=bool(planes))
+        return text.replace("plane z", f"plane z{planes[0]}") if len(planes) == 1 and column != "z_plane" else text
+
+    def headers(self) -> list[str]:
+        """The headers as shown."""
+        return [self.model.headerData(i, Qt.Orientation.Horizontal) for i in range(self.model.columnCount())]
+
+    def tooltip(self, column: str) -> str:
+        """The tooltip of ``column``'s header."""
+        i = self.columns().index(column)
+        return self.model.headerData(i, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
 
     def displayed_rows(self) -> list[list[str]]:
         """The table as shown (sorted), as text."""

@@ -39,6 +39,7 @@ class WindowAnalysisMixin:
 
     def _plane_changed(self) -> None:
         self._update_profiles_from_viewer()
+        self.metrics.set_viewer_plane(self.viewer.position["z"])  # the table says when its focus plane differs
         if self._evaluation_stale():
             self.schedule_evaluation()  # a new time point is a new comparison set
         else:
