@@ -61,6 +61,11 @@ itself (SIGKILL) when the report phase starts, so tests can check that such a ba
 
 #: environment variable of the test hook above (its only value: "report")
 KILL_HOOK_ENV = "DECONGAN_BATCH_TEST_KILL_AT"
+#: the jobs of --emit-slurm start Python as the GUI starts its children (app/gui/process_job.py):
+#: "-P" keeps the working folder off sys.path (Python >= 3.11) ...
+SAFE_PATH_FLAGS: tuple[str, ...] = ("-P",) if sys.version_info >= (3, 11) else ()
+#: ... and each job runs in a fresh empty folder, never the folder sbatch was called from
+NEUTRAL_CWD_LINE = 'cd "$(mktemp -d "${TMPDIR:-/tmp}/decongan-job.XXXXXX")"  # neutral working folder'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -366,7 +371,9 @@ def emit_slurm(args: argparse.Namespace, *, n_inputs: int) -> int:
 
     The report job depends on the array with ``afterany`` (a shard that lost one broken file exits
     with 1, yet the others' results are to be reported); ``--report-only`` itself refuses while any
-    restoration is missing. Refuses to replace an existing file.
+    restoration is missing. Refuses to replace an existing file. Every job starts Python as the
+    window's child processes do: with the safe-path flag ``-P`` (nothing of the working folder is
+    imported) in a fresh empty working folder (:data:`NEUTRAL_CWD_LINE`); every path is absolute.
     """
     script = args.emit_slurm
     n = args.slurm_shards if args.slurm_shards is not None else min(n_inputs, 1000)
@@ -376,7 +383,7 @@ def emit_slurm(args: argparse.Namespace, *, n_inputs: int) -> int:
         raise CommandError(f"--slurm-shards {n}: more shards than the {n_inputs} images of {args.input_dir}")
     if script.exists():
         raise CommandError(f"--emit-slurm {script}: the file exists; choose another name or delete it first")
-    base = [sys.executable, "-m", "decongan.app.cli", "batch",
+    base = [sys.executable, *SAFE_PATH_FLAGS, "-m", "decongan.app.cli", "batch",
             *rebuild_argv(args, drop={"emit_slurm", "slurm_shards", "sbatch", "json_progress"})]
     sbatch_lines = "".join(f"#SBATCH {shlex.quote(o)}\n" for o in args.sbatch)
     cases = "".join(f"  {k}) exec {shlex.join(base + ['--shard', f'{k}/{n}'])} ;;\n" for k in range(1, n + 1))
@@ -389,6 +396,7 @@ set -euo pipefail
 array_job=$(sbatch --parsable --job-name=decongan-batch --array=1-{n} <<'DECONGAN_ARRAY'
 #!/bin/bash
 {sbatch_lines}set -euo pipefail
+{NEUTRAL_CWD_LINE}
 case "$SLURM_ARRAY_TASK_ID" in
 {cases}  *) echo "decongan batch: no shard for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;
 esac
@@ -397,7 +405,9 @@ DECONGAN_ARRAY
 array_job=${{array_job%%;*}}
 sbatch --parsable --job-name=decongan-report --dependency="afterany:$array_job" <<'DECONGAN_REPORT'
 #!/bin/bash
-{sbatch_lines}exec {shlex.join(base + ['--report-only'])}
+{sbatch_lines}set -euo pipefail
+{NEUTRAL_CWD_LINE}
+exec {shlex.join(base + ['--report-only'])}
 DECONGAN_REPORT
 """
     script.parent.mkdir(parents=True, exist_ok=True)
