@@ -9,7 +9,7 @@ from decongan.engine._lazy import lazy_api
 
 _API = {
     "ComparisonError": "compare", "ComparisonSet": "compare", "build_comparison_set": "compare",
-    "evaluate_set": "compare", "match_dataset": "dataset", "iter_evaluate_fields": "dataset",
+    "evaluate_set": "compare", "focus_plane": "compare", "match_dataset": "dataset", "iter_evaluate_fields": "dataset",
     "ConsistencyResult": "consistency", "data_consistency": "consistency",
     "DisagreementResult": "split_half", "disagreement_map": "split_half", "split_half_map": "split_half",
     "estimate_photon_calibration": "split_half", "SplitHalfError": "split_half",

@@ -175,8 +175,7 @@ class ComparisonSet:
         """The plane shown and used for no-reference metrics of a stack (GT's brightest, else the LQ's)."""
         if not self.has_z:
             return None
-        ref = self.volume(self.gt if self.gt is not None else self.lq, c=c)
-        return int(np.argmax(ref.reshape(ref.shape[0], -1).mean(axis=1)))
+        return focus_plane(self.volume(self.gt if self.gt is not None else self.lq, c=c))
 
     def plane(self, column: Column | str, *, c: int = 0, z: int | None = None) -> np.ndarray:
         """A 2-D (Y, X) plane: ``z`` (default: :meth:`focus_plane`) of channel ``c``."""
@@ -184,6 +183,26 @@ class ComparisonSet:
         if vol.ndim == 2:
             return vol
         return vol[self.focus_plane(c=c) if z is None else z]
+
+
+def focus_plane(stack: np.ndarray) -> int:
+    """The plane a comparison of a stack shows: the one with the largest mean intensity (the in-focus
+    plane of a fluorescent object; the figures label it ``z=<index>``, counted from 0).
+
+    Parameters
+    ----------
+    stack : ndarray, shape (Z, Y, X)
+        One channel, one time point, of the reference (the ground truth, else the input).
+
+    Returns
+    -------
+    int
+        Plane index, 0-based.
+    """
+    stack = np.asarray(stack)
+    if stack.ndim != 3:
+        raise ValueError(f"focus_plane needs a (Z, Y, X) stack, got shape {stack.shape}")
+    return int(np.argmax(stack.reshape(stack.shape[0], -1).mean(axis=1, dtype=np.float64)))
 
 
 def _channel(data: np.ndarray, axes: str, c: int) -> np.ndarray:

@@ -1,10 +1,17 @@
-"""Channel / z / t navigation of the viewer: one position shared by every panel."""
+"""Channel / z / t navigation of the viewer: one position shared by every panel.
+
+Plane numbers are 0-based, as the engine, the exported figure (``z=19``) and the metrics table count
+them; the labels say so. A new field opens at the plane the comparison shows
+(:func:`engine.evaluate.compare.focus_plane` of the GT, else the LQ), not at a blurred plane 0.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from decongan.app.gui.session import Layer
+from decongan.app.gui.session import GT_ROLE, LQ_ROLE, Layer
+
+AXIS_LABELS = {"c": "Channel", "z": "Z", "t": "T"}
 
 
 class NavigationMixin:
@@ -27,7 +34,9 @@ class NavigationMixin:
             spin.blockSignals(False)
             spin.setVisible(sizes[axis] > 1)
             self.nav_labels[axis].setVisible(sizes[axis] > 1)
-            self.nav_labels[axis].setText({"c": "Channel", "z": "Z", "t": "T"}[axis] + f" (of {sizes[axis]})")
+            self.nav_labels[axis].setText(f"{AXIS_LABELS[axis]} (0-{sizes[axis] - 1})")
+            spin.setToolTip(f"{AXIS_LABELS[axis]} index, counted from 0 as in the exported figure and the metrics "
+                            f"table ({sizes[axis]} in all)")
 
     def set_position(self, *, c: int | None = None, z: int | None = None, t: int | None = None) -> None:
         """Select the channel / z plane / time point shown in every panel."""
@@ -53,3 +62,16 @@ class NavigationMixin:
         image = layer.image
         pos = {a: min(self.position[a], image.size(a.upper()) - 1) for a in ("c", "z", "t")}
         return image.plane(**pos)
+
+    def focus_position(self) -> int | None:
+        """The plane a comparison of this field shows (engine's focus_plane of the GT, else the LQ), or None (2-D)."""
+        from decongan.engine.evaluate.compare import focus_plane
+
+        ref = next((lay for lay in self.layers if lay.role == GT_ROLE), None) or \
+            next((lay for lay in self.layers if lay.role == LQ_ROLE), None)
+        if ref is None or ref.image.size("Z") <= 1:
+            return None
+        image = ref.image
+        c = min(self.position["c"], image.size("C") - 1)
+        t = min(self.position["t"], image.size("T") - 1)
+        return focus_plane(np.stack([image.plane(c=c, z=z, t=t) for z in range(image.size("Z"))]))

@@ -200,7 +200,13 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         """Show these layers (in order). Keeps the view range and line when the image size is unchanged."""
         old_shape = self.layers[0].image.yx_shape if self.layers else None
         old_names = self.layer_names()
+        old_images = {lay.role: lay.image for lay in self.layers if lay.role in (LQ_ROLE, GT_ROLE)}
         self.layers = list(layers)
+        new_images = {lay.role: lay.image for lay in self.layers if lay.role in (LQ_ROLE, GT_ROLE)}
+        if any(new_images.get(role) is not old_images.get(role) for role in new_images):
+            focus = self.focus_position()  # a new field (or a GT added): open at the plane the comparison shows
+            if focus is not None:
+                self.position["z"] = focus
         names = {lay.name for lay in layers}
         self.hidden &= names
         self.contrast_per_panel = {k: v for k, v in self.contrast_per_panel.items() if k in names}
@@ -210,7 +216,7 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         lq = next((lay for lay in layers if lay.role == LQ_ROLE), layers[0] if layers else None)
         self.pixel_size_um = lq.image.pixel_size_um if lq is not None else None
         new_shape = self.layers[0].image.yx_shape if self.layers else None
-        view_range = self.panels[0].view.viewRange() if self.panels and old_shape == new_shape else None
+        view_range = self._kept_range() if old_shape == new_shape else None
         if old_shape != new_shape:
             self._line_points = None
         self._rebuild_panel_buttons()
@@ -240,8 +246,7 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
             button.blockSignals(True)
             button.setChecked(visible)
             button.blockSignals(False)
-        view_range = self.panels[0].view.viewRange() if self.panels else None
-        self._rebuild(view_range)
+        self._rebuild(self._kept_range())
 
     def panel(self, name: str) -> ImagePanel | None:
         return next((p for p in self.panels if p.layer.name == name), None)
@@ -303,6 +308,8 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
                 self.panels[0].view.setRange(xRange=view_range[0], yRange=view_range[1], padding=0)
             else:
                 self.reset_view()
+            # the grid's geometry settles after the event loop lays it out: a fitted view fits again then
+            self.panels[0].view.sigResized.connect(self._refit_if_whole)
         if self.line_button.isChecked():
             self._install_lines()
         self.panels_changed.emit()
@@ -326,7 +333,27 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         super().resizeEvent(event)
         panels = len(self.panels)
         if panels and self.grid_shape(panels) != getattr(self, "_grid", None):
-            self._rebuild(self.panels[0].view.viewRange())
+            self._rebuild(self._kept_range())
+
+    def shows_whole_image(self) -> bool:
+        """True when the first panel shows the whole image (fitted, or zoomed out): not zoomed in or panned."""
+        if not self.panels or not self.layers:
+            return True
+        h, w = self.layers[0].image.yx_shape
+        (x0, x1), (y0, y1) = self.panels[0].view.viewRange()
+        tol = 0.5
+        return x0 <= tol and x1 >= w - tol and y0 <= tol and y1 >= h - tol
+
+    def _kept_range(self):
+        """The view range to keep across a rebuild: the user's zoom, or None (fit again) when the whole
+        image was shown, so that panels added or removed never leave small images in a grey field."""
+        if not self.panels or self.shows_whole_image():
+            return None
+        return self.panels[0].view.viewRange()
+
+    def _refit_if_whole(self, *args) -> None:
+        if self.panels and self.shows_whole_image():
+            self.reset_view()
 
     def reset_view(self) -> None:
         """Zoom to fit the whole image."""
