@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
+    QStyle,
+    QStyleOptionFrame,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -159,8 +161,41 @@ def combo(items: Sequence[str], current: str | None = None, *, tooltip: str = ""
     return box
 
 
+class ElidedLineEdit(QLineEdit):
+    """A line edit for paths: while it has no focus, a path too long for it is shown elided in the
+    middle (both the start and the file name stay readable); the full path is its tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.textChanged.connect(lambda text: self.setToolTip(text))
+
+    def displayed_text(self) -> str:
+        """The text as painted now (elided when unfocused and too long)."""
+        if self.hasFocus() or not self.text():
+            return self.text()
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, self._text_rect().width())
+
+    def _text_rect(self):
+        option = QStyleOptionFrame()
+        self.initStyleOption(option)
+        return self.style().subElementRect(QStyle.SubElement.SE_LineEditContents, option, self).adjusted(2, 0, -2, 0)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        shown = self.displayed_text()
+        if shown == self.text():
+            super().paintEvent(event)
+            return
+        option = QStyleOptionFrame()
+        self.initStyleOption(option)
+        painter = QPainter(self)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_PanelLineEdit, option, painter, self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.Text))
+        painter.drawText(self._text_rect(), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shown)
+        painter.end()
+
+
 class PathEdit(QWidget):
-    """A line edit with a Browse button for a file or a folder."""
+    """A line edit with a Browse button for a file or a folder (long paths elided in the middle)."""
 
     def __init__(self, *, folder: bool, caption: str, filter: str = "", save: bool = False,
                  placeholder: str = "") -> None:
@@ -169,7 +204,7 @@ class PathEdit(QWidget):
         self.caption = caption
         self.filter = filter
         self.save = save
-        self.edit = QLineEdit()
+        self.edit = ElidedLineEdit()
         self.edit.setPlaceholderText(placeholder)
         button = QPushButton("Browse...")
         button.clicked.connect(self.browse)

@@ -136,6 +136,7 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         row1.addWidget(QLabel("LUT:"))
         row1.addWidget(self.lut_combo)
         layout.addLayout(row1)
+        self._tools_row = row1  # the contrast sharing controls join it (the window fits 1366 px)
 
         # row 2: contrast
         row2 = QHBoxLayout()
@@ -161,10 +162,14 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         self.target_combo.setToolTip("Panel whose contrast the controls change (when not shared)")
         self.target_combo.setMinimumWidth(100)
         for w in (QLabel("Contrast:"), self.auto_radio, self.low_spin, self.high_spin, self.manual_radio,
-                  self.min_spin, self.max_spin, self.shared_check, self.target_combo):
+                  self.min_spin, self.max_spin):
             row2.addWidget(w)
         row2.addStretch(1)
         layout.addLayout(row2)
+        self.shared_check.setText("Same for all")
+        self.shared_check.setToolTip("One contrast for all panels (else each panel its own; choose the panel on the right)")
+        self._tools_row.insertWidget(self._tools_row.count() - 2, self.shared_check)
+        self._tools_row.insertWidget(self._tools_row.count() - 2, self.target_combo)
 
         for w in (self.low_spin, self.high_spin):
             w.valueChanged.connect(self._contrast_controls_changed)
