@@ -22,13 +22,19 @@ raised-cosine weights; --tile 0 processes each plane whole. On CUDA out-of-memor
 and the run continues. Inputs whose pixel size differs from the training pixel size are resampled
 to it and back (S2's pixel-size matching).
 
+RUN_DIR may also be a bioimage.io model package (.zip, rdf.yaml or bioimageio.yaml; format 0.4 or
+0.5) with TorchScript weights (or PyTorch state dicts of DeconGAN's own generators): it runs with
+its own pre/postprocessing, tiled so that the overlap covers its declared halo; --which, --overlap,
+--amp and the pixel-size resampling do not apply to it. Output names end in _bioimageio.
+
 Files that cannot be read or restored are reported by name and skipped; the exit status is 1
 when any failed. Inputs are never overwritten.
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run folder of 'decongan train' (or a model folder)")
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                        help="run folder of 'decongan train', a model folder, or a bioimage.io package (.zip, rdf.yaml)")
     parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="images to restore (files or folders)")
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--tile", type=int, default=512, metavar="PX", help="tile side in pixels; 0 = whole image")
@@ -81,6 +87,17 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
+def _domain_lines(model: object, image: object) -> list[str]:
+    """'domain warning: ...' lines (and notes) of the engine's input-domain check of ``image``."""
+    from decongan.engine.errors import DeconganError
+    from decongan.engine.learn.domain import check_domain
+
+    try:
+        check = check_domain(model, image)  # type: ignore[arg-type]
+    except DeconganError as err:
+        return [f"domain note: the training domain is unknown, not checked ({err})"]
+    return [f"domain warning: {w}" for w in check.warnings] + [f"domain note: {n}" for n in check.notes]
+
 
 def run(args: argparse.Namespace) -> int:
     if args.tile < 0:
@@ -103,14 +120,33 @@ def run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
     except ValueError as err:
         raise CommandError(str(err)) from err
+    from decongan.engine.learn.bioimageio_run import (
+        BioimageioModelError,
+        is_bioimageio_source,
+        load_bioimageio_model,
+        predict_bioimageio,
+    )
+
+    package = is_bioimageio_source(args.run_dir)  # a bioimage.io model (.zip, rdf.yaml, bioimageio.yaml)
     try:
-        model = load_model(args.run_dir, which=args.which, device=device)
+        if package:
+            model = load_bioimageio_model(args.run_dir, device=device)
+        else:
+            model = load_model(args.run_dir, which=args.which, device=device)
     except RunError as err:
         raise CommandError(str(err).replace("which='last'", "--which last")) from err
+    except BioimageioModelError as err:
+        raise CommandError(str(err)) from err
+    if package and args.overlap != 64:
+        print("decongan predict: note: --overlap is ignored for a bioimage.io package: the overlap covers its "
+              "declared halo", file=sys.stderr)
     files = _expand(args.inputs)
     if not files:
         raise CommandError("no input images found")
-    suffix = args.suffix if args.suffix is not None else f"_{model.config.preset_name}" if model.config else "_gan"
+    if package:
+        suffix = args.suffix if args.suffix is not None else "_bioimageio"
+    else:
+        suffix = args.suffix if args.suffix is not None else f"_{model.config.preset_name}" if model.config else "_gan"
     # every output planned and checked before the first image is restored: Unicode names kept, two inputs
     # mapping to one file refused, existing files refused without --overwrite, inputs never replaced
     planned = [(path, args.out / safe_filename(f"{_stem(path)}{suffix}.tif")) for path in files]
@@ -126,12 +162,18 @@ def run(args: argparse.Namespace) -> int:
     for path, dest in planned:
         try:
             image = read_image(path, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None)
+            for line in [] if package else _domain_lines(model, image):  # before predicting: like the training inputs?
+                print(f"decongan predict: {path.name}: {line}", file=sys.stderr)
             console = ConsoleProgress(path.name, json_lines=args.json_progress, file=str(path))
-            restored, provenance = predict_image(
-                model, image, tile=args.tile, overlap=args.overlap, device=device, batch=args.batch_tiles,
-                amp=args.amp, match_pixel_size=not args.no_resample, resample_order=args.resample_order,
-                progress=console,
-            )
+            if package:
+                restored, provenance = predict_bioimageio(model, image, tile=args.tile, batch=args.batch_tiles,
+                                                          progress=console)
+            else:
+                restored, provenance = predict_image(
+                    model, image, tile=args.tile, overlap=args.overlap, device=device, batch=args.batch_tiles,
+                    amp=args.amp, match_pixel_size=not args.no_resample, resample_order=args.resample_order,
+                    progress=console,
+                )
             write_tiff(dest, restored, dtype="float32", description=provenance.model_dump_json())
             written.append(dest)
             for note in provenance.notes:

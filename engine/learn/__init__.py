@@ -14,6 +14,7 @@ _API = {
     "ExportError": "checkpoint", "export_torchscript": "checkpoint", "load_exported": "checkpoint",
     "LoadedModel": "inference", "iter_predict_image": "inference", "load_model": "inference",
     "predict_array": "inference", "predict_image": "inference",
+    "TrainingDomain": "domain", "DomainCheck": "domain", "check_domain": "domain", "load_domain": "domain",
 }
 __all__ = sorted(_API)
 __getattr__, __dir__ = lazy_api(__name__, _API, globals())
