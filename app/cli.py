@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("metrics", "metrics"),
     ("compare", "compare"),
     ("batch", "batch"),
+    ("tune", "tune"),
     ("train", "train"),
     ("predict", "predict"),
     ("export-model", "export_model"),

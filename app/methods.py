@@ -6,7 +6,9 @@ callables so that it never imports the Fiji bridge; this module is where the fro
 * :func:`engine_rl_method` -- Richardson-Lucy / RL-TV with the engine (CPU/CUDA);
 * :func:`fiji_rl_method` -- DeconvolutionLab2's RL through ``app.fiji`` (raises
   ``FijiUnavailable`` up front when no Fiji/ImageJ backend with the plugin can run);
-* :func:`gan_method` -- a trained generator (``engine.learn.inference``), loaded once.
+* :func:`gan_method` -- a trained generator (``engine.learn.inference``), loaded once;
+* :func:`baseline_methods` -- the classical baselines of a ``tuned.json`` (``engine.optics.classical``),
+  refusing (or labelling as optimistic) a comparison of the fields they were tuned on.
 
 Each returns an :class:`engine.evaluate.batch.MethodSpec` whose ``parameters`` hold everything that determines
 the result (PSF description, iterations, the model weights' sha256), so a batch can tell when a
@@ -179,6 +181,97 @@ def engine_rl_method(psf: PsfSource, *, iterations: int | None = None, method: s
                   "edges": settings.edges, **({"tv_lambda": settings.tv_lambda} if rltv else {}),
                   **({"offset": offset} if offset is not None else {}), **described}
     return MethodSpec(label, run, parameters)
+
+
+#: the label of every baseline column tuned on fields that are also evaluated (--allow-optimistic)
+OPTIMISTIC_LABEL = "optimistic: tuned on the evaluated fields"
+
+
+def baseline_methods(tuned_path: str | Path, psf: PsfSource | None, *, evaluated: list[Path],
+                     allow_optimistic: bool = False) -> tuple[list[Any], list[str]]:
+    """The baselines of a ``tuned.json`` (``decongan tune``) as MethodSpecs, refusing peeking.
+
+    Parameters
+    ----------
+    tuned_path : str or Path
+        The file written by ``decongan tune``.
+    psf : PsfSource or None
+        PSF of the LQ system (needed when a baseline deconvolves).
+    evaluated : list of Path
+        The LQ files the comparison evaluates: any of them among the calibration files (same sha256)
+        is refused, or with ``allow_optimistic`` every baseline column is labelled :data:`OPTIMISTIC_LABEL`.
+    allow_optimistic : bool
+        Label instead of refusing.
+
+    Returns
+    -------
+    specs : list of MethodSpec
+        One per baseline; ``parameters`` hold the baseline spec, how it was chosen and the tuned file's sha256.
+    notes : list of str
+        Lines for the report (the calibration fields, the optimistic label, a PSF that differs from tuning).
+    """
+    from decongan.engine.evaluate.batch import MethodSpec, sha256_file
+    from decongan.engine.evaluate.tuning import SOURCES, TuningError, calibration_overlap, load_tuned
+
+    tuned_path = Path(tuned_path)
+    try:
+        tuned = load_tuned(tuned_path)
+    except TuningError as err:
+        raise CommandError(f"--baselines {err}") from None
+    overlap = calibration_overlap(tuned, evaluated)
+    if overlap and not allow_optimistic:
+        listed = "; ".join(f"{path} (calibration field {name})" for path, name in overlap[:5])
+        raise CommandError(f"--baselines {tuned_path} was tuned on {len(overlap)} of the evaluated field(s): {listed}. "
+                           "Baselines scored on the fields they were tuned on are flattered: evaluate other fields, "
+                           "tune on other pairs (decongan tune), or pass --allow-optimistic to label every baseline "
+                           f"column '{OPTIMISTIC_LABEL}'")
+    needing = [b.label for b in tuned.baselines if b.spec.entry.needs_psf]
+    if needing and psf is None:
+        raise CommandError(f"--baselines {tuned_path}: {', '.join(needing)} deconvolve(s) and need the PSF of the LQ "
+                           "system: --psf PSF.tif, or --na, --ni and --wavelength-nm")
+    digest = sha256_file(tuned_path)
+    notes = []
+    if tuned.pairs:
+        notes.append(f"baselines of {tuned_path} tuned by median {tuned.metric} on {len(tuned.pairs)} calibration "
+                     f"pair(s): {', '.join(p.name for p in tuned.pairs)}")
+    if overlap:
+        notes.append(f"{OPTIMISTIC_LABEL}: {', '.join(str(p) for p, _ in overlap)} are calibration files of {tuned_path}")
+    described = psf.describe() if (psf is not None and needing) else {}
+    if needing and tuned.psf is not None and tuned.psf != described:
+        notes.append(f"the baselines of {tuned_path} were tuned with another PSF ({tuned.psf}) than this comparison's")
+    specs = []
+    for baseline in tuned.baselines:
+        label = baseline.label + (f" ({OPTIMISTIC_LABEL})" if overlap else "")
+        tuning = {"file": str(tuned_path), "sha256": digest, "source": baseline.source, "how": SOURCES[baseline.source],
+                  "metric": tuned.metric, "calibration": [p.name for p in tuned.pairs], "optimistic": bool(overlap)}
+        parameters = {"backend": "engine", "baseline": baseline.spec.as_dict(), "tuning": tuning,
+                      **(described if baseline.spec.entry.needs_psf else {})}
+        specs.append(MethodSpec(label, _baseline_runner(baseline, psf, tuning, label, overlap), parameters))
+    return specs, notes
+
+
+def _baseline_runner(baseline: Any, psf: PsfSource | None, tuning: dict[str, Any], label: str,
+                     overlap: list[Any]) -> Any:
+    def run(image: Any) -> Any:
+        from decongan.engine.evaluate.tuning import discrepancy_spec
+        from decongan.engine.optics.classical import restore_image
+
+        spec = baseline.spec
+        kernel = psf.for_image(image) if (psf is not None and spec.entry.needs_psf) else None
+        record = None
+        if baseline.source == "discrepancy":
+            spec, record = discrepancy_spec(spec, image, kernel)
+        result = restore_image(spec, image, kernel, psf_source=psf.label() if kernel is not None else None)
+        provenance = result.provenance
+        provenance.method = label
+        provenance.parameters["tuning"] = {**tuning, **({"discrepancy": record} if record else {})}
+        if kernel is not None and psf is not None and psf.path is None:
+            provenance.parameters["optics"] = psf.optics_for(image).provenance()
+        if overlap:
+            provenance.notes.append(f"{OPTIMISTIC_LABEL} (calibration files: {', '.join(str(p) for p, _ in overlap)})")
+        return result
+
+    return run
 
 
 def fiji_rl_method(psf: PsfSource, *, iterations: int = 10, tv_lambda: float | None = None,

@@ -61,6 +61,27 @@ def add_figure_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dpi", type=int, default=300, help="PNG resolution (dots per inch, >= 300 for print)")
 
 
+def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("classical baselines (decongan tune)")
+    group.add_argument("--baselines", type=Path, metavar="tuned.json",
+                       help="run the baselines of this file (decongan tune) on every input as extra columns; "
+                            "refused when an input is one of its calibration files")
+    group.add_argument("--allow-optimistic", action="store_true",
+                       help="with --baselines: compare fields that are calibration files anyway, labelling every "
+                            "baseline column 'optimistic: tuned on the evaluated fields'")
+
+
+def baseline_specs(args: argparse.Namespace, psf_source: Any, lq_files: list[Path]) -> tuple[list[Any], list[str]]:
+    """The MethodSpecs of --baselines (none without it) and their report notes."""
+    if args.baselines is None:
+        if args.allow_optimistic:
+            raise CommandError("--allow-optimistic goes with --baselines tuned.json")
+        return [], []
+    from decongan.app.methods import baseline_methods
+
+    return baseline_methods(args.baselines, psf_source, evaluated=lq_files, allow_optimistic=args.allow_optimistic)
+
+
 def _positive(flag: str, value: float | None) -> None:
     if value is not None and not value > 0:
         raise CommandError(f"{flag} must be a positive number, got {value}")
@@ -201,7 +222,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="data-consistency map: auto = with the PSF when one is given (else off); identity = "
                              "restorations share the LQ optics (denoising); off")
     parser.add_argument("--no-noref", action="store_true", help="skip the no-reference metrics (faster)")
-    add_psf_arguments(parser, purpose="for the data-consistency map")
+    add_psf_arguments(parser, purpose="for the data-consistency map and the deconvolution baselines")
+    add_baseline_arguments(parser)
     add_figure_arguments(parser)
     parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout")
 
@@ -259,24 +281,29 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(err)) from err
         for line in skipped:
             print(f"decongan compare: left out: {line}", file=sys.stderr)
-    if not methods and args.gt is None and args.gt_dir is None:
+    if not methods and args.baselines is None and args.gt is None and args.gt_dir is None:
         raise CommandError("nothing to compare: give at least one --method or a ground truth")
     check_output_folder(args.out, overwrite=args.overwrite,
                         input_dirs=[args.lq_dir, args.gt_dir, *[p for p in methods.values() if p.is_dir()]])
 
     psf_source = psf_source_from_args(args, required=False)
+    baselines, baseline_notes = baseline_specs(args, psf_source, [f.lq for f in fields])
+    taken = [b.name for b in baselines if b.name in methods]
+    if taken:
+        raise CommandError(f"--method name {taken[0]!r} is also a baseline column of --baselines; rename the method")
     psf_for = consistency_psf_function(psf_source, args.consistency)
     events = iter_evaluate_fields(fields, pixel_size_um=args.pixel_nm / 1000 if args.pixel_nm else None,
                                   z_step_um=args.z_step_nm / 1000 if args.z_step_nm else None,
                                   register_gt=args.register_gt, consistency=psf_for is not None,
-                                  consistency_psf=psf_for, no_reference=not args.no_noref, resample=args.resample)
+                                  consistency_psf=psf_for, no_reference=not args.no_noref, resample=args.resample,
+                                  computed={b.name: b.run for b in baselines})
     evaluations, failures = run_with_callbacks(events, progress=ConsoleProgress("compare", json_lines=args.json_progress))
     for line in failures:
         print(f"decongan compare: failed: {line}", file=sys.stderr)
     if not evaluations:
         raise CommandError("no field could be compared: " + "; ".join(failures[:3]))
 
-    notes = [f"left out: {s}" for s in skipped] + [f"failed: {f}" for f in failures]
+    notes = [f"left out: {s}" for s in skipped] + [f"failed: {f}" for f in failures] + baseline_notes
     if psf_for is None or (args.consistency == "auto" and psf_source is None):
         notes.append("data-consistency map not computed: no PSF of the LQ system was given "
                      "(--psf or --na/--ni/--wavelength-nm; --consistency identity for same-optics restorations)")
@@ -285,7 +312,8 @@ def run(args: argparse.Namespace) -> int:
         command=equivalent_command(args, "compare"),
         parameters={"register_gt": args.register_gt, "resample": args.resample, "consistency": args.consistency,
                     "consistency_psf": psf_source.describe() if psf_source is not None else None,
-                    "pixel_nm_override": args.pixel_nm, **{k: v for k, v in options.items() if k != "formats"}},
+                    "pixel_nm_override": args.pixel_nm, **{k: v for k, v in options.items() if k != "formats"},
+                    **({"baselines": {b.name: b.parameters for b in baselines}} if baselines else {})},
         fiji_backend="not used by compare (restored images are read from files; see each method's backend)",
         notes=notes,
     )

@@ -153,6 +153,7 @@ def iter_evaluate_fields(
     no_reference: bool = True,
     cancel: CancelToken | None = None,
     resample: bool = False,
+    computed: Mapping[str, Callable[[MicroscopyImage], object]] | None = None,
 ) -> Generator[Progress, None, tuple[list[SetEvaluation], list[str]]]:
     """Read, assemble and evaluate every field; yields a Progress per field.
 
@@ -165,6 +166,9 @@ def iter_evaluate_fields(
         Registration model for the ground truth (see :func:`build_comparison_set`).
     resample : bool
         Allow LQ and ground truth of different sizes (see :func:`build_comparison_set`).
+    computed : mapping of str to callable, optional
+        Column name -> ``method(lq_image) -> restoration`` run on each field's LQ input as read (e.g. the
+        classical baselines), after the restored files; a method that raises a ValueError fails that field.
     consistency : bool
         Compute data-consistency maps.
     consistency_psf : callable, optional
@@ -187,6 +191,8 @@ def iter_evaluate_fields(
             gt = read_image(files.gt, pixel_size_um=pixel_size_um, z_step_um=z_step_um) if files.gt else None
             restored = {name: read_restored(path, name=name, pixel_size_um=pixel_size_um, z_step_um=z_step_um)
                         for name, path in files.methods.items()}
+            for name, method in (computed or {}).items():
+                restored[name] = method(lq)
             cset = build_comparison_set(files.name, lq, gt=gt, restored=restored, register_gt=register_gt,
                                         resample=resample)
             psf = consistency_psf(lq) if (consistency and consistency_psf is not None) else None

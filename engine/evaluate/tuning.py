@@ -411,12 +411,14 @@ def iter_tune(
     better = _better(metric)
     done = 0
     tuned: list[TunedBaseline] = []
+    notes: list[str] = []
     for spec, points in candidates:
         grid: list[GridPoint] = []
         for point in points:
-            scores = [float(reference_metrics(restore_array(point, lq, psf if point.entry.needs_psf else None,
-                                                            settings=settings), gt)[metric])
-                      for (_, lq, gt), psf in zip(loaded, psfs, strict=True)]
+            scores = []
+            for (_, lq, gt), psf in zip(loaded, psfs, strict=True):
+                restored = restore_array(point, lq, psf if point.entry.needs_psf else None, settings=settings)
+                scores.append(float(reference_metrics(prediction=restored, reference=gt)[metric]))
             grid.append(GridPoint(dict(point.parameters), scores))
             done += 1
             yield Progress(done, total, f"{point.label}: median {metric} {grid[-1].median:.4f}")
@@ -425,7 +427,19 @@ def iter_tune(
             if better(candidate.median, best.median):
                 best = candidate
         tuned.append(TunedBaseline(spec.with_parameters(**best.parameters), "calibration", best.median, grid))
-    return TuningResult(metric, list(pairs), tuned)
+        notes.extend(_edge_notes(spec.method, grid, best))
+    return TuningResult(metric, list(pairs), tuned, notes=notes)
+
+
+def _edge_notes(method: str, grid: Sequence[GridPoint], best: GridPoint) -> list[str]:
+    """A note for every searched parameter whose chosen value is the smallest or largest value tried."""
+    notes = []
+    for name, value in best.parameters.items():
+        tried = sorted({p.parameters[name] for p in grid})
+        if len(tried) > 1 and value in (tried[0], tried[-1]):
+            notes.append(f"{method}: {name}={value:g} is at the edge of the values tried ({tried[0]:g} to {tried[-1]:g}); "
+                         "the best value may lie beyond it: widen that parameter's grid")
+    return notes
 
 
 def tune(pairs: Sequence[CalibrationPair], methods: Sequence[str], **options: Any) -> TuningResult:
@@ -575,6 +589,44 @@ def discrepancy_iterations(data: np.ndarray, psf: np.ndarray, spec: BaselineSpec
     return Discrepancy(int(grid[-1]), False, chi2, float(model.a), float(model.b))
 
 
+def discrepancy_spec(spec: BaselineSpec, image: MicroscopyImage, psf: np.ndarray | Sequence[np.ndarray], *,
+                     settings: DeconvolutionSettings = DEFAULT_SETTINGS) -> tuple[BaselineSpec, dict[str, Any]]:
+    """``spec`` with the iteration count the discrepancy rule picks for ``image`` (one count per image).
+
+    Every block of the image (:func:`decongan.engine.optics.request.plan_blocks`: a plane or volume per
+    time point and channel) gets its own count; the image runs with their median (the lower middle
+    value for an even number of blocks).
+
+    Parameters
+    ----------
+    spec : BaselineSpec
+        A baseline with RL iterations.
+    image : MicroscopyImage
+        The LQ input (non-negative intensities).
+    psf : ndarray or sequence of ndarray
+        The PSF (or one per channel) on the image's grid.
+    settings : DeconvolutionSettings
+        RL settings other than iterations / TV weight.
+
+    Returns
+    -------
+    spec : BaselineSpec
+        With ``iterations`` set.
+    record : dict
+        For provenance: the rule, the count, and every block's :meth:`Discrepancy.as_dict`.
+    """
+    from decongan.engine.optics.request import block_psfs, plan_blocks
+
+    psfs = [psf] if isinstance(psf, np.ndarray) else list(psf)
+    plan = plan_blocks(image.axes, image.data.shape, [p.ndim for p in psfs])
+    kernels, _ = block_psfs(plan, psfs)
+    found = [discrepancy_iterations(image.data[b.index], kernels[b.channel], spec, settings=settings) for b in plan]
+    count = int(statistics.median_low([d.iterations for d in found]))
+    record = {"rule": "discrepancy principle: first count with chi^2 per pixel <= 1 (median over blocks)",
+              "iterations": count, "blocks": [d.as_dict() for d in found]}
+    return spec.with_parameters(iterations=count), record
+
+
 __all__ = [
     "DISCREPANCY_GRID",
     "SOURCES",
@@ -592,6 +644,7 @@ __all__ = [
     "chi2_per_pixel",
     "default_tuning",
     "discrepancy_iterations",
+    "discrepancy_spec",
     "grid_points",
     "iter_tune",
     "load_tuned",

@@ -105,13 +105,13 @@ class Parameter:
         return number
 
 
-_SIGMA = Parameter("sigma_px", "px", 1.0, (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0), 0.0, 50.0,
+_SIGMA = Parameter("sigma_px", "px", 1.0, (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0), 0.0, 50.0,
                    description="Gaussian standard deviation along Y and X")
-_H = Parameter("h_sigma", "noise sigma", 0.8, (0.4, 0.6, 0.8, 1.0, 1.2, 1.5), 0.0, 20.0,
+_H = Parameter("h_sigma", "noise sigma", 0.8, (0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0), 0.0, 20.0,
                description="NLM cut-off h in multiples of the plane's estimated noise std")
 _PATCH = Parameter("patch_px", "px", 5, (5,), 3, 21, integer=True, description="NLM patch side")
 _DISTANCE = Parameter("distance_px", "px", 6, (6,), 1, 30, integer=True, description="NLM search distance")
-_WEIGHT = Parameter("weight_sigma", "noise sigma", 1.0, (0.25, 0.5, 1.0, 2.0, 4.0, 8.0), 0.0, 1000.0,
+_WEIGHT = Parameter("weight_sigma", "noise sigma", 1.0, (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0), 0.0, 1000.0,
                     description="TV (Chambolle) weight in multiples of the plane's estimated noise std")
 _ITERATIONS = Parameter("iterations", "-", DEFAULT_SETTINGS.iterations, (1, 2, 3, 5, 8, 12, 20, 30, 50), 1, 10000,
                         integer=True, description="Richardson-Lucy iterations")

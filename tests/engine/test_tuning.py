@@ -32,7 +32,7 @@ from decongan.engine.evaluate.tuning import (
 )
 from decongan.engine.io import read_image, write_tiff
 from decongan.engine.metrics.reference import reference_metrics
-from decongan.engine.optics.classical import BaselineSpec
+from decongan.engine.optics.classical import BASELINES, BaselineSpec
 from decongan.engine.optics.deconvolution import richardson_lucy
 from decongan.engine.optics.request import DEFAULT_SETTINGS
 from tests.fmd_pairs import FMD
@@ -73,9 +73,13 @@ def test_tune_picks_the_known_gaussian_sigma_and_records_everything(blurred_trut
     result = tune(pairs, ["gaussian"])
     best = result.baselines[0]
     assert best.spec.parameters["sigma_px"] == 1.5 and best.score == pytest.approx(1.0, abs=1e-6)
+    assert result.notes == []  # 1.5 lies inside the grid
+    edge = tune(pairs, ["gaussian"], grids={"gaussian": {"sigma_px": (0.5, 1.0)}})
+    assert edge.notes == ["gaussian: sigma_px=1 is at the edge of the values tried (0.5 to 1); the best value may "
+                          "lie beyond it: widen that parameter's grid"]
 
     noisy = tune(calibration_pairs(noisy_lq, noisy_gt), ["gaussian"], metric="ssim")
-    grid = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
+    grid = BASELINES["gaussian"].parameter("sigma_px").grid
     chosen = noisy.baselines[0].spec.parameters["sigma_px"]
     assert abs(grid.index(chosen) - grid.index(1.5)) <= 1
 
@@ -95,7 +99,8 @@ def test_tune_picks_the_known_gaussian_sigma_and_records_everything(blurred_trut
     # each score is the report's metric of the engine's Gaussian, recomputed by hand
     lq = read_image(noisy_lq / "fov02.tif").data
     gt = read_image(noisy_gt / "fov02.tif").data
-    by_hand = reference_metrics(gaussian_filter(lq.astype(np.float64), 2.0).astype(np.float32), gt)["ssim"]
+    smoothed = gaussian_filter(lq.astype(np.float64), 2.0).astype(np.float32)
+    by_hand = reference_metrics(prediction=smoothed, reference=gt)["ssim"]
     assert baseline["grid"][grid.index(2.0)]["scores"][1] == pytest.approx(by_hand, abs=1e-12)
     # never replaced silently; loads back
     with pytest.raises(Exception, match="exists"):
@@ -112,14 +117,14 @@ def test_tuned_rl_iterations_are_the_by_hand_argmax(shared_data, tmp_path):
     rng = np.random.default_rng(1)
     lq = {n: rng.poisson(fftconvolve(o, psf, mode="same").clip(0)).astype(np.float64) for n, o in objects.items()}
     lq_dir, gt_dir = _write_pairs(tmp_path, lq, objects)
-    grid = (1, 3, 10, 30)
+    grid = (1, 3, 10, 20)
     result = tune(calibration_pairs(lq_dir, gt_dir), ["rl"], psf_for=lambda image: psf, grids={"rl": {"iterations": grid}},
                   metric="psnr")
     medians = []
     for k in grid:
-        scores = [reference_metrics(richardson_lucy(read_image(lq_dir / f"{n}.tif").data, psf,
-                                                    **{**DEFAULT_SETTINGS.as_options(), "iterations": k}),
-                                    read_image(gt_dir / f"{n}.tif").data)["psnr"] for n in FIELDS]
+        options = {**DEFAULT_SETTINGS.as_options(), "iterations": k}
+        scores = [reference_metrics(prediction=richardson_lucy(read_image(lq_dir / f"{n}.tif").data, psf, **options),
+                                    reference=read_image(gt_dir / f"{n}.tif").data)["psnr"] for n in FIELDS]
         medians.append(statistics.median(scores))
     assert result.baselines[0].spec.parameters["iterations"] == grid[int(np.argmax(medians))]
     assert [p.median for p in result.baselines[0].grid] == pytest.approx(medians, abs=1e-9)
