@@ -18,8 +18,10 @@ from decongan.app.commands import (
     equivalent_command,
 )
 from decongan.app.commands.compare import (
+    add_baseline_arguments,
     add_figure_arguments,
     add_psf_arguments,
+    baseline_specs,
     consistency_psf_function,
     figure_options,
     psf_source_from_args,
@@ -98,6 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="data-consistency map: auto = with the deconvolution PSF when given; identity; off")
     parser.add_argument("--no-compare", action="store_true", help="only restore; no comparison or report")
     add_psf_arguments(parser, purpose="for RL and the data-consistency map")
+    add_baseline_arguments(parser)
     add_offset_argument(parser)
     add_figure_arguments(parser)
     parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout (key \"phase\": restore, compare or report)")
@@ -223,6 +226,11 @@ def run(args: argparse.Namespace) -> int:
     options = figure_options(args)
     psf_source = psf_source_from_args(args, required=args.decon != "none")
     specs, fiji_line, models = build_methods(args, psf_source)
+    baselines, baseline_notes = baseline_specs(args, psf_source, inputs)
+    for spec in baselines:  # a deconvolving baseline's PSF is checked once, before any image
+        if spec.parameters["baseline"]["kind"] != "denoise":
+            spec.check = lambda: check_psf_source(psf_source)
+    specs += baselines
     if not specs and args.gt is None:
         raise CommandError("nothing to do: --decon none, no --model and no --gt")
     try:
@@ -313,7 +321,8 @@ def run(args: argparse.Namespace) -> int:
                     "methods": {s.name: s.parameters for s in specs}, "register_gt": args.register_gt,
                     "consistency": args.consistency, **{k: v for k, v in options.items() if k != "formats"}},
         fiji_backend=fiji_line, model=({"models": models} if models else None),
-        notes=notes + [f"restoration failed: {i.error}" for i in result.failed] + [f"comparison failed: {f}" for f in failures],
+        notes=notes + baseline_notes + [f"restoration failed: {i.error}" for i in result.failed]
+        + [f"comparison failed: {f}" for f in failures],
     )
     context.notes.append("restored images: restored/<method>/<image>.tif, written once by the restore phase "
                          "(sha256 of each in manifest.json)")
