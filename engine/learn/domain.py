@@ -56,11 +56,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from decongan.engine.atomic import write_text_atomic
 from decongan.engine.errors import DeconganError
 from decongan.engine.io import MicroscopyImage
-from decongan.engine.learn.checkpoint.layout import RunConfig, load_run_config
+from decongan.engine.learn.checkpoint.layout import DOMAIN_NAME, RunConfig, load_run_config
 from decongan.engine.learn.normalization import ChannelNorm, NormalizationConfig
 
 DOMAIN_FORMAT = "decongan-domain/1"
-DOMAIN_NAME = "domain.json"
 #: Accepted image / training pixel-size ratio.
 PIXEL_SIZE_RATIO = (0.8, 1.25)
 #: Percentiles recorded (%).

@@ -111,3 +111,23 @@ def test_training_records_the_domain_it_measured(shared_data, tmp_path):
     widefield = read_image(SAMPLE).select(z=20)
     warnings = check_domain(run, widefield, pixel_size_um=0.2).warnings
     assert len(warnings) == 2 and "above" in warnings[0] and "dynamic range" in warnings[1], warnings
+
+
+@pytest.mark.slow  # 14 s: one S1 iteration and a validation on 2 cores
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_training_run_writes_its_domain_and_predict_checks_against_it(shared_data, tmp_path):
+    from decongan.engine.learn.inference import load_model
+    from decongan.engine.learn.training import TrainConfig, train
+
+    lq_dir, hq_dir = write_fmd_pairs(shared_data, tmp_path / "data", start=200, size=96)
+    out = tmp_path / "run"
+    train(TrainConfig(preset="s1", lq_dir=lq_dir, hq_dir=hq_dir, out=out, iterations=1, patch_size=32, batch_size=2,
+                      val_every=1, val_names=["fov03"], device="cpu", seed=0,
+                      model_args={"base_channels": 4, "depth": 2}, disc_args={"base_channels": 4, "num_blocks": 2}))
+    domain = load_domain(out)
+    assert domain.source == "measured on the 2 training input plane(s)" and domain.pixel_size_um == 0.2
+    model = load_model(out)
+    assert check_domain(model, read_image(lq_dir / "fov03.tif")).warnings == []
+    warnings = check_domain(model, read_image(SAMPLE).select(z=20)).warnings
+    assert any("2.56x the training pixel size" in w for w in warnings), warnings
+    assert any("outside the training inputs' 0.1-99.9 percentile range" in w for w in warnings), warnings

@@ -5,6 +5,8 @@ Layout of ``RUN_DIR``::
     config.json                      RunConfig (preset with overrides, normalisation, pixel size, scale,
                                      channels, data, seed, software versions, creation time)
     progress.jsonl                   one JSON object per log event (iteration, losses, metrics, eta)
+    domain.json                      the training inputs' domain (pixel size, intensity statistics;
+                                     engine.learn.domain), read before a result is trusted
     checkpoints/last/                the latest checkpoint (a folder, replaced as a whole)
         <net>.safetensors            weights of every network of the GAN system ("generator", ...)
         training_state.pt            optimiser, scheduler and GradScaler state and the torch RNG
@@ -46,6 +48,7 @@ from decongan.engine.learn.normalization import NormalizationConfig
 RUN_FORMAT = "decongan-run/1"
 CONFIG_NAME = "config.json"
 PROGRESS_NAME = "progress.jsonl"
+DOMAIN_NAME = "domain.json"
 LAST = "last"
 BEST = "best"
 STATE_NAME = "state.json"

@@ -13,6 +13,7 @@ from typing import Any
 from decongan.engine.learn.checkpoint.layout import (
     BEST,
     CONFIG_NAME,
+    DOMAIN_NAME,
     PROGRESS_NAME,
     RunError,
     _recover_dir,
@@ -24,7 +25,7 @@ from decongan.engine.learn.checkpoint.layout import (
 LOCK_NAME = ".lock"
 #: Everything a run writes into its folder (besides temporaries); a folder holding only these (and
 #: temporaries) is a run folder that may be restarted when it has no checkpoint.
-RUN_ENTRIES = frozenset({CONFIG_NAME, PROGRESS_NAME, "checkpoints", BEST, "validation", LOCK_NAME})
+RUN_ENTRIES = frozenset({CONFIG_NAME, PROGRESS_NAME, DOMAIN_NAME, "checkpoints", BEST, "validation", LOCK_NAME})
 _held_locks: set[Path] = set()
 
 

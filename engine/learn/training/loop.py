@@ -350,6 +350,7 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
     import torch
 
     from decongan.engine.device import resolve_device
+    from decongan.engine.learn.domain import record_training_domain
     from decongan.engine.learn.presets import load_preset
     from decongan.engine.learn.systems import build_system
     from decongan.engine.learn.training.step import train_step
@@ -396,6 +397,7 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
         run_config = _run_config(config, preset, data)
         out.mkdir(parents=True, exist_ok=True)
         save_run_config(out, run_config)
+        record_training_domain(out, data)  # the inputs' domain, checked before a result is trusted
     else:  # an extended run records its new length
         run_config = run_config.model_copy(update={"preset": preset.model_dump(mode="json"),
                                                    "train": {**run_config.train, **config.model_dump(mode="json", include=set(RESUMABLE_FIELDS))}})
