@@ -55,13 +55,13 @@ def main() -> int:
     moving = tifffile.imread(GOLDEN / "reg_moving_rot3deg_shift7.5_-4.25_256.tif").astype(np.float32)
     fixed = tifffile.imread(GOLDEN / "reg_target_256.tif").astype(np.float32)
     truth = Transform2D.from_turboreg_matrix(TRUTH, kind="rigid", fixed_shape=fixed.shape, moving_shape=moving.shape)
-    register(moving, fixed, transform="rigid")  # warm-up: imports
+    register(moving=moving, fixed=fixed, transform="rigid")  # warm-up: imports
     ref_s, _ = timed(lambda: phase_cross_correlation(fixed, moving, upsample_factor=100), args.repeats)
     print(f"reference: skimage phase_cross_correlation 256x256 (upsample 100): {ref_s * 1000:.1f} ms "
           f"(CPU {TIMES['cpu'] * 1000:.1f} ms)")
     print("golden pair (3 deg, shift (7.5, -4.25) px), 256x256:")
     for kind in ("translation", "rigid", "similarity", "affine"):
-        seconds, result = timed(lambda kind=kind: register(moving, fixed, transform=kind), args.repeats)
+        seconds, result = timed(lambda kind=kind: register(moving=moving, fixed=fixed, transform=kind), args.repeats)
         t = result.transform
         print(f"  {kind:11s} {seconds:6.2f} s (CPU {TIMES['cpu']:5.2f} s, {seconds / ref_s:5.1f}x ref)  angle err {t.angle_deg - 3.0:+.5f} deg  "
               f"max displacement err {t.max_displacement_error(truth):.4f} px  shift ({t.shift_px[0]:.3f}, "
@@ -70,7 +70,7 @@ def main() -> int:
     print("SR-CACO-2 scans onto the x1 scan (512x512), similarity, no pixel sizes:")
     for factor in (2, 4, 8):
         lq = tifffile.imread(SCANS / f"lq/caco2_nuclei_x{factor}.tif")
-        seconds, result = timed(lambda lq=lq: register(lq, hq, transform="similarity"), args.repeats)
+        seconds, result = timed(lambda lq=lq: register(moving=lq, fixed=hq, transform="similarity"), args.repeats)
         t = result.transform
         print(f"  x{factor} ({lq.shape[0]}^2) {seconds:6.2f} s (CPU {TIMES['cpu']:5.2f} s, {seconds / ref_s:5.1f}x ref)  scale {t.scale:.5f}  "
               f"angle {t.angle_deg:+.4f} deg  shift ({t.shift_px[0]:+.3f}, {t.shift_px[1]:+.3f}) LR px  "

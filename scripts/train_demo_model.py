@@ -170,8 +170,8 @@ def evaluate(run_dir: Path, lq: Any, gt: Any, planes: list[int], *, threads: int
     rows = []
     for i, z in enumerate(planes):
         ref = gt.data[z].astype(np.float32)
-        lq_m = reference_metrics(lq.data[z].astype(np.float32), ref)
-        gan_m = reference_metrics(restored.data[i].astype(np.float32), ref)
+        lq_m = reference_metrics(prediction=lq.data[z].astype(np.float32), reference=ref)
+        gan_m = reference_metrics(prediction=restored.data[i].astype(np.float32), reference=ref)
         rows.append({"z": z, "lq_ssim": lq_m["ssim"], "lq_psnr": lq_m["psnr"],
                      "gan_ssim": gan_m["ssim"], "gan_psnr": gan_m["psnr"]})
     summary = {key: float(np.median([r[key] for r in rows])) for key in ("lq_ssim", "lq_psnr", "gan_ssim", "gan_psnr")}

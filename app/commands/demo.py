@@ -85,7 +85,7 @@ def align_confocal(lq: Any, gt: Any, *, transform: str = "translation") -> tuple
 
     from decongan.engine.optics.registration import apply_transform, largest_valid_rectangle, register
 
-    result = register(gt.data.max(axis=0).astype(np.float32), lq.data.max(axis=0).astype(np.float32),
+    result = register(moving=gt.data.max(axis=0).astype(np.float32), fixed=lq.data.max(axis=0).astype(np.float32),
                       transform=transform, moving_pixel_size_um=gt.pixel_size_um, fixed_pixel_size_um=lq.pixel_size_um)
     aligned, mask = apply_transform(gt.data.astype(np.float32), result.transform, lq.yx_shape)
     y0, y1, x0, x1 = largest_valid_rectangle(mask)
@@ -211,9 +211,9 @@ def run_demo(out: Path, *, iterations: int = 10, device: str = "auto", use_model
                            "`decongan train` and place its run folder in resources/models/ to add the GAN column")
 
     # 3. data consistency in 3-D (widefield blur is 3-D) --------------------------------------------
-    consistency = {name: data_consistency(img.data.astype(np.float32), lq.data, psf=psf)
+    consistency = {name: data_consistency(restored=img.data.astype(np.float32), lq=lq.data, psf=psf)
                    for name, (img, _) in restored.items()}
-    consistency[GT_NAME] = data_consistency(gt.data.astype(np.float32), lq.data, psf=psf)
+    consistency[GT_NAME] = data_consistency(restored=gt.data.astype(np.float32), lq=lq.data, psf=psf)
 
     # 4. per-plane comparison sets ----------------------------------------------------------------
     planes = focus_planes(gt.data.astype(np.float64))
@@ -230,7 +230,7 @@ def run_demo(out: Path, *, iterations: int = 10, device: str = "auto", use_model
     from decongan.engine.metrics.reference import reference_metrics
 
     for name, data in [(LQ_NAME, lq.data), *[(n, img.data) for n, (img, _) in restored.items()]]:
-        m = reference_metrics(data.astype(np.float32), gt.data.astype(np.float32))
+        m = reference_metrics(prediction=data.astype(np.float32), reference=gt.data.astype(np.float32))
         volume_lines.append(f"{name}: SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.2f} dB")
     focus = int(np.argmax(gt.data.reshape(gt.data.shape[0], -1).mean(axis=1)))
     show = [f"z{z:02d}" for z in (focus - 3, focus, focus + 3) if z in planes]

@@ -115,7 +115,7 @@ def _measure(args: argparse.Namespace, image: Any, reference: Any, other: Any, c
             raise CommandError(f"shape mismatch: {args.image} has {data.shape} but reference {args.reference} "
                                f"has {ref.shape} (after channel/time/z selection); register or crop them first")
         try:
-            metrics, info = reference_metrics_with_info(data, ref)
+            metrics, info = reference_metrics_with_info(prediction=data, reference=ref)
         except ValueError as err:
             raise CommandError(f"{args.image} vs {args.reference}: {err}") from None
         result.update(metrics)

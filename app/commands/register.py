@@ -92,7 +92,7 @@ def register_with_backend(backend: str, moving: Any, fixed: Any, *, options: dic
         from decongan.engine.optics.registration import iter_register
         from decongan.engine.progress import run_with_callbacks
 
-        return run_with_callbacks(iter_register(moving, fixed, **options), progress=progress)
+        return run_with_callbacks(iter_register(moving=moving, fixed=fixed, **options), progress=progress)
     if backend == "fiji":
         return _register_fiji(moving, fixed, options=options, progress=progress)
     raise CommandError(f"unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
@@ -115,7 +115,7 @@ def _register_fiji(moving: Any, fixed: Any, *, options: dict[str, Any], progress
     except FijiUnavailable as err:
         reason = err.reason
     engine_options = {k: v for k, v in options.items() if k != "fiji_dir"}
-    result = run_with_callbacks(iter_register(moving, fixed, **engine_options), progress=progress)
+    result = run_with_callbacks(iter_register(moving=moving, fixed=fixed, **engine_options), progress=progress)
     result.details["backend"] = FALLBACK_LABEL
     result.details.setdefault("notes", []).append(f"Fiji unavailable, engine registration used: {reason}")
     return result

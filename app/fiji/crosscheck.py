@@ -156,7 +156,7 @@ def iter_crosscheck(golden_dir: str | os.PathLike[str], *, fiji_dir: str | os.Pa
                 else:
                     from decongan.engine.optics.registration import register
 
-                    result = register(moving, fixed, transform=kind)
+                    result = register(moving=moving, fixed=fixed, transform=kind)
                     aligned, mask, matrix = result.aligned, result.mask, result.transform.to_turboreg_matrix()
                     label = "engine registration"
                     tolerance = TOLERANCE["reg_px_engine"]

@@ -335,7 +335,7 @@ def build_comparison_set(
         )
 
         try:
-            result = register(_proxy(gt_data, axes), _proxy(lq_data, axes), transform=register_gt,
+            result = register(moving=_proxy(gt_data, axes), fixed=_proxy(lq_data, axes), transform=register_gt,
                               moving_pixel_size_um=gt.pixel_size_um if gt else None,
                               fixed_pixel_size_um=lq.pixel_size_um)
         except RegistrationError as err:
@@ -471,10 +471,10 @@ def evaluate_set(
             for key in REFERENCE_KEYS:
                 row[key] = None
             if gt is not None and col.role != "reference":
-                values = _safe(lambda v=vol, g=gt: reference_metrics(v, g), notes, f"{col.name} reference metrics")
+                values = _safe(lambda v=vol, g=gt: reference_metrics(prediction=v, reference=g), notes, f"{col.name} reference metrics")
                 if values:
                     row.update({k: float(values[k]) for k in REFERENCE_KEYS})
-                pair = _safe(lambda v=vol, g=gt: normalize_pair(v, g), notes, f"{col.name} error map")
+                pair = _safe(lambda v=vol, g=gt: normalize_pair(prediction=v, reference=g), notes, f"{col.name} error map")
                 if pair is not None:
                     evaluation.error_maps[(col.name, c)] = np.abs(pair[0] - pair[1]).astype(np.float32)
             if no_reference:
@@ -485,7 +485,7 @@ def evaluate_set(
                     row[key] = _finite_or_none(values.get(key)) if values else None
             if consistency and col.role != "input":
                 lq_native = cset.native_lq(c=c)
-                result = _safe(lambda v=vol, n=lq_native: data_consistency(v, n, psf=consistency_psf), notes,
+                result = _safe(lambda v=vol, n=lq_native: data_consistency(restored=v, lq=n, psf=consistency_psf), notes,
                                f"{col.name} data consistency")
                 if result is not None:
                     evaluation.consistency[(col.name, c)] = result

@@ -417,9 +417,9 @@ def psf_sigma_px(psf: np.ndarray | None) -> float:
 
 
 def data_consistency(
+    *,
     restored: np.ndarray,
     lq: np.ndarray,
-    *,
     psf: np.ndarray | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     detection_sigma_px: float | None = None,
@@ -472,11 +472,11 @@ def data_consistency(
     model, resampling = resample_to(blurred, lq_f.shape)
     zoom = restored_f.shape[-1] / lq_f.shape[-1]
 
-    gain, offset = fit_gain_offset(model, lq_f)
+    gain, offset = fit_gain_offset(model=model, target=lq_f)
     residual = lq_f - (gain * model + offset)
     keep = np.abs(residual - np.median(residual)) <= 3.0 * max(_robust_sigma(residual), 1e-12)
     if keep.sum() > 0.5 * keep.size:
-        gain, offset = fit_gain_offset(model, lq_f, keep)
+        gain, offset = fit_gain_offset(model=model, target=lq_f, mask=keep)
     prediction = gain * model + offset
     residual = lq_f - prediction
 

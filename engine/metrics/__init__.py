@@ -5,6 +5,10 @@
 - :mod:`engine.metrics.noref`: BGSTD, CUF, SNR and the combined no-reference report.
 - :mod:`engine.metrics.resolution`: decorrelation analysis (Descloux 2019) and FRC.
 - :mod:`engine.metrics.beads`: bead FWHM by 2-D Gaussian fits.
+
+Argument order: a function that compares two images in different roles takes them by keyword
+(``reference_metrics(prediction=..., reference=...)``), never by position, so they cannot be swapped
+(scikit-image puts the reference first, DeconGAN used to put the prediction first).
 """
 
 from decongan.engine.metrics.beads import BeadFit, BeadFWHMResult, bead_fwhm, fit_gaussian_2d

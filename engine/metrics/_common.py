@@ -207,7 +207,7 @@ def _dot64(a: np.ndarray, b: np.ndarray, *, chunk: int = 1 << 20) -> float:
     return total
 
 
-def fit_gain_offset(model: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None, *,
+def fit_gain_offset(*, model: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,
                     nonnegative: bool = False) -> tuple[float, float]:
     """Least-squares ``gain``, ``offset`` with ``target ~ gain * model + offset``.
 

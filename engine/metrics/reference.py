@@ -103,7 +103,7 @@ def _check_pair(prediction: np.ndarray, reference: np.ndarray) -> tuple[np.ndarr
     return pred, ref
 
 
-def fit_affine(prediction: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+def fit_affine(*, prediction: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """Least-squares ``scale >= 0`` and ``offset`` so that ``scale * prediction + offset`` ~ ``target``.
 
     Parameters
@@ -118,10 +118,10 @@ def fit_affine(prediction: np.ndarray, target: np.ndarray) -> tuple[float, float
     offset : float
         Units of ``target``.
     """
-    return fit_gain_offset(prediction, target, nonnegative=True)
+    return fit_gain_offset(model=prediction, target=target, nonnegative=True)
 
 
-def normalize_pair(prediction: np.ndarray, reference: np.ndarray, *,
+def normalize_pair(*, prediction: np.ndarray, reference: np.ndarray,
                    low_percentile: float = LOW_PERCENTILE,
                    high_percentile: float = HIGH_PERCENTILE) -> tuple[np.ndarray, np.ndarray, NormalizationInfo]:
     """Apply the normalisation policy (module docstring) to one prediction / reference pair.
@@ -141,7 +141,7 @@ def normalize_pair(prediction: np.ndarray, reference: np.ndarray, *,
     """
     pred, ref = _check_pair(prediction, reference)
     ref_n, low, high = percentile_scale(ref, low_percentile=low_percentile, high_percentile=high_percentile)
-    scale, offset_n = fit_affine(pred, ref_n)
+    scale, offset_n = fit_affine(prediction=pred, target=ref_n)
     pred_n = scale * pred + offset_n
     info = NormalizationInfo(low_percentile=float(low_percentile), high_percentile=float(high_percentile),
                              reference_low=low, reference_high=high, scale=scale, offset=offset_n,
@@ -158,7 +158,7 @@ def _ssim(pred: np.ndarray, ref: np.ndarray, data_range: float) -> float:
                           for r, p in zip(ref, pred, strict=True)]))
 
 
-def reference_metrics_with_info(prediction: np.ndarray, reference: np.ndarray, *, normalize: bool = True,
+def reference_metrics_with_info(*, prediction: np.ndarray, reference: np.ndarray, normalize: bool = True,
                                 data_range: float | None = None,
                                 low_percentile: float = LOW_PERCENTILE,
                                 high_percentile: float = HIGH_PERCENTILE,
@@ -192,7 +192,7 @@ def reference_metrics_with_info(prediction: np.ndarray, reference: np.ndarray, *
 
     info: NormalizationInfo | None = None
     if normalize:
-        pred, ref, info = normalize_pair(prediction, reference, low_percentile=low_percentile,
+        pred, ref, info = normalize_pair(prediction=prediction, reference=reference, low_percentile=low_percentile,
                                          high_percentile=high_percentile)
         if data_range is None:
             data_range = info.data_range
@@ -214,7 +214,7 @@ def reference_metrics_with_info(prediction: np.ndarray, reference: np.ndarray, *
     return metrics, info
 
 
-def reference_metrics(prediction: np.ndarray, reference: np.ndarray, *, normalize: bool = True,
+def reference_metrics(*, prediction: np.ndarray, reference: np.ndarray, normalize: bool = True,
                       data_range: float | None = None,
                       low_percentile: float = LOW_PERCENTILE,
                       high_percentile: float = HIGH_PERCENTILE) -> dict[str, float]:
@@ -242,6 +242,6 @@ def reference_metrics(prediction: np.ndarray, reference: np.ndarray, *, normaliz
     ValueError
         Shapes differ, wrong dimensionality, NaN/Inf, flat reference, or planes smaller than 11 px.
     """
-    metrics, _ = reference_metrics_with_info(prediction, reference, normalize=normalize, data_range=data_range,
+    metrics, _ = reference_metrics_with_info(prediction=prediction, reference=reference, normalize=normalize, data_range=data_range,
                                              low_percentile=low_percentile, high_percentile=high_percentile)
     return metrics

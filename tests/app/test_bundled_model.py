@@ -62,8 +62,8 @@ def test_the_model_beats_the_widefield_input_on_the_held_out_planes(one_torch_th
     lq_ssim, gan_ssim = [], []
     for i, z in enumerate(planes):
         reference = gt.data[z].astype(np.float32)
-        lq_ssim.append(reference_metrics(lq.data[z].astype(np.float32), reference)["ssim"])
-        gan_ssim.append(reference_metrics(restored.data[i], reference)["ssim"])
+        lq_ssim.append(reference_metrics(prediction=lq.data[z].astype(np.float32), reference=reference)["ssim"])
+        gan_ssim.append(reference_metrics(prediction=restored.data[i], reference=reference)["ssim"])
     lq_ssim, gan_ssim = np.array(lq_ssim), np.array(gan_ssim)
     assert np.median(gan_ssim) > np.median(lq_ssim) + 0.01, (np.median(gan_ssim), np.median(lq_ssim))
     # where out-of-focus haze dominates the widefield plane (its lower-scoring half), the model removes it

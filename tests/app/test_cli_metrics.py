@@ -28,7 +28,7 @@ def _json(capsys, argv):
 def test_reference_json_matches_the_engine(capsys, pair):
     lq, hq = pair
     payload = _json(capsys, ["metrics", str(lq), "--reference", str(hq), "--pixel-nm", "100", "--json"])
-    expected = reference_metrics(read_image(lq).data, read_image(hq).data)
+    expected = reference_metrics(prediction=read_image(lq).data, reference=read_image(hq).data)
     for key in ("mse", "nrmse", "psnr", "ssim"):
         assert payload[key] == pytest.approx(expected[key], rel=1e-12)
     for key in ("bgstd", "cuf", "snr", "decorrelation_px", "decorrelation_nm"):
@@ -96,8 +96,8 @@ def test_stack_reference_and_plane_selection(capsys, tmp_path):
     write_tiff(tmp_path / "gt.tif", truth, axes="ZYX")
     write_tiff(tmp_path / "pred.tif", pred, axes="ZYX")
     whole = _json(capsys, ["metrics", str(tmp_path / "pred.tif"), "-r", str(tmp_path / "gt.tif"), "--json"])
-    assert whole["mse"] == pytest.approx(reference_metrics(pred, truth)["mse"])
+    assert whole["mse"] == pytest.approx(reference_metrics(prediction=pred, reference=truth)["mse"])
     plane = _json(capsys, ["metrics", str(tmp_path / "pred.tif"), "-r", str(tmp_path / "gt.tif"), "--z", "1", "--json"])
-    assert plane["ssim"] == pytest.approx(reference_metrics(pred[1], truth[1])["ssim"])
+    assert plane["ssim"] == pytest.approx(reference_metrics(prediction=pred[1], reference=truth[1])["ssim"])
     assert main(["metrics", str(tmp_path / "pred.tif"), "--z", "7"]) == 1
     assert "--z 7 is out of range" in capsys.readouterr().err

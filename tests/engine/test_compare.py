@@ -46,7 +46,7 @@ def test_set_orders_columns_and_scores_the_input_like_a_method(shared_data):
     ev = evaluate_set(cset, consistency_psf=None)  # identity forward model
     rows = {r["method"]: r for r in ev.rows}
     # the same policy for every method: the LQ row is exactly reference_metrics(LQ, GT)
-    expected = reference_metrics(lq.data.astype(np.float32), gt.data.astype(np.float32))
+    expected = reference_metrics(prediction=lq.data.astype(np.float32), reference=gt.data.astype(np.float32))
     for key in ("mse", "nrmse", "psnr", "ssim"):
         assert rows[LQ_NAME][key] == pytest.approx(expected[key], rel=1e-6)
         assert rows[GT_NAME][key] is None
@@ -54,7 +54,7 @@ def test_set_orders_columns_and_scores_the_input_like_a_method(shared_data):
     for method in (LQ_NAME, "smooth", GT_NAME):
         assert rows[method]["snr"] is not None and rows[method]["cuf"] is not None
     # error maps on the common normalised scale
-    pred_n, gt_n, _ = normalize_pair(cset.volume("smooth"), cset.volume(GT_NAME))
+    pred_n, gt_n, _ = normalize_pair(prediction=cset.volume("smooth"), reference=cset.volume(GT_NAME))
     np.testing.assert_allclose(ev.error_maps[("smooth", 0)], np.abs(pred_n - gt_n), atol=1e-6)
     # consistency for restorations and GT, not for the input itself
     assert ("smooth", 0) in ev.consistency and (GT_NAME, 0) in ev.consistency and (LQ_NAME, 0) not in ev.consistency

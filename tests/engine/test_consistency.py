@@ -95,7 +95,7 @@ def test_data_consistency_is_float32_and_equals_the_float64_computation(shared_d
     """Same numbers as the former float64 implementation (scores it printed, FMD fov01[:128, :128],
     identity forward model), and the forward model against an independent float64 reference."""
     lq, gt = _fmd_crop(shared_data)
-    result = data_consistency(gt, lq, psf=None)
+    result = data_consistency(restored=gt, lq=lq, psf=None)
     for name in ("prediction", "residual", "zmap", "detection", "noise_floor"):
         assert getattr(result, name).dtype == np.float32, name
     float64_scores = {"rse": 3.8481260953807452, "rsp": 0.9438619296330828, "chi_rms": 1.258541235378084,
@@ -104,7 +104,7 @@ def test_data_consistency_is_float32_and_equals_the_float64_computation(shared_d
         assert result.scores[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
 
     psf = gaussian_psf(sigma_px=1.5, size=11)
-    result = data_consistency(gt, lq, psf=psf)
+    result = data_consistency(restored=gt, lq=lq, psf=psf)
     pads = 5
     model = fftconvolve(np.pad(gt, pads, mode="reflect"), psf / psf.sum(), mode="valid")  # float64
     gain, offset = result.scores["gain"], result.scores["offset"]
@@ -130,7 +130,7 @@ def test_data_consistency_peak_memory_is_a_small_multiple_of_the_image():
     before = restored.copy()
     tracemalloc.start()
     try:
-        data_consistency(restored, lq, psf=psf)
+        data_consistency(restored=restored, lq=lq, psf=psf)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -144,7 +144,7 @@ def test_resample_block_mean_and_gain_offset_fit():
     assert how == "block mean x4x2"
     assert coarse[0, 0] == pytest.approx(fine[:4, :2].mean())
     model = np.linspace(0, 1, 100)
-    gain, offset = fit_gain_offset(model, 3.5 * model + 7.0)
+    gain, offset = fit_gain_offset(model=model, target=3.5 * model + 7.0)
     assert gain == pytest.approx(3.5) and offset == pytest.approx(7.0)
 
 
@@ -177,11 +177,11 @@ def test_tagan_confocal_is_detected_as_nn_upsampled_photon_counts(shared_data):
 
 def test_input_validation():
     with pytest.raises(ValueError, match="coarser grid"):
-        data_consistency(np.ones((10, 10)), np.ones((20, 20)))
+        data_consistency(restored=np.ones((10, 10)), lq=np.ones((20, 20)))
     with pytest.raises(ValueError, match="NaN"):
-        data_consistency(np.full((20, 20), np.nan), np.ones((20, 20)))
+        data_consistency(restored=np.full((20, 20), np.nan), lq=np.ones((20, 20)))
     with pytest.raises(ValueError, match="spread_model"):
-        data_consistency(np.random.default_rng(0).random((32, 32)), np.random.default_rng(1).random((32, 32)),
+        data_consistency(restored=np.random.default_rng(0).random((32, 32)), lq=np.random.default_rng(1).random((32, 32)),
                          spread_model="nope")
 
 
@@ -189,7 +189,7 @@ def test_finer_restoration_is_integrated_onto_the_lq_grid(shared_data):
     lq = read_image(shared_data / TAGAN / "lq" / "synprot_psd95-bassoon_train_ch640.tif").data
     native = lq[3::4, 3::4][:60, :60].astype(float)  # the 60 nm acquisition
     fine = np.kron(native, np.ones((4, 4)))  # a "x4 restoration" that is exactly the input
-    result = data_consistency(fine, native, psf=None)
+    result = data_consistency(restored=fine, lq=native, psf=None)
     assert result.parameters["resampling"] == "block mean x4x4"
     assert result.scores["rse"] == pytest.approx(0.0, abs=1e-9)
     assert result.scores["flagged_fraction"] == 0.0
@@ -216,9 +216,9 @@ def test_planted_blobs_are_flagged_and_clean_restorations_are_not(shared_data):
     total = hits = 0
     report = []
     for label, lq, restored, kernel in cases:
-        clean = data_consistency(restored, lq, psf=kernel)
+        clean = data_consistency(restored=restored, lq=lq, psf=kernel)
         planted, blobs = plant_blobs(restored, lq, kernel, clean.scores["gain"], seed=len(report))
-        dirty = data_consistency(planted, lq, psf=kernel)
+        dirty = data_consistency(restored=planted, lq=lq, psf=kernel)
         found = detected(dirty, blobs)
         hits += found
         total += len(blobs)

@@ -58,7 +58,7 @@ def test_comparison_panels_share_one_display_range_per_row(evaluations, tmp_path
     limits = {ax.images[0].get_clim() for ax in row}
     assert len(limits) == 1  # one display range for the row
     cset = evaluations[0].cset
-    pred_n, _, _ = normalize_pair(cset.plane("smooth"), cset.plane(GT_NAME))
+    pred_n, _, _ = normalize_pair(prediction=cset.plane("smooth"), reference=cset.plane(GT_NAME))
     np.testing.assert_allclose(row[1].images[0].get_array(), pred_n, atol=1e-6)  # matched to the GT
     assert "SSIM" in row[0].get_xlabel() and "PSNR" in row[0].get_xlabel()
     assert "Contrast: every image was gain/offset-matched" in cf.caption

@@ -45,7 +45,7 @@ def truth():
 @pytest.fixture(scope="module")
 def results(pair):
     moving, fixed = pair
-    return {kind: register(moving, fixed, transform=kind) for kind in ("rigid", "similarity", "affine")}
+    return {kind: register(moving=moving, fixed=fixed, transform=kind) for kind in ("rigid", "similarity", "affine")}
 
 
 # -- conventions ---------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_aligned_image_matches_turboreg_output(golden_dir, results):
 def test_translation_against_turboreg(golden_dir, pair):
     """Translation cannot model the 3 deg rotation; the optimum lies near TurboReg's (9.02, -4.34)."""
     moving, fixed = pair
-    result = register(moving, fixed, transform="translation", max_iterations=20)
+    result = register(moving=moving, fixed=fixed, transform="translation", max_iterations=20)
     t = result.transform
     assert t.angle_deg == 0.0 and t.scale == 1.0
     assert math.dist(t.shift_px, TURBOREG_TRANSLATION) < 1.0
@@ -158,7 +158,7 @@ def test_large_rotation_and_scale_known_truth(shared_data, source, kind, angle, 
     """Beyond the optimiser's reach: needs the Fourier-Mellin start (incl. its 180-degree branch)."""
     image = _read(shared_data / source)
     moving, fixed, truth = _synthetic_pair(image, angle_deg=angle, scale=scale)
-    result = register(moving, fixed, transform=kind)
+    result = register(moving=moving, fixed=fixed, transform=kind)
     assert result.transform.max_displacement_error(truth) < 0.05
     assert result.transform.angle_deg == pytest.approx(-angle, abs=0.01)
 
@@ -169,7 +169,7 @@ def test_fourier_mellin_on_a_non_square_image(shared_data, angle):
 
     image = _read(shared_data / "tagan_confocal_vs_sted/hq/live_factin_confstedfull2.tif")  # 420 x 846
     moving, fixed, truth = _synthetic_pair(image, angle_deg=angle, scale=1.0, shift=(0.0, 0.0))
-    found, scale = fourier_mellin(fixed, moving)
+    found, scale = fourier_mellin(fixed=fixed, moving=moving)
     assert (found - truth.angle_deg + 90.0) % 180.0 - 90.0 == pytest.approx(0.0, abs=0.3)  # known modulo 180
     assert scale == pytest.approx(1.0, abs=0.01)
 
@@ -179,7 +179,7 @@ def test_real_x2_scan_onto_x1_scan(shared_data):
     folder = shared_data / "srcaco2_confocal_multiscale_scans"
     lq = tifffile.imread(folder / "lq/caco2_nuclei_x2.tif")
     hq = tifffile.imread(folder / "hq/caco2_nuclei_x1.tif")
-    result = register(lq, hq, transform="similarity")  # no pixel sizes: the shape ratio is a candidate
+    result = register(moving=lq, fixed=hq, transform="similarity")  # no pixel sizes: the shape ratio is a candidate
     assert result.transform.scale == pytest.approx(2.0, abs=0.01)
     assert abs(result.transform.angle_deg) < 0.1
     assert result.ncc_before == pytest.approx(0.929, abs=0.005)  # naive x2 upsampling
@@ -191,7 +191,7 @@ def test_real_x2_scan_onto_x1_scan(shared_data):
 # -- progress, errors ------------------------------------------------------------------------------
 def test_iter_register_reports_progress_and_can_be_closed(pair):
     moving, fixed = pair
-    events = iter_register(moving, fixed, transform="rigid")
+    events = iter_register(moving=moving, fixed=fixed, transform="rigid")
     first = next(events)
     second = next(events)
     assert isinstance(first, Progress) and second.step == first.step + 1 and second.total == first.total
@@ -202,25 +202,25 @@ def test_iter_register_reports_progress_and_can_be_closed(pair):
 def test_bad_inputs_give_clear_errors(pair):
     moving, fixed = pair
     with pytest.raises(RegistrationError, match="fixed image is constant: nothing to register") as info:
-        register(moving, np.full(SHAPE, 7.0))
+        register(moving=moving, fixed=np.full(SHAPE, 7.0))
     assert info.value.which == "fixed"
     nan = moving.copy()
     nan[3, 4] = np.nan
     with pytest.raises(RegistrationError, match="moving image contains NaN"):
-        register(nan, fixed)
+        register(moving=nan, fixed=fixed)
     with pytest.raises(RegistrationError, match="must be 2-D"):
-        register(np.stack([moving, moving]), fixed)
+        register(moving=np.stack([moving, moving]), fixed=fixed)
     with pytest.raises(RegistrationError, match="too small"):
-        register(moving[:8, :8], fixed)
+        register(moving=moving[:8, :8], fixed=fixed)
     with pytest.raises(RegistrationError, match="unknown transform 'shear'"):
-        register(moving, fixed, transform="shear")
+        register(moving=moving, fixed=fixed, transform="shear")
 
 
 def test_failure_reports_scores_instead_of_garbage(pair):
     _, fixed = pair
     noise = np.random.default_rng(1).normal(size=SHAPE)
     with pytest.raises(RegistrationError, match=r"registration failed: .*NCC") as info:
-        register(noise, fixed, transform="rigid", max_iterations=10)
+        register(moving=noise, fixed=fixed, transform="rigid", max_iterations=10)
     assert info.value.result is not None and info.value.result.ncc_after < 0.1
 
 

@@ -76,15 +76,15 @@ def test_robust_sigma_constant_and_value():
 def test_gain_offset_fit_is_exact_in_float32_with_a_large_offset():
     model = np.linspace(0.0, 1.0, 2_000_001, dtype=np.float32).reshape(-1, 1)
     target = (3.5 * model.astype(np.float64) + 1000.0).astype(np.float32)
-    gain, offset = _common.fit_gain_offset(model, target)
+    gain, offset = _common.fit_gain_offset(model=model, target=target)
     assert gain == pytest.approx(3.5, rel=1e-5) and offset == pytest.approx(1000.0, rel=1e-6)
     mask = np.zeros(model.shape, dtype=bool)
     mask[::2] = True
     target_masked = target.copy()
     target_masked[~mask] = -1e6  # outside the mask: ignored
-    assert _common.fit_gain_offset(model, target_masked, mask)[0] == pytest.approx(3.5, rel=1e-5)
+    assert _common.fit_gain_offset(model=model, target=target_masked, mask=mask)[0] == pytest.approx(3.5, rel=1e-5)
     # metrics' scale >= 0 fit and the consistency fit are the same function
-    assert reference.fit_affine(model, -target) == (0.0, pytest.approx(-float(np.mean(target, dtype=np.float64))))
+    assert reference.fit_affine(prediction=model, target=-target) == (0.0, pytest.approx(-float(np.mean(target, dtype=np.float64))))
     assert consistency.fit_gain_offset is _common.fit_gain_offset
     with pytest.raises(ValueError, match="no pixels"):
-        _common.fit_gain_offset(model, target, np.zeros(model.shape, dtype=bool))
+        _common.fit_gain_offset(model=model, target=target, mask=np.zeros(model.shape, dtype=bool))

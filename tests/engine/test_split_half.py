@@ -219,7 +219,7 @@ def test_planted_unstable_hallucinations_are_found_on_fmd_and_tagan(shared_data)
         outcome = validate(lq, gaussian_restoration, seed=seed)
         outcomes.append((f"FMD {field} (Gaussian 1.5 px)", outcome))
         restored = outcome["restored"]
-        gain, offset = fit_gain_offset(restored, gt)
+        gain, offset = fit_gain_offset(model=restored, target=gt)
         error = gaussian_filter(np.abs(gt - (gain * restored + offset)), 3.0)
         disagreement = gaussian_filter(np.abs(outcome["clean"].zmap.astype(np.float64)), 3.0)
         correlations.append((field, float(np.corrcoef(disagreement.ravel(), error.ravel())[0, 1]),

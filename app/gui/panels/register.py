@@ -147,7 +147,7 @@ class RegisterPanel(WorkflowPanel):
             if backend == "engine":  # generator form: cancellable between stages
                 from decongan.engine.optics.registration import iter_register
 
-                result = yield from iter_register(m_plane, f_plane, **options)
+                result = yield from iter_register(moving=m_plane, fixed=f_plane, **options)
                 return result
             from decongan.app.fiji.register import (
                 iter_fiji_register,  # TurboReg/StackReg or SIFT through the bridge

@@ -159,10 +159,10 @@ def matched_planes(planes: dict[str, np.ndarray], reference: str) -> dict[str, n
     out = {}
     for name, plane in planes.items():
         if name == reference:
-            _, ref_n, _ = normalize_pair(plane, ref)
+            _, ref_n, _ = normalize_pair(prediction=plane, reference=ref)
             out[name] = ref_n
         else:
-            pred_n, _, _ = normalize_pair(plane, ref)
+            pred_n, _, _ = normalize_pair(prediction=plane, reference=ref)
             out[name] = pred_n
     return out
 

@@ -241,7 +241,7 @@ def _register_pair(name: str, lq: list[RawPlane], hq: list[RawPlane], transform:
     lq_stack = np.stack([p.data for p in lq])
     hq_stack = np.stack([p.data for p in hq])
     try:
-        result = register(lq_stack.max(axis=0), hq_stack.max(axis=0), transform=transform)
+        result = register(moving=lq_stack.max(axis=0), fixed=hq_stack.max(axis=0), transform=transform)
     except ValueError as err:
         raise DataError(f"pair {name!r}: {err}") from err
     aligned, mask = apply_transform(lq_stack, result.transform)

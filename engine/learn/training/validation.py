@@ -82,7 +82,7 @@ class Validator:
             rows = []
             for s in self.samples:
                 if self.paired:
-                    rows.append(reference_metrics(_upsample(s.lq, self.scale), s.hq))  # type: ignore[arg-type]
+                    rows.append(reference_metrics(prediction=_upsample(s.lq, self.scale), reference=s.hq))  # type: ignore[arg-type]
                 else:
                     rows.append({"bgstd": bgstd(s.lq), "cuf": cuf(s.lq)})  # type: ignore[arg-type]
             self._baseline = {f"lq_{k}": v for k, v in _mean(rows).items()}
@@ -106,7 +106,7 @@ class Validator:
         self.last_outputs = self.outputs(generator)
         for s, out in zip(self.samples, self.last_outputs, strict=True):
             if self.paired:
-                rows.append(reference_metrics(out, s.hq))  # type: ignore[arg-type]
+                rows.append(reference_metrics(prediction=out, reference=s.hq))  # type: ignore[arg-type]
             else:
                 rows.append({"bgstd": bgstd(out), "cuf": cuf(out)})
         return {**_mean(rows), **self.baseline()}

@@ -2,7 +2,7 @@
 
 Public API::
 
-    result = register(moving, fixed, transform="similarity")        # RegistrationResult
+    result = register(moving=moving, fixed=fixed, transform="similarity")  # RegistrationResult
     result.transform.matrix          # 3x3, fixed (x, y, 1) -> moving (x, y, 1)
     result.transform.to_turboreg_matrix(), result.transform.to_sift_matrix()
     aligned, mask = apply_transform(other_channel, result.transform)

@@ -166,9 +166,9 @@ def _scale_candidates(kind: str, fixed_shape: tuple[int, int], moving_shape: tup
 
 
 def iter_register(
+    *,
     moving: np.ndarray,
     fixed: np.ndarray,
-    *,
     transform: str = "rigid",
     moving_pixel_size_um: float | None = None,
     fixed_pixel_size_um: float | None = None,
@@ -231,7 +231,7 @@ def iter_register(
     total = 1 + n_levels * len(stages) + 1
     step = 0
     yield Progress(step, total, f"{transform}: building {n_levels}-level pyramids")
-    levels = build_pyramid(fix, mov)
+    levels = build_pyramid(fixed=fix, moving=mov)
 
     details: dict[str, Any] = {"levels": n_levels, "scale_candidates": candidates, "notes": notes, "fits": []}
     if initial is None:
@@ -298,9 +298,9 @@ def check_outcome(result: RegistrationResult, min_ncc: float) -> None:
 
 
 def register(
+    *,
     moving: np.ndarray,
     fixed: np.ndarray,
-    *,
     transform: str = "rigid",
     moving_pixel_size_um: float | None = None,
     fixed_pixel_size_um: float | None = None,
@@ -343,6 +343,6 @@ def register(
         register"), or a failed alignment (final NCC below ``min_ncc`` or below the unregistered
         NCC); the message gives the scores and ``err.result`` the poor result.
     """
-    return drain(iter_register(moving, fixed, transform=transform, moving_pixel_size_um=moving_pixel_size_um,
+    return drain(iter_register(moving=moving, fixed=fixed, transform=transform, moving_pixel_size_um=moving_pixel_size_um,
                                fixed_pixel_size_um=fixed_pixel_size_um, initial=initial,
                                max_iterations=max_iterations, max_points=max_points, min_ncc=min_ncc))

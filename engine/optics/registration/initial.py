@@ -89,7 +89,7 @@ def _windowed(image: np.ndarray) -> np.ndarray:
     return (image - image.mean()) * window("hann", image.shape)
 
 
-def fourier_mellin(fixed: np.ndarray, moving: np.ndarray, *, angle_rows: int = 720) -> tuple[float, float]:
+def fourier_mellin(*, fixed: np.ndarray, moving: np.ndarray, angle_rows: int = 720) -> tuple[float, float]:
     """Rotation and scale between two same-size images from their log-polar magnitude spectra.
 
     Band-pass (``skimage.filters.difference_of_gaussians``, sigma 2), Hann window, ``|FFT|``
@@ -227,7 +227,7 @@ def best_initial_estimate(
         if search_rotation and kind != "translation":
             base = centred_matrix(base_linear, np.zeros(2), fixed_shape, moving_shape)
             warped, _ = warp_to_grid(level, base)
-            angle, scale = fourier_mellin(level.fixed, warped)
+            angle, scale = fourier_mellin(fixed=level.fixed, moving=warped)
             if kind == "rigid":
                 scale = 1.0
             for extra in (0.0, 180.0):

@@ -84,7 +84,7 @@ def number_of_levels(shape: tuple[int, int], *, min_size: int = 48, max_levels: 
     return levels
 
 
-def build_pyramid(fixed: np.ndarray, moving: np.ndarray, *, min_fixed_size: int = 48,
+def build_pyramid(*, fixed: np.ndarray, moving: np.ndarray, min_fixed_size: int = 48,
                   min_moving_size: int = 24) -> list[Level]:
     """Gaussian pyramids (``skimage.transform.pyramid_gaussian``, factor 2) of both images, finest first.
 

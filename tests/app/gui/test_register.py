@@ -33,7 +33,7 @@ def test_register_accept_and_save_transform(qtbot, window, tagan, tmp_path):
     panel.run()
     qtbot.waitUntil(lambda: panel.result is not None, timeout=60_000)
     result = panel.result
-    expected = register(shifted, window.session.lq.image.data, transform="translation", max_iterations=40)
+    expected = register(moving=shifted, fixed=window.session.lq.image.data, transform="translation", max_iterations=40)
     np.testing.assert_allclose(result.transform.matrix, expected.transform.matrix, atol=1e-9)
     sx, sy = result.transform.shift_px
     assert sx == pytest.approx(dx, abs=0.1) and sy == pytest.approx(dy, abs=0.1)

@@ -110,7 +110,7 @@ def test_error_map_is_the_engines_normalised_difference(qtbot, pair_window):
     viewer.error_button.click()
     qtbot.waitUntil(lambda: "LQ" in viewer.maps["error"], timeout=30_000)
     lq, gt = pair_window.session.lq.image.data, pair_window.session.gt.image.data
-    pred_n, ref_n, _ = normalize_pair(lq, gt)
+    pred_n, ref_n, _ = normalize_pair(prediction=lq, reference=gt)
     np.testing.assert_allclose(viewer.panel("LQ").displayed, np.abs(pred_n - ref_n), rtol=1e-5, atol=1e-6)
     assert "error map" in viewer.panel("LQ").title_text
     assert viewer.panel("LQ").levels == viewer.panel("half").levels  # one common scale
@@ -130,7 +130,7 @@ def test_consistency_map_uses_the_psf_of_the_deconvolve_panel(qtbot, pair_window
     viewer.consistency_button.click()
     qtbot.waitUntil(lambda: "GT" in viewer.maps["consistency"], timeout=60_000)
     wait_idle(qtbot, pair_window)
-    expected = data_consistency(pair_window.session.gt.image.data, pair_window.session.lq.image.data,
+    expected = data_consistency(restored=pair_window.session.gt.image.data, lq=pair_window.session.lq.image.data,
                                 psf=panel.build_psf())
     # the map on screen is the exported figure's: the normalised residual z on the fixed -5..+5 scale
     np.testing.assert_allclose(viewer.panel("GT").displayed, expected.zmap, rtol=1e-5, atol=1e-5)
@@ -164,7 +164,7 @@ def test_z_navigation_and_maps_of_a_real_stack(qtbot, window, shared_data):
     assert info["x_um"] == pytest.approx(70.5 * lq.pixel_size_um)
     viewer.error_button.click()
     qtbot.waitUntil(lambda: "LQ" in viewer.maps["error"], timeout=120_000)
-    pred_n, ref_n, _ = normalize_pair(lq.data.astype(np.float32), gt.data.astype(np.float32))  # whole volume
+    pred_n, ref_n, _ = normalize_pair(prediction=lq.data.astype(np.float32), reference=gt.data.astype(np.float32))  # whole volume
     expected = np.abs(pred_n - ref_n)
     np.testing.assert_allclose(viewer.panel("LQ").displayed, expected[20], rtol=1e-6)
     spin.setValue(30)  # another plane: the same evaluation, sliced again (nothing recomputed)
