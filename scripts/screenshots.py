@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     window.show_workflow(batch)
     batch.fill_from_dataset()
     batch.out_edit.setText(str(work / "batch"))
-    batch.gan_check.setChecked(run_dir is not None)
+    batch.model_edit.setText(str(run_dir) if run_dir is not None else "")  # the Batch panel's own model choice
     batch.dpi_spin.setValue(120)
     process = batch.start_batch()
     if process is not None:

@@ -53,6 +53,8 @@ class MainWindow(WindowMenusMixin, WindowFilesMixin, WindowAnalysisMixin, QMainW
         #: the evaluation on screen; the cache of evaluations is the session's (per dataset)
         self.evaluation: analysis.FieldEvaluation | None = None
         self._evaluation_key = None
+        #: the batch folder whose metrics.csv fills the Dataset table (None: the fields compared in the window)
+        self.dataset_rows_from: object = None
 
         self.viewer = MultiPanelViewer(lut=self.settings.get("viewer/lut"),
                                        shared_contrast=self.settings.get("viewer/contrast_shared"),
@@ -158,7 +160,7 @@ class MainWindow(WindowMenusMixin, WindowFilesMixin, WindowAnalysisMixin, QMainW
         self.workflow_dock = self._dock("Workflows", self.workflow_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
         self.workflow_dock.setMinimumWidth(400)
         self.deconvolve_panel.psf_changed.connect(lambda _psf: self.schedule_evaluation())
-        self.batch_panel.rows_ready.connect(lambda rows: self.metrics.merge_rows(rows, "Dataset"))
+        self.batch_panel.rows_ready.connect(self._show_batch_rows)
 
     def show_training_monitor(self) -> None:
         self.central_tabs.setCurrentWidget(self.train_panel.monitor)

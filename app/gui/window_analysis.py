@@ -103,8 +103,18 @@ class WindowAnalysisMixin:
         rows = [dict(r) for r in result.rows]
         t = key.t
         self.metrics.set_rows(rows, "Current field", note=f"{key.field}" + (f", t={t}" if t else ""))
-        self.metrics.merge_rows(rows, "Dataset")
+        if self.dataset_rows_from is None:  # a batch's table is one run: never mixed with the window's rows
+            self.metrics.merge_rows(rows, "Dataset")
         self._show_maps()
+
+    def _show_batch_rows(self, rows: list[dict]) -> None:
+        """The finished batch's metrics.csv becomes the Dataset table, alone (one run under its own labels)."""
+        out = self.batch_panel.out_edit.path()
+        self.dataset_rows_from = out
+        images = {r.get("image") for r in rows}
+        methods = list(dict.fromkeys(str(r.get("method")) for r in rows))
+        self.metrics.set_rows(rows, "Dataset", note=f"batch {out}: {len(images)} field{'s' if len(images) != 1 else ''}"
+                              f" x {len(methods)} methods ({len(rows)} rows, {out / 'metrics.csv'})")
 
     def _run_analysis(self, key: str, name: str, work, on_success) -> Job:
         old = self._analysis_jobs.get(key)

@@ -165,6 +165,7 @@ class WindowFilesMixin:
         self.session.set_dataset(dataset)  # drops the previous dataset's layers, optics and evaluations
         self.metrics.set_rows([], "Dataset")
         self.metrics.set_rows([], "Current field")
+        self.dataset_rows_from = None  # the next fields compared fill the Dataset table again
         self.show_compare()
         return self.load_field(dataset.fields[0]) if dataset.fields else None
 

@@ -6,6 +6,11 @@ the same code, isolated from the window. The per-file status comes from the batc
 (``OUT/manifest.json``, rewritten atomically after every output by :mod:`engine.evaluate.batch`), the
 overall progress from the JSON lines. Cancel sends SIGINT (the CLI stops after the current step
 and keeps the manifest); Resume runs the same command again, which skips finished work.
+
+The panel states everything the batch uses: its own pixel size (asked for when the files have none
+and a PSF needs it, never taken silently from another panel), its own GAN model (a run folder chosen
+here; "Same as Predict" copies the Predict panel's explicitly), and at the end what was restored and
+why anything failed, in the dialog (not only in a tooltip).
 """
 
 from __future__ import annotations
@@ -15,10 +20,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QBrush, QColor, QDesktopServices
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -29,7 +33,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from decongan.app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
+from decongan.app.gui.error_dialog import ErrorReport
+from decongan.app.gui.panels.base import (
+    Context,
+    PathEdit,
+    WorkflowPanel,
+    combo,
+    double_spin,
+    int_spin,
+    open_local_file,
+)
 from decongan.app.gui.process_job import ProcessJob, decongan_command
 
 DECON = ("engine", "fiji", "none")
@@ -69,6 +82,7 @@ class BatchPanel(WorkflowPanel):
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self.process: ProcessJob | None = None
+        self.process_error: Exception | None = None
         self.inputs: list[Path] = []
         self.items: dict[str, QTreeWidgetItem] = {}
         self.methods: list[str] = []
@@ -79,16 +93,31 @@ class BatchPanel(WorkflowPanel):
         self.out_edit = PathEdit(folder=True, caption="Output folder", placeholder="OUT_DIR (created)")
         use = QPushButton("Use the open dataset")
         use.clicked.connect(self.fill_from_dataset)
+        self.pixel_spin = double_spin(0.0, 100_000.0, 0.0, decimals=2, step=10.0, suffix=" nm",
+                                      tooltip="Lateral pixel size of every input image (--pixel-nm); 'from each "
+                                      "file' reads it from each file's calibration")
+        self.pixel_spin.setSpecialValueText("from each file")
         form.addRow("Input", self.in_edit)
         form.addRow("Ground truth", self.gt_edit)
         form.addRow("Output", self.out_edit)
+        form.addRow("Pixel size", self.pixel_spin)
         form.addRow(use)
 
         form2 = self.add_group("Methods")
         self.decon_combo = combo(DECON, "engine", tooltip="Richardson-Lucy with the engine, with Fiji's "
                                  "DeconvolutionLab2, or none; PSF and iterations from the Deconvolve panel")
-        self.gan_check = QCheckBox("GAN model (run folder of the Predict panel)")
-        self.gan_check.setChecked(True)
+        self.model_edit = PathEdit(folder=True, caption="Training run folder of the GAN",
+                                   placeholder="none: no GAN column")
+        self.which_combo = combo(("best", "last"), "best", tooltip="best: the checkpoint with the best validation "
+                                 "score; last: the latest")
+        same = QPushButton("Same as Predict")
+        same.setToolTip("Copy the Predict panel's run folder and checkpoint")
+        same.clicked.connect(self.use_predict_model)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(same)
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
         self.register_combo = combo(REGISTER, "none", tooltip="Register each ground truth onto its input first")
         self.consistency_combo = combo(CONSISTENCY, "auto", tooltip="Data-consistency map: with the PSF (auto), "
                                        "identity forward model, or off")
@@ -96,7 +125,9 @@ class BatchPanel(WorkflowPanel):
         self.decon_info.setWordWrap(True)
         form2.addRow("Deconvolution", self.decon_combo)
         form2.addRow(self.decon_info)
-        form2.addRow(self.gan_check)
+        form2.addRow("GAN model", model_row)
+        form2.addRow("Checkpoint", self.which_combo)
+        form2.addRow(self.model_info)
         form2.addRow("Register GT", self.register_combo)
         form2.addRow("Consistency", self.consistency_combo)
         self.dpi_spin = int_spin(72, 1200, 300, step=50, suffix=" dpi", tooltip="Figure resolution of the report")
@@ -133,8 +164,11 @@ class BatchPanel(WorkflowPanel):
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.outer.addWidget(self.tree, 1)
         self.add_command_row()
-        self.connect_refresh(self.in_edit, self.gt_edit, self.out_edit, self.decon_combo, self.gan_check,
-                             self.register_combo, self.consistency_combo, self.dpi_spin)
+        self.connect_refresh(self.in_edit, self.gt_edit, self.out_edit, self.pixel_spin, self.decon_combo,
+                             self.model_edit, self.which_combo, self.register_combo, self.consistency_combo,
+                             self.dpi_spin)
+        self.model_edit.textChanged.connect(self._describe_model)
+        self._describe_model()
         self.decon_combo.currentTextChanged.connect(self._describe_decon)
         self.in_edit.textChanged.connect(self._describe_decon)
         self._describe_decon()
@@ -148,6 +182,30 @@ class BatchPanel(WorkflowPanel):
         if ds.lq_dir:
             self.in_edit.setText(ds.lq_dir)
         self.gt_edit.setText(ds.hq_dir if ds.hq_dir and ds.paired else "")
+        # the pixel size the user entered for this dataset (file metadata is read by the batch itself)
+        override = self.ctx.session.pixel_size_override
+        self.pixel_spin.setValue(override * 1000.0 if override else 0.0)
+
+    def use_predict_model(self) -> None:
+        """Take the Predict panel's run folder and checkpoint (an explicit choice, shown in the form)."""
+        _, predict = self._window_panels()
+        if predict is not None:
+            self.model_edit.setText(predict.run_edit.text())
+            self.which_combo.setCurrentText(predict.which_combo.currentText())
+
+    def _describe_model(self, *args: Any) -> None:
+        run = self.model_edit.path()
+        if run is None:
+            self.model_info.setText("No GAN column: choose a training run folder (or Same as Predict).")
+            return
+        _, predict = self._window_panels()
+        tiling = (f"; tile {predict.tile_spin.value()} px, overlap {predict.overlap_spin.value()} px from the "
+                  "Predict panel") if predict is not None else ""
+        self.model_info.setText(f"GAN column: {run.name} ({self.which_combo.currentText()} checkpoint{tiling})")
+
+    def pixel_nm(self) -> float | None:
+        """The pixel size (nm) given for every input, or None (each file's calibration)."""
+        return self.pixel_spin.value() or None
 
     def _window_panels(self) -> tuple[Any, Any]:
         window = self.ctx.window
@@ -167,14 +225,13 @@ class BatchPanel(WorkflowPanel):
                                 f"(Deconvolve panel); Born & Wolf PSFs are sized for each image's pixel size")
 
     def model_dir(self) -> str | None:
-        _, predict = self._window_panels()
-        if predict is None or not self.gan_check.isChecked():
-            return None
-        return predict.run_edit.text() or None
+        """The GAN's run folder chosen in this panel, or None (no GAN column)."""
+        return self.model_edit.text() or None
 
     def parameters(self) -> dict[str, Any]:
         return {"input": self.in_edit.text(), "gt": self.gt_edit.text(), "out": self.out_edit.text(),
-                "decon": self.decon_combo.currentText(), "model": self.model_dir(),
+                "pixel_nm": self.pixel_nm(), "decon": self.decon_combo.currentText(), "model": self.model_dir(),
+                "which": self.which_combo.currentText(),
                 "register_gt": self.register_combo.currentText(), "consistency": self.consistency_combo.currentText()}
 
     def cli_args(self) -> list[str]:
@@ -206,11 +263,12 @@ class BatchPanel(WorkflowPanel):
             if decon == "fiji" and decon_panel.fiji_location.text():
                 args += ["--fiji-dir", decon_panel.fiji_location.text()]
         model = self.model_dir()
-        if model and predict is not None:
-            args += ["--model", model, "--which", predict.which_combo.currentText(),
-                     "--tile", str(predict.tile_spin.value()), "--overlap", str(predict.overlap_spin.value())]
-        if self.ctx.session.pixel_size_override:
-            args += ["--pixel-nm", f"{self.ctx.session.pixel_size_override * 1000:g}"]
+        if model:
+            args += ["--model", model, "--which", self.which_combo.currentText()]
+            if predict is not None:
+                args += ["--tile", str(predict.tile_spin.value()), "--overlap", str(predict.overlap_spin.value())]
+        if self.pixel_nm():
+            args += ["--pixel-nm", f"{self.pixel_nm():g}"]
         if self.register_combo.currentText() != "none":
             args += ["--register-gt", self.register_combo.currentText()]
         args += ["--consistency", self.consistency_combo.currentText(), "--dpi", str(self.dpi_spin.value())]
@@ -236,6 +294,11 @@ class BatchPanel(WorkflowPanel):
         except ImageReadError as err:
             self.ctx.errors.present(err, context="Batch")
             return None
+        problem = self.pixel_size_problem()
+        if problem:
+            self.ctx.errors.present(ValueError(problem), context="Batch")
+            self.pixel_spin.setFocus()
+            return None
         args = self.cli_args()
         decon_panel, _ = self._window_panels()
         if "--psf" in args and decon_panel is not None and decon_panel.model == "gaussian":
@@ -250,7 +313,8 @@ class BatchPanel(WorkflowPanel):
         self.progress.setFormat(PROGRESS_FORMATS["restore"])
         self.process = ProcessJob("Batch", decongan_command(*args, "--json-progress"), parent=self)
         self.process.record.connect(self._on_record)
-        self.process.failed.connect(lambda err: self.ctx.errors.present(err, context="Batch"))
+        self.process_error = None
+        self.process.failed.connect(self._on_failed)
         self.process.finished.connect(self._on_finished)
         self.status.setText(f"$ {self.process.command_line}")
         self.progress.setRange(0, 0)
@@ -260,6 +324,31 @@ class BatchPanel(WorkflowPanel):
         self.cancel_button.setEnabled(True)
         self.report_button.setEnabled(False)
         return self.process
+
+    def needs_pixel_size(self) -> bool:
+        """True when a PSF in physical units is used: RL or the consistency map with a computed PSF."""
+        decon_panel, _ = self._window_panels()
+        if self.decon_combo.currentText() == "none" and self.consistency_combo.currentText() != "auto":
+            return False
+        return decon_panel is None or decon_panel.model != "file"
+
+    def pixel_size_problem(self) -> str:
+        """Why the batch cannot start for want of a pixel size ("" when it can): the first input without
+        calibration is named, and where to enter the value."""
+        if self.pixel_nm() or not self.needs_pixel_size() or not self.inputs:
+            return ""
+        from decongan.engine.io import ImageReadError, read_image
+
+        first = self.inputs[0]
+        try:
+            calibrated = bool(read_image(first).pixel_size_um)
+        except ImageReadError:
+            return ""  # the batch names a broken file itself and goes on with the others
+        if calibrated:
+            return ""
+        return (f"the pixel size of {first.name} is unknown (its file has no calibration) and the PSF of the "
+                "deconvolution and the consistency maps needs it: enter it in Pixel size (Batch panel), or set "
+                "Deconvolution to none and Consistency to identity or off")
 
     def cancel(self) -> None:
         if self.process is not None and self.is_running:
@@ -330,6 +419,17 @@ class BatchPanel(WorkflowPanel):
             self.status.setText(f"Writing figures, tables and the report: {message}")
         self.refresh_statuses()
 
+    def _on_failed(self, error: Exception) -> None:
+        self.process_error = error  # shown with the per-file causes when the batch has finished
+
+    def outcome_summary(self) -> tuple[str, list[str]]:
+        """("N outputs restored in OUT/restored, M failed", one line per method with failures and their causes)."""
+        from decongan.app.gui.panels.batch_outcome import summarize_manifest
+
+        out = self.out_edit.path()
+        return summarize_manifest(read_manifest(out) if out is not None else {},
+                                  out / "restored" if out is not None else None)
+
     def _on_finished(self, code: int, outcome: str) -> None:
         statuses = self.refresh_statuses()
         self.start_button.setEnabled(True)
@@ -341,13 +441,24 @@ class BatchPanel(WorkflowPanel):
             self.progress.setValue(self.progress.maximum())
         failed = sum(1 for per in statuses.values() for s in per.values() if s == "failed")
         report = self.report_path()
+        head, causes = self.outcome_summary()
+        has_report = report is not None and report.exists() and outcome != "stopped"
         if outcome == "stopped":
-            text = "Cancelled: finished images are kept - press Resume to continue"
-        elif report is not None and report.exists():
-            text = f"Done: report {report}" + (f" ({failed} failed step{'s' if failed != 1 else ''})" if failed else "")
+            text = f"Cancelled: {head}; finished images are kept - press Resume to continue"
+        elif has_report:
+            text = f"Done: {head}; report {report}"
         else:
-            text = f"Batch {outcome} (exit status {code})"
-        self.status.setText(text)
+            reason = str(self.process_error) if self.process_error is not None else f"exit status {code}"
+            text = f"{head}; no report: {reason}"
+        self.status.setText("\n".join([text, *causes]))
+        if outcome != "stopped" and (failed or self.process_error is not None):
+            details = getattr(self.process_error, "details", "") if self.process_error is not None else ""
+            message = "\n".join([head + ("; the report compares the others" if has_report else "; no report"),
+                                 *causes])
+            if self.process_error is not None and not causes:
+                message += f"\n{self.process_error}"
+            self.ctx.errors.present(ErrorReport("Batch: some steps failed", message, details, "Batch",
+                                                self.process_error))
         if report is not None and report.exists():
             self.report_button.setEnabled(True)
             rows = self.metric_rows()
@@ -381,7 +492,7 @@ class BatchPanel(WorkflowPanel):
     def open_report(self) -> None:
         report = self.report_path()
         if report is not None and report.exists():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(report)))
+            open_local_file(self, report)  # says where it is when no browser opens it
 
 
 __all__ = ["BatchPanel", "read_manifest"]
