@@ -78,13 +78,21 @@ class DataPanel(QWidget):
         self.image_info = QLabel("")
         self.image_info.setWordWrap(True)
         self.image_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        #: what the session said about the layers of this field (stays until another field is shown)
+        self.notice = QLabel("")
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("color: #E69F00;")
         cal.addRow("Pixel size", self.pixel_spin)
         cal.addRow(self.image_info)
+        cal.addRow(self.notice)
         layout.addLayout(cal)
 
         session.dataset_changed.connect(self._show_dataset)
         session.pixel_size_changed.connect(self._show_pixel_size)
         session.layers_changed.connect(self._show_image_info)
+        session.notice.connect(self._add_notice)
+        session.field_changed.connect(lambda: self.notice.setText(""))
+        session.pixel_size_changed.connect(lambda um: self.notice.setText("") if um else None)
         self._updating = False
 
     def _request_dataset(self) -> None:
@@ -136,6 +144,10 @@ class DataPanel(QWidget):
         self.pixel_spin.setValue(um or 0.0)
         self.pixel_spin.blockSignals(False)
         self._show_image_info()
+
+    def _add_notice(self, text: str) -> None:
+        lines = [ln for ln in self.notice.text().split("\n") if ln and ln != text]
+        self.notice.setText("\n".join([*lines, text]))
 
     def _pixel_edited(self, um: float) -> None:
         self.session.set_pixel_size(um if um > 0 else None)

@@ -203,6 +203,8 @@ class Session(QObject):
     Signals
     -------
     dataset_changed(), field_changed(), layers_changed(), pixel_size_changed(object), optics_changed()
+    notice(str)
+        Something the user must know about a change the session made (e.g. a calibration not taken over).
     """
 
     dataset_changed = Signal()
@@ -210,6 +212,7 @@ class Session(QObject):
     layers_changed = Signal()
     pixel_size_changed = Signal(object)
     optics_changed = Signal()
+    notice = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -298,7 +301,12 @@ class Session(QObject):
         layer.version = next(self._versions)
         lq = self.lq
         if layer.role == RESTORED_ROLE and lq is not None and layer.image.yx_shape == lq.image.yx_shape:
+            brought = layer.image.pixel_size_um
             layer.image.pixel_size_um = self.pixel_size_um
+            if brought and not self.pixel_size_um:
+                self.notice.emit(f"{layer.name}: its {brought:.4g} µm/px (from the model or file that made it) is not "
+                                 "taken over: the pixel size of this dataset is unknown, so the layer has no "
+                                 "calibration either; enter it in Pixel size (Data or Deconvolve panel)")
         for i, old in enumerate(self.layers):
             if old.name == layer.name:
                 self.layers[i] = layer
