@@ -126,6 +126,27 @@ class WorkflowPanel(QWidget):
                     break
 
 
+# -- opening files ---------------------------------------------------------------------------------
+def open_local_file(parent: QWidget, path: str | Path, what: str = "report") -> bool:
+    """Open ``path`` with the desktop's application (a browser for HTML); when none opens it (no browser
+    installed, a bare server), say so with the full path to open by hand, copied to the clipboard.
+
+    Returns True when the desktop opened it.
+    """
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices
+    from PySide6.QtWidgets import QMessageBox
+
+    path = Path(path)
+    if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.absolute()))):
+        return True
+    QGuiApplication.clipboard().setText(str(path.absolute()))
+    QMessageBox.information(parent, f"Open the {what}",
+                            f"No application (web browser) could open the {what} here. Open it by hand:\n\n"
+                            f"{path.absolute()}\n\n(The path is copied to the clipboard.)")
+    return False
+
+
 # -- small widget factories ------------------------------------------------------------------------
 def _configured(spin: Any, lo: float, hi: float, value: float, step: float, suffix: str, tooltip: str) -> Any:
     """Range, step and value of a QSpinBox/QDoubleSpinBox; value applied only after Enter or focus-out."""

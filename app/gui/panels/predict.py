@@ -1,11 +1,16 @@
-"""Prediction panel (mirrors ``decongan predict``): apply a trained generator to the current image."""
+"""Prediction panel (mirrors ``decongan predict``): apply a trained generator to the current image.
+
+Before predicting, the image is checked against the model's training domain
+(:func:`engine.learn.domain.check_domain`: pixel size, intensity statistics). Warnings are shown in the
+panel and asked about ("Predict anyway" / Cancel); a result predicted anyway carries them in its provenance.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 from decongan.app.gui.panels.base import Context, PathEdit, WorkflowPanel, combo, int_spin
 from decongan.app.gui.session import Layer
@@ -48,6 +53,11 @@ class PredictPanel(WorkflowPanel):
         form.addRow("Run folder", self.run_edit)
         form.addRow("Checkpoint", self.which_combo)
         form.addRow(self.model_info)
+        self.domain_info = QLabel("")
+        self.domain_info.setWordWrap(True)
+        self.domain_info.setToolTip("The current image checked against the model's training data (pixel size, "
+                                    "intensity statistics) before predicting")
+        form.addRow(self.domain_info)
 
         form2 = self.add_group("Inference")
         self.tile_spin = int_spin(0, 8192, ctx.settings.get("predict/tile"), step=64, suffix=" px",
@@ -127,6 +137,13 @@ class PredictPanel(WorkflowPanel):
                                     context="Predict")
             return
         image = lq.image
+        try:
+            check = self.check_domain(run, image)
+        except Exception as err:  # noqa: BLE001 - a run folder that cannot be read is refused with its reason
+            self.ctx.errors.present(err, context="Predict")
+            return
+        if check.warnings and not self.ask_predict_anyway(check.warnings):
+            return
         options = {"tile": self.tile_spin.value(), "overlap": self.overlap_spin.value(),
                    "device": self.device_combo.currentText(), "which": self.which_combo.currentText()}
 
@@ -136,8 +153,39 @@ class PredictPanel(WorkflowPanel):
             restored, provenance = yield from iter_predict_image(run, image, cancel=ctx.cancel, **options)
             return restored, provenance
 
-        self.job = self.ctx.jobs.start("Prediction", work, on_success=lambda r: self._done(r, run))
+        self.job = self.ctx.jobs.start("Prediction", work, on_success=lambda r: self._done(r, run, check.warnings))
 
-    def _done(self, result: Any, run: Path) -> None:
+    # -- the model's domain ------------------------------------------------------------------------------
+    def check_domain(self, run: Path, image: Any) -> Any:
+        """``engine.learn.domain.check_domain`` of ``image`` (at the dataset's pixel size) for ``run``; shown in
+        the panel (orange with the warnings, or what was checked)."""
+        from decongan.engine.learn.domain import check_domain
+
+        check = check_domain(run, image, pixel_size_um=self.ctx.session.pixel_size_um or image.pixel_size_um)
+        if check.warnings:
+            self.domain_info.setText("<span style='color:#d55e00'><b>Outside the model's training domain:</b> "
+                                     + "; ".join(check.warnings) + "</span>")
+        else:
+            self.domain_info.setText("Within the model's training domain (pixel size, intensities)"
+                                     + (f"; {'; '.join(check.notes)}" if check.notes else ""))
+        return check
+
+    def ask_predict_anyway(self, warnings: list[str]) -> bool:
+        """Ask before predicting an image outside the model's domain; True = predict anyway."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Image outside the model's training domain")
+        box.setText("This image is unlike the data the model was trained on; its output may look plausible and be "
+                    "wrong.")
+        box.setInformativeText("\n".join(f"- {w}" for w in warnings))
+        anyway = box.addButton("Predict anyway", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.exec()
+        return box.clickedButton() is anyway
+
+    def _done(self, result: Any, run: Path, domain_warnings: list[str] | None = None) -> None:
         restored, provenance = result
+        if domain_warnings:  # predicted anyway: the result says so wherever it goes (report, TIFF)
+            provenance.parameters["domain_warnings"] = list(domain_warnings)
         self.ctx.session.set_layer(Layer(self.layer_name(provenance, run), restored, "restored", provenance))
