@@ -601,9 +601,11 @@ class FijiClient:
         return BridgeResult(result.data, reply.provenance, reply.values, reply.log, result.pixel_size_um,
                             result.z_step_um)
 
-    def register(self, moving: ImageArray | np.ndarray, fixed: ImageArray | np.ndarray, transform: str = "rigid", *,
+    def register(self, *, moving: ImageArray | np.ndarray, fixed: ImageArray | np.ndarray, transform: str = "rigid",
                  method: str = "auto", timeout: float | None = None) -> RegistrationOutput:
         """Register ``moving`` onto ``fixed`` with TurboReg (``method="auto"``: else SIFT linear alignment).
+
+        The images are keyword-only (as in the engine's ``register``), so they cannot be swapped.
 
         ``method`` "turboreg" or "sift" forces one plugin (:class:`PluginMissing` when it is absent).
         SIFT needs a display in plain ImageJ 1.x (Xvfb) and images of the same size.

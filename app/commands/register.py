@@ -86,7 +86,7 @@ def proxy_plane(image: Any, *, channel: int, plane: int | None) -> Any:
     return data
 
 
-def register_with_backend(backend: str, moving: Any, fixed: Any, *, options: dict[str, Any], progress: Any) -> Any:
+def register_with_backend(backend: str, *, moving: Any, fixed: Any, options: dict[str, Any], progress: Any) -> Any:
     """Dispatch to a registration backend; returns ``engine.optics.registration.RegistrationResult``."""
     if backend == "engine":
         from decongan.engine.optics.registration import iter_register
@@ -111,7 +111,7 @@ def _register_fiji(moving: Any, fixed: Any, *, options: dict[str, Any], progress
     from decongan.engine.progress import run_with_callbacks
 
     try:  # the same pixel sizes, quality threshold and settings as the engine (RegistrationError passes through)
-        return run_with_callbacks(iter_fiji_register(moving, fixed, **options), progress=progress)
+        return run_with_callbacks(iter_fiji_register(moving=moving, fixed=fixed, **options), progress=progress)
     except FijiUnavailable as err:
         reason = err.reason
     engine_options = {k: v for k, v in options.items() if k != "fiji_dir"}
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         options["fiji_dir"] = args.fiji
     progress = ConsoleProgress("register", json_lines=args.json_progress)
     try:
-        result = register_with_backend(args.backend, m_plane, f_plane, options=options, progress=progress)
+        result = register_with_backend(args.backend, moving=m_plane, fixed=f_plane, options=options, progress=progress)
     except RegistrationError as err:
         path = {"moving": args.moving, "fixed": args.fixed}.get(err.which or "")
         raise CommandError(f"{path}: {err}" if path else str(err)) from None

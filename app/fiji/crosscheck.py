@@ -149,7 +149,7 @@ def iter_crosscheck(golden_dir: str | os.PathLike[str], *, fiji_dir: str | os.Pa
             def reg_line(kind=kind, expected=expected, aligned_golden=aligned_golden, mask_golden=mask_golden,
                          runner=runner, name=name) -> CheckLine:
                 if runner == "fiji":
-                    output = call_bridge(lambda: fiji.register(moving, fixed, kind))
+                    output = call_bridge(lambda: fiji.register(moving=moving, fixed=fixed, transform=kind))
                     aligned, mask, matrix = output.aligned, output.mask, output.matrix
                     label = f"registered ({plugin_label(output)})"
                     tolerance = TOLERANCE["reg_px_fiji"]

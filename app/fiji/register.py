@@ -134,7 +134,7 @@ def registration_result(moving: np.ndarray, fixed: np.ndarray, output: Registrat
     return RegistrationResult(transform, aligned, mask, float(before), float(after), True, elapsed_s, details)
 
 
-def iter_fiji_register(moving: np.ndarray, fixed: np.ndarray, *, transform: str = "rigid",
+def iter_fiji_register(*, moving: np.ndarray, fixed: np.ndarray, transform: str = "rigid",
                        moving_pixel_size_um: float | None = None, fixed_pixel_size_um: float | None = None,
                        min_ncc: float = 0.1, max_iterations: int | None = None,
                        fiji_dir: str | os.PathLike[str] | None = None,
@@ -185,7 +185,7 @@ def iter_fiji_register(moving: np.ndarray, fixed: np.ndarray, *, transform: str 
     fiji.start()
     yield Progress(step=1, total=2, message="registering with Fiji")
     t0 = time.perf_counter()
-    output: RegistrationOutput = call_bridge(lambda: fiji.register(sent, fixed_data, transform))
+    output: RegistrationOutput = call_bridge(lambda: fiji.register(moving=sent, fixed=fixed_data, transform=transform))
     result = registration_result(moving_data, fixed_data, output, to_moving=to_moving,
                                  elapsed_s=time.perf_counter() - t0, notes=notes)
     result.details["method"] = f"registered ({output.transform}, {plugin_label(output)})"

@@ -54,7 +54,7 @@ class FakeFijiClient:
         config = "\n".join(f"{k}={v}" for k, v in sorted(parameters.items()))
         return BridgeResult(image.astype(np.float32), {**PSF_GENERATOR_PROVENANCE, "config": config})
 
-    def register(self, moving: Any, fixed: Any, transform: str = "rigid", **_: Any) -> RegistrationOutput:
+    def register(self, *, moving: Any, fixed: Any, transform: str = "rigid", **_: Any) -> RegistrationOutput:
         from decongan.engine.optics.registration import Transform2D, apply_transform
 
         moving, fixed = np.array(moving, copy=True), np.array(fixed, copy=True)

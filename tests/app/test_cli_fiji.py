@@ -98,7 +98,7 @@ def test_fiji_adapters_raise_fiji_unavailable_with_the_install_hint(ij1_availabl
     image = np.ones((32, 32), np.float32)
     with pytest.raises(fiji_client.FijiUnavailable, match="DeconvolutionLab2.*update site"):
         fiji_deconvolve.fiji_richardson_lucy(image, np.ones((3, 3), np.float32), iterations=2)
-    generator = fiji_register.iter_fiji_register(image, image, transform="rigid")
+    generator = fiji_register.iter_fiji_register(moving=image, fixed=image, transform="rigid")
     with pytest.raises(fiji_client.FijiUnavailable, match="TurboReg"):
         list(generator)
 

@@ -101,7 +101,7 @@ def test_pixel_sizes_resample_the_moving_image_and_the_scale_is_folded_in(monkey
     fixed = tifffile.imread(golden_dir / "reg_target_256.tif").astype(np.float32)
     moving = _bin2(fixed)  # a x2 binned scan of the same field: 0.318 um pixels vs 0.159 um
     fake = install(monkeypatch)  # "TurboReg" finds the identity on what it is given
-    result = drain(iter_fiji_register(moving, fixed, transform="rigid", moving_pixel_size_um=0.318,
+    result = drain(iter_fiji_register(moving=moving, fixed=fixed, transform="rigid", moving_pixel_size_um=0.318,
                                       fixed_pixel_size_um=0.159, min_ncc=0.5))
     (call,) = fake.register_calls
     assert call["moving"].shape == (256, 256) and call["transform"] == "rigid"  # resampled to the fixed pixel size
@@ -120,7 +120,7 @@ def test_a_failed_fiji_registration_is_refused_with_the_engines_rule(monkeypatch
     moving = tifffile.imread(golden_dir / "reg_moving_rot3deg_shift7.5_-4.25_256.tif").astype(np.float32)
     install(monkeypatch, FakeFijiClient(turboreg_matrix=np.array([[60.0, 1.0, 0.0], [-45.0, 0.0, 1.0]])))
     with pytest.raises(RegistrationError, match=r"registration failed: .*NCC") as caught:
-        drain(iter_fiji_register(moving, fixed, transform="rigid", min_ncc=0.5))
+        drain(iter_fiji_register(moving=moving, fixed=fixed, transform="rigid", min_ncc=0.5))
     assert caught.value.result is not None and caught.value.result.ncc_after < 0.5
 
 
@@ -129,10 +129,10 @@ def test_min_ncc_is_the_callers_threshold(monkeypatch, golden_dir):
     moving = tifffile.imread(golden_dir / "reg_moving_rot3deg_shift7.5_-4.25_256.tif").astype(np.float32)
     golden = read_turboreg_transform(golden_dir / "turboreg_rigidBody_transform.txt")
     install(monkeypatch, FakeFijiClient(turboreg_matrix=golden))
-    result = drain(iter_fiji_register(moving, fixed, transform="rigid", min_ncc=0.5))
+    result = drain(iter_fiji_register(moving=moving, fixed=fixed, transform="rigid", min_ncc=0.5))
     assert result.ncc_after > 0.998
     with pytest.raises(RegistrationError, match=r"NCC 0\.99\d < 0\.9999"):
-        drain(iter_fiji_register(moving, fixed, transform="rigid", min_ncc=0.9999))
+        drain(iter_fiji_register(moving=moving, fixed=fixed, transform="rigid", min_ncc=0.9999))
 
 
 def test_unavailable_fiji_raises_before_anything_is_sent(monkeypatch):
@@ -145,3 +145,14 @@ def test_unavailable_fiji_raises_before_anything_is_sent(monkeypatch):
     image = MicroscopyImage(np.ones((16, 16), np.float32), "YX", pixel_size_um=0.1)
     with pytest.raises(FijiUnavailable, match="no Fiji/ImageJ backend: test"):
         fiji_deconvolve_image(image, np.ones((3, 3), np.float32), iterations=1)
+
+
+def test_the_fiji_registration_takes_its_images_by_keyword_like_the_engine():
+    """A positional (moving, fixed) call fails before anything runs, so the two cannot be swapped."""
+    from decongan.imagej_bridge.client import FijiClient
+
+    image = np.zeros((16, 16), np.float32)
+    with pytest.raises(TypeError, match="positional argument"):
+        iter_fiji_register(image, image)
+    with pytest.raises(TypeError, match="positional argument"):
+        FijiClient.register(object(), image, image)  # type: ignore[arg-type]

@@ -80,7 +80,7 @@ def test_turboreg_matches_golden(fiji, golden_dir, kind, golden_name):
     need(fiji, "turboreg")
     moving = tifffile.imread(golden_dir / "reg_moving_rot3deg_shift7.5_-4.25_256.tif")
     fixed = tifffile.imread(golden_dir / "reg_target_256.tif")
-    out = fiji.register(moving, fixed, kind, method="turboreg")
+    out = fiji.register(moving=moving, fixed=fixed, transform=kind, method="turboreg")
     stack = tifffile.imread(golden_dir / f"turboreg_{golden_name}_aligned.tif")
     from decongan.app.fiji.crosscheck import read_turboreg_transform
 
@@ -97,7 +97,7 @@ def test_sift_alignment_recovers_the_ground_truth(fiji, golden_dir):
         pytest.skip("SIFT needs a display in plain ImageJ 1.x: install Xvfb")
     moving = tifffile.imread(golden_dir / "reg_moving_rot3deg_shift7.5_-4.25_256.tif")
     fixed = tifffile.imread(golden_dir / "reg_target_256.tif")
-    out = fiji.register(moving, fixed, "rigid", method="sift")
+    out = fiji.register(moving=moving, fixed=fixed, transform="rigid", method="sift")
     assert corners_error(out.matrix, GROUND_TRUTH) < 0.1  # README: SIFT rigid within 0.041 px
     assert out.matrix.shape == (2, 3)
     np.testing.assert_allclose(operations.sift_to_turboreg(np.array(out.values["sift_matrix"])), out.matrix)

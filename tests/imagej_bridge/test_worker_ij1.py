@@ -147,7 +147,7 @@ def test_missing_plugins_raise_plugin_missing_with_install_hint(ij1_client):
     with pytest.raises(errors.PluginMissing, match="DeconvolutionLab2.*update site"):
         ij1_client.richardson_lucy(image, np.ones((5, 5), np.float32), iterations=3)
     with pytest.raises(errors.PluginMissing, match="TurboReg.*BIG-EPFL"):
-        ij1_client.register(image, image, "rigid")
+        ij1_client.register(moving=image, fixed=image, transform="rigid")
     assert ij1_client.ping() < 5  # the worker survived all three
 
 

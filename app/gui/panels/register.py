@@ -153,7 +153,7 @@ class RegisterPanel(WorkflowPanel):
                 iter_fiji_register,  # TurboReg/StackReg or SIFT through the bridge
             )
 
-            result = yield from iter_fiji_register(m_plane, f_plane, fiji_dir=fiji_dir, **options)
+            result = yield from iter_fiji_register(moving=m_plane, fixed=f_plane, fiji_dir=fiji_dir, **options)
             return result
 
         self._inputs = (moving.name, fixed.name)
