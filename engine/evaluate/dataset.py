@@ -154,6 +154,7 @@ def iter_evaluate_fields(
     cancel: CancelToken | None = None,
     resample: bool = False,
     computed: Mapping[str, Callable[[MicroscopyImage], object]] | None = None,
+    split_half: bool = False,
 ) -> Generator[Progress, None, tuple[list[SetEvaluation], list[str]]]:
     """Read, assemble and evaluate every field; yields a Progress per field.
 
@@ -173,6 +174,10 @@ def iter_evaluate_fields(
         Compute data-consistency maps.
     consistency_psf : callable, optional
         ``psf(lq_image) -> PSF on the evaluation grid`` (None result: identity forward model).
+    split_half : bool
+        Also run each ``computed`` method on the two photon halves of the input and attach its split-half
+        trust map (:mod:`engine.evaluate.trust_maps`; column ``sh_flagged_fraction``). A map that cannot be
+        made (e.g. no gain to estimate) is noted in the field's evaluation, not a failure.
     cancel : CancelToken, optional
 
     Returns
@@ -197,12 +202,25 @@ def iter_evaluate_fields(
                                         resample=resample)
             psf = consistency_psf(lq) if (consistency and consistency_psf is not None) else None
             evaluations.append(evaluate_set(cset, consistency_psf=psf, consistency=consistency, no_reference=no_reference))
+            if split_half:
+                _attach_split_half(evaluations[-1], lq, computed or {})
             message = f"{files.name}: compared"
         except (ComparisonError, ImageReadError, ValueError) as err:
             failures.append(f"{files.name}: {err}")
             message = f"{files.name}: FAILED"
         yield Progress(i + 1, len(fields), message)
     return evaluations, failures
+
+
+def _attach_split_half(evaluation: SetEvaluation, lq: MicroscopyImage,
+                       methods: Mapping[str, Callable[[MicroscopyImage], object]]) -> None:
+    from decongan.engine.evaluate.trust_maps import attach_split_half, split_half_image
+
+    for name, method in methods.items():
+        try:
+            attach_split_half(evaluation, name, split_half_image(lq, method, name=name))
+        except ValueError as err:
+            evaluation.notes.append(f"{name} split-half map: not computed ({err})")
 
 
 __all__ = ["FieldFiles", "iter_evaluate_fields", "match_dataset", "read_provenance", "read_restored"]

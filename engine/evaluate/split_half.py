@@ -97,8 +97,7 @@ DEFAULT_FLOOR_FRACTION = 0.01
 #: Percentile of the image above which a fitted offset is capped (module docstring, step 1).
 OFFSET_CAP_PERCENTILE = 0.1
 
-#: The restoration a split-half map applies to each half: float32 image in, image out.
-Restorer = Callable[[np.ndarray], np.ndarray]
+Restorer = Callable[[np.ndarray], np.ndarray]  #: what a split-half map applies to each half (float32 in)
 
 
 class SplitHalfError(DeconganError, ValueError):
@@ -147,8 +146,7 @@ class DisagreementResult:
     flagged_fraction : float
         ``flagged.mean()``.
     parameters : dict
-        Threshold, filters, minimum area, number of members and, for a split-half map, the photon
-        calibration, seed and how the halves were made.
+        Threshold, filters, minimum area, members; for a split-half map also calibration, seed, halves.
     """
 
     zmap: np.ndarray
@@ -345,16 +343,14 @@ def disagreement_map(
     from scipy.ndimage import gaussian_filter
 
     if len(restorations) < 2:
-        raise SplitHalfError(f"a disagreement map needs at least two restorations; got {len(restorations)}",
-                             value=len(restorations))
+        raise SplitHalfError(f"a disagreement map needs at least two restorations; got {len(restorations)}")
     arrays = [_as_float(f"restoration {k + 1}", r) for k, r in enumerate(restorations)]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise SplitHalfError(f"the restorations differ in shape {sorted(shapes)}; restore the same input on one grid",
                              value=sorted(shapes))
     if not threshold > 0 or not detection_sigma_px > 0:
-        raise SplitHalfError(f"the threshold and the detection sigma must be > 0; got {threshold}, {detection_sigma_px}",
-                             value=(threshold, detection_sigma_px))
+        raise SplitHalfError(f"the threshold and the detection sigma must be > 0; got {threshold}, {detection_sigma_px}")
     count = len(arrays)
     total = np.sum(arrays, axis=0, dtype=np.float32)
     if intensity is None:
@@ -452,16 +448,50 @@ def split_half_map(
         calibration = PhotonCalibration(gain=float(gain), offset=float(offset), read_variance=float("nan"),
                                         method="gain and offset given by the caller")
     first, second, record = split_photons(image, calibration, seed=seed)
-    restored = [np.asarray(restore(first)), np.asarray(restore(second))]
-    # one photon per pixel of shot noise in each half, as the identity would pass it: d = 2 g (n1 - n2)
-    photon_floor = 2.0 * float(calibration.gain)
+    return halves_disagreement(image, restore(first), restore(second), calibration, record, threshold=threshold,
+                               detection_sigma_px=detection_sigma_px, min_area_px=min_area_px)
+
+
+def halves_disagreement(
+    image: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    calibration: PhotonCalibration,
+    record: dict[str, Any],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    detection_sigma_px: float = DEFAULT_DETECTION_SIGMA_PX,
+    min_area_px: int | None = None,
+) -> DisagreementResult:
+    """The disagreement map of two restored halves (step 5), with the split's record in its parameters.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) or (Z, Y, X)
+        The measurement the halves were split from (bins the expected spread when the restorations are
+        on its grid).
+    first, second : ndarray, same shape
+        The restorations of the first and second half (:func:`split_photons`).
+    calibration : PhotonCalibration
+        The gain and offset used for the split; ``2 * gain`` (the deviation one photon per pixel of
+        shot noise makes between the halves) is the map's noise floor.
+    record : dict
+        :func:`split_photons`' record.
+    threshold, detection_sigma_px, min_area_px
+        As in :func:`disagreement_map`.
+
+    Returns
+    -------
+    DisagreementResult
+    """
+    restored = [np.asarray(first), np.asarray(second)]
     same_grid = restored[0].shape == np.shape(image)
     result = disagreement_map(restored, threshold=threshold, detection_sigma_px=detection_sigma_px,
-                              min_area_px=min_area_px, noise_floor=photon_floor,
+                              min_area_px=min_area_px, noise_floor=2.0 * float(calibration.gain),
                               intensity=np.asarray(image) if same_grid else None)
-    result.parameters["noise_floor_how"] = ("2 x gain: the deviation one photon per pixel of shot noise makes between "
-                                            "the halves (a disagreement below it is never flagged)")
     result.parameters.update({
+        "noise_floor_how": "2 x gain: the deviation one photon per pixel of shot noise makes between the halves "
+                           "(a disagreement below it is never flagged)",
         "calibration": calibration.as_dict(), "split": record,
         "halves": "binomial thinning p = 0.5 of the photon counts; each half rescaled to the input's brightness "
                   "(offset + 2 * gain * counts) and restored by the same method",

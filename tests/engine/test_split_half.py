@@ -284,3 +284,66 @@ def test_refusals_name_the_problem():
         estimate_photon_calibration(np.full((64, 64), 7.0, dtype=np.float32))
     with pytest.raises(SplitHalfError, match="gain must be positive"):
         split_photons(image, PhotonCalibration(gain=0.0, offset=0.0, read_variance=0.0, method="given"))
+
+
+def test_a_comparison_attaches_split_half_maps_of_the_methods_it_runs(shared_data, tmp_path):
+    """Folder comparison with two computed columns: a stable Gaussian and a method that invents a blob in
+    every second call (the second half); files written as acquired (8-bit FMD crops)."""
+    from decongan.engine.evaluate.compare import METRIC_LABELS, MetricTable
+    from decongan.engine.evaluate.dataset import iter_evaluate_fields, match_dataset
+    from decongan.engine.io import write_tiff
+    from decongan.engine.progress import drain
+
+    for side in ("lq", "hq"):
+        for field in ("fov01", "fov05"):
+            data = read_image(shared_data / FMD / side / f"{field}.png").data[:192, :192]
+            write_tiff(tmp_path / side / f"{field}.tif", data, dtype="uint8")
+    yy, xx = np.indices((192, 192))
+    blob = (40.0 * np.exp(-((yy - 96) ** 2 + (xx - 96) ** 2) / (2 * BLOB_SIGMA ** 2))).astype(np.float32)
+    calls: list[int] = []
+
+    def gaussian(image):
+        return gaussian_restoration(image.data.astype(np.float32))
+
+    def inventive(image):
+        calls.append(1)
+        return gaussian(image) + (blob if len(calls) % 2 == 0 else 0.0)
+
+    fields, _ = match_dataset(tmp_path / "lq", gt_dir=tmp_path / "hq")
+    evaluations, failures = drain(iter_evaluate_fields(fields, consistency=False, no_reference=False, split_half=True,
+                                                       computed={"Gaussian": gaussian, "inventive": inventive}))
+    assert failures == [] and len(calls) == 6  # per field: once for the metrics, twice for the halves
+    # (the blob lands in one half of each field: calls 2 and 6; call 4 is field 2's metrics column)
+    table = MetricTable.from_evaluations(evaluations)
+    assert "sh_flagged_fraction" in table.metrics
+    stable = table.values("sh_flagged_fraction", "Gaussian")
+    unstable = table.values("sh_flagged_fraction", "inventive")
+    assert all(v <= MAX_FALSE_FLAG_RATE for v in stable), stable
+    assert all(v > 0.002 for v in unstable), unstable
+    assert table.values("sh_flagged_fraction", "LQ (input)") == [None, None]
+    for evaluation in evaluations:
+        result = evaluation.split_half[("inventive", 0)]
+        assert result.flagged[90:103, 90:103].any() and result.parameters["split"]["seed"] == 0
+    assert METRIC_LABELS["sh_flagged_fraction"] == "flagged area (split-half)"
+
+
+def test_split_half_of_a_two_channel_image_splits_each_channel_on_its_own(shared_data):
+    from decongan.engine.evaluate.trust_maps import split_half_image
+    from decongan.engine.io import MicroscopyImage
+
+    fmd = read_image(shared_data / FMD / "lq" / "fov01.png").data[:128, :128].astype(np.float32)
+    tagan = read_image(shared_data / TAGAN / "lq" / "dendritic_factin_train804.tif").data[:128, :128].astype(np.float32)
+    image = MicroscopyImage(np.stack([fmd, tagan]), "CYX")
+    seen: list[np.ndarray] = []
+
+    def method(half):
+        seen.append(half.data)
+        return half.with_data(gaussian_filter(half.data, (0, 1.5, 1.5)).astype(np.float32))
+
+    results = split_half_image(image, method, seed=5)
+    assert sorted(results) == [0, 1] and len(seen) == 2 and seen[0].shape == (2, 128, 128)
+    gains = [results[c].parameters["calibration"]["gain"] for c in (0, 1)]
+    assert gains[0] == pytest.approx(estimate_photon_calibration(fmd).gain)
+    assert gains[1] == pytest.approx(estimate_photon_calibration(tagan).gain) and gains[0] > 2 * gains[1]
+    assert [results[c].parameters["split"]["seed"] for c in (0, 1)] == [5, 6]
+    assert all(results[c].flagged_fraction <= MAX_FALSE_FLAG_RATE for c in (0, 1))
