@@ -16,6 +16,7 @@ _API = {
     "apply_transform": "registration", "iter_register": "registration", "register": "registration",
     "Block": "request", "block_psfs": "request", "DeconvolutionSettings": "request", "Optics": "request", "OpticsError": "request",
     "Quantity": "request", "focal_plane": "request", "plan_blocks": "request", "psf_for_grid": "request",
+    "RlMemoryEstimate": "rl_memory", "estimate_rl_memory": "rl_memory",
     "BASELINES": "classical", "BaselineSpec": "classical", "restore_array": "classical", "restore_image": "classical",
 }
 __all__ = sorted(_API)

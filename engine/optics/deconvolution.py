@@ -94,6 +94,7 @@ from decongan.engine.optics.request import (
     block_psfs,
     plan_blocks,
 )
+from decongan.engine.optics.rl_memory import estimate_rl_memory
 from decongan.engine.progress import Progress, drain
 from decongan.engine.provenance import Provenance
 
@@ -628,6 +629,7 @@ def iter_deconvolve_image(
         raise TypeError("iter_deconvolve_image needs an engine.io.MicroscopyImage (use iter_richardson_lucy for arrays)")
     if image.metadata.get("rgb"):
         image.require_single_channel()  # raises a clear ImageReadError
+    input_itemsize = image.data.dtype.itemsize
     image, offset_record = subtract_offset(image, offset)
     psfs = [check_psf(p, source=psf_source) for p in ([psf] if isinstance(psf, np.ndarray) else psf)]
     data = image.data
@@ -645,6 +647,11 @@ def iter_deconvolve_image(
     total = iterations * len(blocks)
     done = 0
     dev = resolve_device(device)
+    # refuse, before any RL, an image whose working memory cannot fit (the one estimate, engine.optics.rl_memory)
+    estimate_rl_memory(image.axes, data.shape, [p.shape for p in psfs], edges=edges, method=method,
+                       tv_variant=tv_variant, input_itemsize=input_itemsize, offset=offset_record is not None
+                       ).check(what=str(image.path or "the image"), device=str(dev),
+                               device_available=torch.cuda.mem_get_info(dev)[0] if dev.type == "cuda" else None)
     otf_cache: dict[Any, Any] = {}
     for b, (index, kernel) in enumerate(blocks):
         where = f"block {b + 1}/{len(blocks)}" if len(blocks) > 1 else ""
