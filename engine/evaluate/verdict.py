@@ -46,8 +46,8 @@ BOOTSTRAP_SEED = 20260
 VERDICT_METRICS = ("ssim", "psnr", "seg_dice", "seg_f1")
 #: Unit written after a difference in a sentence ("by 0.015 SSIM", "by 0.52 dB PSNR").
 METRIC_UNITS = {"ssim": "SSIM", "psnr": "dB PSNR", "nrmse": "NRMSE", "mse": "MSE",
-                "seg_dice": "Dice (segmentation)", "seg_jaccard": "Jaccard (segmentation)",
-                "seg_f1": "object F1 (segmentation)"}
+                "seg_dice": "segmentation Dice", "seg_jaccard": "segmentation Jaccard",
+                "seg_f1": "segmentation object F1"}
 #: Name of a metric in "no significant difference in ..." and "highest median ...".
 METRIC_NAMES = {"ssim": "SSIM", "psnr": "PSNR", "nrmse": "NRMSE", "mse": "MSE", "seg_dice": "segmentation Dice",
                 "seg_jaccard": "segmentation Jaccard", "seg_f1": "segmentation object F1"}

@@ -14,10 +14,11 @@ from scipy import ndimage
 from decongan.engine.evaluate.compare import build_comparison_set, evaluate_set
 from decongan.engine.evaluate.report import (
     ReportContext,
-    _fmt,
     normalisation_policy_text,
     write_comparison_outputs,
 )
+from decongan.engine.evaluate.report_html import fmt_value as _fmt
+from decongan.engine.evaluate.report_html import rst_to_html
 from decongan.engine.io import read_image
 from decongan.engine.provenance import Provenance, Restored
 
@@ -71,21 +72,31 @@ def test_restored_images_are_calibrated_tiffs_with_provenance(outputs):
     assert read_provenance(result.restored[0]).parameters["sigma"] == 1.0
 
 
-def test_html_is_self_contained_and_states_values_policy_and_context(outputs):
+def test_html_refers_only_to_its_folder_and_states_values_policy_and_context(outputs):
     result, evaluations = outputs
     page = result.report_html.read_text(encoding="utf-8")
-    assert not re.search(r"(src|href)=['\"](https?:|file:|/)", page)  # no external references
-    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
-    assert len(images) == len(result.figures) >= 4
-    assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r"(src|href)=['\"](https?:|file:|/|\.\.)", page)  # nothing outside the output folder
+    images = re.findall(r"src='data:image/jpeg;base64,([A-Za-z0-9+/=]+)'", page)
+    assert len(images) == len(result.figures) >= 4  # one small preview per figure ...
+    assert base64.b64decode(images[0])[:3] == b"\xff\xd8\xff"
+    links = re.findall(r"href='([^']+)'", page)  # ... linked to its full-resolution file, which exists
+    assert {f"figures/{name}.png" for name in result.figures} <= set(links)
+    assert all((result.out_dir / link).is_file() for link in links)
     # every per-image metric value appears as formatted in the table
     for row in evaluations[1].rows:
         for key in ("ssim", "psnr", "snr"):
             if row.get(key) is not None:
                 assert f"<td>{_fmt(row[key], key)}</td>" in page
-    assert normalisation_policy_text()[:60].replace("'", "&#x27;") in page
+    assert rst_to_html(normalisation_policy_text()) in page
+    assert "<b>Ground truth</b>: percentile-normalised, <code>gt_n = (gt - p0.1) / (p99.9 - p0.1)</code>" in page
     assert "percentile-normalised" in page and "Kruskal-Wallis" in page and "Holm" in page.replace("holm", "Holm")
     assert "decorrelation analysis and FRC reward" in page
+    # jargon is defined directly under the summary table, not only in the methods text far below
+    summary = page[page.index("<h2>Summary"):page.index("<h2>Across all methods")]
+    definitions = summary[summary.index("</table>"):]
+    for label in ("RSP (consistency)", "chi RMS (consistency)", "CUF (cycles/px)", "BGSTD"):
+        assert label in summary and f"<dt>{label}</dt>" in definitions
+    assert "resolution-scaled Pearson" in definitions and "noise floor" in definitions
     assert "imagej1 /usr/share/java/ij.jar (test)" in page
     assert "s1-test" in page and "NA 1.4 assumed for the test" in page
     assert "numpy" in page and "scikit_posthocs" in page  # software versions

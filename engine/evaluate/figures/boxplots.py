@@ -10,6 +10,9 @@ import numpy as np
 
 from decongan.engine.evaluate.figures.canvas import LINE_COLOURS, CaptionedFigure, new_figure
 
+#: Box plots side by side before a new row starts.
+BOXPLOTS_PER_ROW = 3
+
 
 def boxplot_figure(table: Any, metrics: Sequence[str], *, p_adjust: str = "holm", alpha: float = 0.05,
                    statistics: dict[str, Any] | None = None) -> CaptionedFigure:
@@ -33,14 +36,18 @@ def boxplot_figure(table: Any, metrics: Sequence[str], *, p_adjust: str = "holm"
         raise ValueError("no metric has values to plot")
     n = len(metrics)
     n_methods = max(len(table.methods_with(m)) for m in metrics)
-    width = max(2.2, 0.55 * n_methods + 1.0)
-    fig = new_figure(width * n, 3.2)
+    ncols = min(BOXPLOTS_PER_ROW, n)  # a grid, not a row of tiny plots
+    nrows = math.ceil(n / ncols)
+    width = max(3.0, 0.6 * n_methods + 1.4)
+    fig = new_figure(width * ncols, 3.6 * nrows)
+    fig.set_layout_engine("constrained")
     stats_out = {}
     for i, metric in enumerate(metrics):
-        ax = fig.add_subplot(1, n, i + 1, label="boxplot")
+        ax = fig.add_subplot(nrows, ncols, i + 1, label="boxplot")
         methods = table.methods_with(metric)
         data = [[v for v in table.values(metric, m) if v is not None and math.isfinite(v)] for m in methods]
-        colours = [LINE_COLOURS[k % len(LINE_COLOURS)] for k in range(len(methods))]
+        # one colour per method in every panel (a method missing from one panel does not shift the others)
+        colours = [LINE_COLOURS[table.methods.index(m) % len(LINE_COLOURS)] for m in methods]
         boxes = ax.boxplot(data, tick_labels=methods, patch_artist=True, widths=0.6, showfliers=False,
                            medianprops={"color": "black", "lw": 1.2})
         for patch, colour in zip(boxes["boxes"], colours, strict=True):
@@ -53,17 +60,16 @@ def boxplot_figure(table: Any, metrics: Sequence[str], *, p_adjust: str = "holm"
         stats_out[metric] = result
         direction = HIGHER_IS_BETTER.get(metric)
         arrow = " (↑ better)" if direction else " (↓ better)" if direction is False else ""
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric) + arrow, fontsize=7)
-        ax.tick_params(axis="x", labelrotation=30, labelsize=6)
-        ax.tick_params(axis="y", labelsize=6)
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric) + arrow, fontsize=8)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+        ax.tick_params(axis="y", labelsize=7)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
         if result.kruskal is not None:
-            ax.set_title(f"Kruskal-Wallis {format_p(result.kruskal.pvalue)}", fontsize=7)
+            ax.set_title(f"Kruskal-Wallis {format_p(result.kruskal.pvalue)}", fontsize=8)
             _draw_brackets(ax, methods, data, result.significant_pairs, significance_stars)
         else:
-            ax.set_title(f"no test: {result.skipped_reason}", fontsize=6)
-    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.3, top=0.88, wspace=0.45)
+            ax.set_title(f"no test: {result.skipped_reason}", fontsize=7)
     caption = (f"Box plots per metric over all fields (box: quartiles, line: median, whiskers: 1.5 IQR, dots: "
                f"images). Title: Kruskal-Wallis test across methods; brackets: pairs that differ by Dunn's test "
                f"with {p_adjust.capitalize()} correction (* p<0.05, ** p<0.01, *** p<0.001), run only when every "

@@ -62,6 +62,10 @@ def save_figure(fig: CaptionedFigure | Any, path_stem: str | Path, *, formats: S
                 dpi: int = 300) -> list[Path]:
     """Write ``path_stem.png/.svg/.pdf`` atomically; return the paths.
 
+    Text with characters that no installed font can draw (e.g. CJK file names on a machine without
+    a CJK font) is drawn as code points; the mapping goes to ``fig.info["relabelled"]``
+    (engine.evaluate.figures.labels).
+
     Parameters
     ----------
     fig : CaptionedFigure or matplotlib Figure
@@ -70,7 +74,12 @@ def save_figure(fig: CaptionedFigure | Any, path_stem: str | Path, *, formats: S
     dpi : int
         Raster resolution (PNG; also embedded images of the PDF/SVG). At least 300 for print.
     """
+    from decongan.engine.evaluate.figures.labels import make_drawable
+
     figure = fig.figure if isinstance(fig, CaptionedFigure) else fig
+    relabelled = make_drawable(figure)  # characters no installed font has are written as code points
+    if relabelled and isinstance(fig, CaptionedFigure):
+        fig.info.setdefault("relabelled", {}).update(relabelled)
     out = []
     stem = Path(path_stem)
     for fmt in formats:
