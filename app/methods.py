@@ -311,11 +311,14 @@ def fiji_rl_method(psf: PsfSource, *, iterations: int = 10, tv_lambda: float | N
 
 def gan_method(run_dir: str | Path, *, which: str = "best", tile: int = 512, overlap: int = 64,
                device: str = "auto", name: str | None = None) -> Any:
-    """A trained generator (a ``decongan train`` run folder or an exported model) as a MethodSpec."""
+    """A trained generator (a ``decongan train`` run folder, a model folder or a bioimage.io package) as a MethodSpec."""
     from decongan.engine.evaluate.batch import MethodSpec, sha256_file
+    from decongan.engine.learn.bioimageio_run import is_bioimageio_source
     from decongan.engine.learn.checkpoint import RunError, generator_weights_path
     from decongan.engine.learn.inference import load_model
 
+    if is_bioimageio_source(run_dir):
+        return bioimageio_method(run_dir, tile=tile, device=device, name=name)
     run_dir = Path(run_dir)
     try:
         weights = generator_weights_path(run_dir, which)
@@ -336,9 +339,42 @@ def gan_method(run_dir: str | Path, *, which: str = "best", tile: int = 512, ove
     return MethodSpec(label, run, parameters)
 
 
+def bioimageio_method(package: str | Path, *, tile: int = 512, device: str = "auto", name: str | None = None) -> Any:
+    """A bioimage.io model package run on each LQ image (``engine.learn.bioimageio_run``) as a MethodSpec.
+
+    The package is read and its weights loaded here, so an unsupported one stops the command before
+    any image is read; its halo sets the tile overlap.
+    """
+    from decongan.engine.device import resolve_device
+    from decongan.engine.evaluate.batch import MethodSpec
+    from decongan.engine.learn.bioimageio_run import (
+        BioimageioModelError,
+        load_bioimageio_model,
+        predict_bioimageio,
+    )
+
+    try:
+        model = load_bioimageio_model(package, device=resolve_device(device))
+    except (BioimageioModelError, ValueError) as err:
+        raise CommandError(f"model {package}: {err}") from err
+
+    def run(image: Any) -> Any:
+        return predict_bioimageio(model, image, tile=tile)
+
+    parameters = {"backend": "bioimageio", "package": str(package), "package_sha256": model.sha256,
+                  "weight_format": model.weight_format, "tile": tile, "halo": model.halo}
+    return MethodSpec(name or model.label, run, parameters)
+
+
 def model_summary(run_dir: str | Path) -> dict[str, Any]:
-    """The run configuration of a model folder as a plain dict (for the report)."""
+    """The run configuration of a model folder (or a bioimage.io package's description) as a plain dict (for the report)."""
+    from decongan.engine.learn.bioimageio_run import is_bioimageio_source
     from decongan.engine.learn.checkpoint import load_run_config
+
+    if is_bioimageio_source(run_dir):
+        from decongan.engine.learn.bioimageio_run import package_summary
+
+        return package_summary(run_dir)
 
     config = load_run_config(run_dir)
     return {"run_dir": str(run_dir), "config": config.model_dump(mode="json")}

@@ -208,7 +208,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     folders.add_argument("--lq-dir", type=Path, help="folder of LQ inputs")
     folders.add_argument("--gt-dir", type=Path, help="folder of ground truths (same file names)")
     parser.add_argument("--method", action="append", default=[], metavar="NAME=PATH",
-                        help="a restored image (with --lq) or folder (with --lq-dir) and its column name; repeat")
+                        help="a restored image (with --lq) or folder (with --lq-dir) and its column name, or a "
+                             "bioimage.io model package (.zip, rdf.yaml) run on each LQ; repeat")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     parser.add_argument("--pixel-nm", type=float, metavar="NM", help="override the lateral pixel size of every image")
     parser.add_argument("--z-step-nm", type=float, metavar="NM", help="override the z step of every image")
@@ -226,6 +227,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_baseline_arguments(parser)
     add_figure_arguments(parser)
     parser.add_argument("--json-progress", action="store_true", help="print JSON progress lines on stdout")
+
+
+def model_method_specs(methods: dict[str, Path]) -> list[Any]:
+    """MethodSpecs of the --method entries that name a bioimage.io package (removed from ``methods``)."""
+    from decongan.app.methods import bioimageio_method
+    from decongan.engine.learn.bioimageio_run import is_bioimageio_source
+
+    specs = []
+    for name, path in list(methods.items()):
+        if is_bioimageio_source(path):
+            specs.append(bioimageio_method(path, name=name))
+            del methods[name]
+    return specs
 
 
 def _parse_methods(items: list[str]) -> dict[str, Path]:
@@ -258,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
     _positive("--pixel-nm", args.pixel_nm)
     _positive("--z-step-nm", args.z_step_nm)
     methods = _parse_methods(args.method)
+    models = model_method_specs(methods)  # --method NAME=MODEL.zip: run on each LQ, not read from files
     options = figure_options(args)
     if (args.lq is None) == (args.lq_dir is None):
         raise CommandError("give either --lq (one field) or --lq-dir (a data set)")
@@ -281,14 +296,14 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(err)) from err
         for line in skipped:
             print(f"decongan compare: left out: {line}", file=sys.stderr)
-    if not methods and args.baselines is None and args.gt is None and args.gt_dir is None:
+    if not methods and not models and args.baselines is None and args.gt is None and args.gt_dir is None:
         raise CommandError("nothing to compare: give at least one --method or a ground truth")
     check_output_folder(args.out, overwrite=args.overwrite,
                         input_dirs=[args.lq_dir, args.gt_dir, *[p for p in methods.values() if p.is_dir()]])
 
     psf_source = psf_source_from_args(args, required=False)
     baselines, baseline_notes = baseline_specs(args, psf_source, [f.lq for f in fields])
-    taken = [b.name for b in baselines if b.name in methods]
+    taken = [b.name for b in baselines if b.name in methods or b.name in {m.name for m in models}]
     if taken:
         raise CommandError(f"--method name {taken[0]!r} is also a baseline column of --baselines; rename the method")
     psf_for = consistency_psf_function(psf_source, args.consistency)
@@ -296,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
                                   z_step_um=args.z_step_nm / 1000 if args.z_step_nm else None,
                                   register_gt=args.register_gt, consistency=psf_for is not None,
                                   consistency_psf=psf_for, no_reference=not args.no_noref, resample=args.resample,
-                                  computed={b.name: b.run for b in baselines})
+                                  computed={b.name: b.run for b in [*models, *baselines]})
     evaluations, failures = run_with_callbacks(events, progress=ConsoleProgress("compare", json_lines=args.json_progress))
     for line in failures:
         print(f"decongan compare: failed: {line}", file=sys.stderr)
@@ -313,7 +328,8 @@ def run(args: argparse.Namespace) -> int:
         parameters={"register_gt": args.register_gt, "resample": args.resample, "consistency": args.consistency,
                     "consistency_psf": psf_source.describe() if psf_source is not None else None,
                     "pixel_nm_override": args.pixel_nm, **{k: v for k, v in options.items() if k != "formats"},
-                    **({"baselines": {b.name: b.parameters for b in baselines}} if baselines else {})},
+                    **({"baselines": {b.name: b.parameters for b in baselines}} if baselines else {}),
+                    **({"models": {m.name: m.parameters for m in models}} if models else {})},
         fiji_backend="not used by compare (restored images are read from files; see each method's backend)",
         notes=notes,
     )

@@ -216,6 +216,33 @@ def load_bioimageio_model(source: str | Path, *, device: Any = "cpu") -> Bioimag
         min=minimum, step=step, halo=halo, scale=scale, pixel_size_um=pixel, sha256=_sha256(path), notes=notes)
 
 
+def package_summary(source: str | Path) -> dict[str, Any]:
+    """Name, format, sha256 and DeconGAN run facts of a package, without loading its weights (for reports).
+
+    Parameters
+    ----------
+    source : str or Path
+        A ``.zip`` package or its ``rdf.yaml`` / ``bioimageio.yaml``.
+
+    Returns
+    -------
+    dict
+        ``package``, ``sha256``, ``name``, ``format_version`` and ``decongan`` (the run facts of a
+        package DeconGAN exported, else None); ``error`` instead of the last three for an invalid one.
+    """
+    from bioimageio.spec import load_description
+
+    path = Path(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        descr = load_description(str(path), format_version="latest", perform_io_checks=False)
+    out: dict[str, Any] = {"package": str(path), "sha256": _sha256(path)}
+    if not hasattr(descr, "weights"):
+        return {**out, "error": summary_text(descr)}
+    extra = getattr(descr.config, "model_extra", None) or {}
+    return {**out, "name": descr.name, "format_version": descr.format_version, "decongan": extra.get("decongan")}
+
+
 def _to_dims(array: np.ndarray, dims: tuple[str, ...]) -> np.ndarray:
     """(B, h, w) -> the package's axis order (batch and channel inserted where declared)."""
     have = ["batch", "channel", "y", "x"]
@@ -451,6 +478,7 @@ __all__ = [
     "is_bioimageio_source",
     "iter_predict_bioimageio",
     "load_bioimageio_model",
+    "package_summary",
     "predict_bioimageio",
     "tile_plan",
 ]

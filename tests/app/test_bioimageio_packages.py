@@ -180,3 +180,19 @@ def test_is_bioimageio_source(tmp_path):
         (tmp_path / name).write_bytes(b"")
         assert is_bioimageio_source(tmp_path / name) is expected
     assert not is_bioimageio_source(tmp_path) and not is_bioimageio_source(tmp_path / "missing.zip")
+
+
+@pytest.mark.slow
+def test_compare_runs_a_package_on_the_lq_like_predict(packages, runs, tmp_path, capsys):
+    root = runs[0]
+    out, predicted = tmp_path / "cmp", tmp_path / "pred"
+    lq, gt = root / "lq" / "fov03.tif", root / "hq" / "fov03.tif"
+    assert main(["compare", "--lq", str(lq), "--gt", str(gt), "--method", f"S1zip={packages['s1']}", "--out", str(out),
+                 "--no-noref", "--formats", "png"]) == 0
+    assert main(["predict", str(packages["s1"]), str(lq), "--out", str(predicted), "--device", "cpu"]) == 0
+    rows = json.loads((out / "metrics.json").read_text())["rows"]
+    row = next(r for r in rows if r["method"] == "S1zip")
+    assert row["backend"] == "bioimageio/torchscript" and 0 < row["ssim"] < 1
+    restored = tifffile.imread(out / "restored" / "fov03__S1zip.tif")
+    np.testing.assert_allclose(restored, tifffile.imread(predicted / "fov03_bioimageio.tif"), rtol=0, atol=1e-5)
+    capsys.readouterr()
