@@ -251,7 +251,7 @@ def run_demo(out: Path, *, iterations: int = 10, device: str = "auto", use_model
             + "; its whole-stack scores include its training planes.")
     context = ReportContext(
         title="DeconGAN demo: widefield vs Richardson-Lucy vs confocal (NEUBIAS nucleus)",
-        command=command,
+        command=command, pairs_unit="planes", pairs_independent=False,  # planes of one stack: no significance claim
         parameters={"iterations": iterations, "edges": settings.edges, "device": device, "planes": planes,
                     "planes_shown": show, "focus_plane": focus, "psf_shape": list(psf.shape)},
         assumptions=[

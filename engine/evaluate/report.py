@@ -68,6 +68,11 @@ class ReportContext:
         Configuration of the GAN run(s) used (``{"name": ..., "config": {...}}``), None when no model.
     notes : list of str
         Anything else worth saying (a method left out and why, files skipped ...).
+    pairs_unit : str
+        What one compared image is, in the verdict's sentences ("fields", "planes").
+    pairs_independent : bool
+        False when the compared images are planes of one stack: the verdict then describes the
+        paired differences without claiming significance (engine.evaluate.verdict).
     """
 
     title: str = "DeconGAN comparison"
@@ -77,6 +82,8 @@ class ReportContext:
     fiji_backend: str = "not used"
     model: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    pairs_unit: str = "fields"
+    pairs_independent: bool = True
 
 
 @dataclass
@@ -208,7 +215,8 @@ def write_comparison_outputs(
     # -- tables ---------------------------------------------------------------------------------
     summary = table.summary()
     stats = {m: table.statistics(m, p_adjust=p_adjust) for m in table.metrics}
-    verdict = paired_verdict(table.rows, families_of(evaluations))
+    verdict = paired_verdict(table.rows, families_of(evaluations), unit=context.pairs_unit,
+                             independent=context.pairs_independent)
     metrics_csv = table.write_csv(out / "metrics.csv")
     summary_csv = write_text_atomic(out / "summary.csv", _summary_csv(table, summary))
     metrics_json = table.write_json(out / "metrics.json", extra={

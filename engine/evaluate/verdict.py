@@ -19,7 +19,9 @@ For each comparison:
 
 Below :data:`MIN_FIELDS` paired fields no test is run: with 5 fields the smallest possible exact
 two-sided p-value is 2/32 = 0.0625, so no difference could ever be called significant. The sentence
-then says "too few fields".
+then says "too few fields". Planes of one stack are not independent samples (neighbouring planes
+share structure and noise), so for them no test and no interval is computed: the sentence says on
+how many planes a method is higher and gives the median difference as a description only.
 
 "The best classical baseline" is the classical method (Richardson-Lucy, RL-TV, Fiji, Wiener,
 Gaussian, non-local means, TV ...; see :func:`method_family`) with the best median of the primary
@@ -253,7 +255,7 @@ def median_ci(differences: Sequence[float] | np.ndarray, *, seed: int = BOOTSTRA
 
 def compare_paired(method_values: Sequence[float | None], reference_values: Sequence[float | None], *,
                    metric: str, method: str, reference: str, higher_is_better: bool | None = None,
-                   min_fields: int = MIN_FIELDS) -> PairedComparison:
+                   min_fields: int = MIN_FIELDS, independent: bool = True) -> PairedComparison:
     """Paired statistics of one method against one reference (p-value not yet corrected).
 
     Parameters
@@ -267,6 +269,8 @@ def compare_paired(method_values: Sequence[float | None], reference_values: Sequ
         Direction of the metric.
     min_fields : int
         Fewest pairs for which a test is run.
+    independent : bool
+        False for planes of one stack: no test and no interval (module docstring).
 
     Returns
     -------
@@ -281,9 +285,13 @@ def compare_paired(method_values: Sequence[float | None], reference_values: Sequ
     d = a[keep] - b[keep]
     n = int(d.size)
     median = float(np.median(d)) if n else float("nan")
-    if n < min_fields:
+    if not independent:
         low = high = float("nan")
         p: float | None = None
+        test = f"not independent: higher on {int(np.sum(d > 0))} of {n}"
+    elif n < min_fields:
+        low = high = float("nan")
+        p = None
         test = f"too few fields (n={n} < {min_fields})"
     else:
         low, high = median_ci(d)
@@ -334,6 +342,11 @@ def sentence(c: PairedComparison, *, unit: str = "fields") -> str:
     if c.pvalue is None:
         if c.n == 0:
             return f"{c.method} vs {c.reference}: no field has a {name} value for both."
+        if c.test.startswith("not independent"):
+            higher = int(c.test.rsplit(" of ", 1)[0].rsplit(" ", 1)[1])
+            return (f"{c.method} vs {c.reference} in {name}: {c.method} is higher on {higher} of {c.n} {unit} "
+                    f"(median paired difference {_signed(c.median_difference)}); the {unit} come from one stack and "
+                    "are not independent samples, so no significance test is claimed.")
         return (f"{c.method} vs {c.reference} in {name}: {c.test.replace('fields', unit)} for a test; the median "
                 f"paired difference {_signed(c.median_difference)} is descriptive only.")
     if not c.significant:
@@ -427,7 +440,8 @@ def families_of(evaluations: Iterable[Any]) -> dict[str, Family]:
 
 def paired_verdict(rows: Sequence[Mapping[str, Any]], families: Mapping[str, str], *,
                    metrics: Sequence[str] = VERDICT_METRICS, min_fields: int = MIN_FIELDS,
-                   higher_is_better: Mapping[str, bool | None] | None = None, unit: str | None = None) -> Verdict:
+                   higher_is_better: Mapping[str, bool | None] | None = None, unit: str | None = None,
+                   independent: bool = True) -> Verdict:
     """Compare every restoration with the best classical baseline and with the LQ input, paired by field.
 
     Parameters
@@ -445,7 +459,9 @@ def paired_verdict(rows: Sequence[Mapping[str, Any]], families: Mapping[str, str
         Metric direction (default: engine.evaluate.compare.HIGHER_IS_BETTER).
     unit : str, optional
         What one pair is called in sentences (default "fields", or "field-channels" when there is
-        more than one channel).
+        more than one channel; "planes" for planes of one stack).
+    independent : bool
+        False when the rows are planes of one stack: descriptive sentences only, no tests.
 
     Returns
     -------
@@ -495,7 +511,8 @@ def paired_verdict(rows: Sequence[Mapping[str, Any]], families: Mapping[str, str
         pairs += [(m, LQ_NAME) for m in restored]
     for metric in measured:
         family = [compare_paired(values(m, metric), values(ref, metric), metric=metric, method=m, reference=ref,
-                                 higher_is_better=direction.get(metric), min_fields=min_fields)
+                                 higher_is_better=direction.get(metric), min_fields=min_fields,
+                                 independent=independent)
                   for m, ref in pairs]
         tested = [i for i, c in enumerate(family) if c.pvalue_raw is not None]
         adjusted = adjust_pvalues([family[i].pvalue_raw for i in tested], "holm") if tested else []

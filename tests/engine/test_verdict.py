@@ -160,3 +160,14 @@ def test_without_ground_truth_the_verdict_says_no_method_can_be_called_better():
     verdict = paired_verdict(rows, {"LQ (input)": "input", "S1": "learned"})
     assert verdict.comparisons == [] and verdict.best_classical is None
     assert verdict.headline.startswith("No ground truth: no reference metric")
+
+
+def test_planes_of_one_stack_are_described_without_a_significance_claim():
+    rows = [{"image": f"z{z:02d}", "method": m, "channel": 0, "ssim": v}
+            for z in range(13) for m, v in (("RL 10 it", 0.60 + 0.001 * z), ("S1 GAN", 0.62 + (0.001 * z if z != 4 else -0.1)))]
+    verdict = paired_verdict(rows, {"RL 10 it": "classical", "S1 GAN": "learned"}, unit="planes", independent=False)
+    (c,) = verdict.comparisons
+    assert c.pvalue is None and np.isnan(c.ci_low) and c.n == 13
+    assert c.sentence == ("S1 GAN vs RL 10 it in SSIM: S1 GAN is higher on 12 of 13 planes (median paired difference "
+                          "+0.020); the planes come from one stack and are not independent samples, so no significance "
+                          "test is claimed.")
