@@ -250,6 +250,28 @@ def baseline_methods(tuned_path: str | Path, psf: PsfSource | None, *, evaluated
     return specs, notes
 
 
+def calibration_files(tuned_path: str | Path, files: list[Path]) -> list[tuple[Path, str]]:
+    """The ``files`` that are calibration files of a ``tuned.json`` (same sha256), with the field names.
+
+    Parameters
+    ----------
+    tuned_path : str or Path
+        The file written by ``decongan tune``.
+    files : list of Path
+        LQ files a comparison would evaluate.
+
+    Returns
+    -------
+    list of (Path, str)
+    """
+    from decongan.engine.evaluate.tuning import TuningError, calibration_overlap, load_tuned
+
+    try:
+        return calibration_overlap(load_tuned(tuned_path), files)
+    except TuningError as err:
+        raise CommandError(f"--baselines {err}") from None
+
+
 def _baseline_runner(baseline: Any, psf: PsfSource | None, tuning: dict[str, Any], label: str,
                      overlap: list[Any]) -> Any:
     def run(image: Any) -> Any:

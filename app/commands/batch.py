@@ -23,6 +23,7 @@ from decongan.app.commands.compare import (
     add_psf_arguments,
     baseline_specs,
     consistency_psf_function,
+    drop_calibration_fields,
     figure_options,
     psf_source_from_args,
     report_and_print,
@@ -222,6 +223,13 @@ def run(args: argparse.Namespace) -> int:
     inputs = list_images(args.input_dir)
     if not inputs:
         raise CommandError(f"{args.input_dir} holds no images (TIFF, PNG, JPEG, BMP)")
+    dropped, dropped_notes = drop_calibration_fields(args, inputs)
+    inputs = [p for p in inputs if p not in dropped]
+    for line in dropped_notes:
+        print(f"decongan batch: left out: {line}", file=sys.stderr)
+    if not inputs:
+        raise CommandError(f"every image of {args.input_dir} is a calibration field of --baselines {args.baselines}: "
+                           "nothing is left to restore")
     check_batch_out(args.out, args.input_dir, gt_dir=args.gt, overwrite=args.overwrite)
     options = figure_options(args)
     psf_source = psf_source_from_args(args, required=args.decon != "none")
@@ -321,7 +329,8 @@ def run(args: argparse.Namespace) -> int:
                     "methods": {s.name: s.parameters for s in specs}, "register_gt": args.register_gt,
                     "consistency": args.consistency, **{k: v for k, v in options.items() if k != "formats"}},
         fiji_backend=fiji_line, model=({"models": models} if models else None),
-        notes=notes + baseline_notes + [f"restoration failed: {i.error}" for i in result.failed]
+        notes=notes + [f"left out: {line}" for line in dropped_notes] + baseline_notes
+        + [f"restoration failed: {i.error}" for i in result.failed]
         + [f"comparison failed: {f}" for f in failures],
     )
     context.notes.append("restored images: restored/<method>/<image>.tif, written once by the restore phase "

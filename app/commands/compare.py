@@ -69,6 +69,25 @@ def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--allow-optimistic", action="store_true",
                        help="with --baselines: compare fields that are calibration files anyway, labelling every "
                             "baseline column 'optimistic: tuned on the evaluated fields'")
+    group.add_argument("--skip-calibration-fields", action="store_true",
+                       help="with --baselines: leave out the inputs that are its calibration files (listed in the "
+                            "report), so one folder can hold both the calibration and the evaluated fields")
+
+
+def drop_calibration_fields(args: argparse.Namespace, lq_files: list[Path]) -> tuple[set[Path], list[str]]:
+    """The inputs --skip-calibration-fields leaves out (calibration files of --baselines) and a note for each."""
+    if not args.skip_calibration_fields:
+        return set(), []
+    if args.baselines is None:
+        raise CommandError("--skip-calibration-fields goes with --baselines tuned.json")
+    if args.allow_optimistic:
+        raise CommandError("--skip-calibration-fields leaves the calibration fields out; --allow-optimistic would "
+                           "keep them: choose one")
+    from decongan.app.methods import calibration_files
+
+    found = calibration_files(args.baselines, lq_files)
+    return {path for path, _ in found}, [f"{path.name}: calibration field {name} of {args.baselines}"
+                                         for path, name in found]
 
 
 def baseline_specs(args: argparse.Namespace, psf_source: Any, lq_files: list[Path]) -> tuple[list[Any], list[str]]:
@@ -296,6 +315,14 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(err)) from err
         for line in skipped:
             print(f"decongan compare: left out: {line}", file=sys.stderr)
+    dropped, dropped_notes = drop_calibration_fields(args, [f.lq for f in fields])
+    fields = [f for f in fields if f.lq not in dropped]
+    skipped += dropped_notes
+    for line in dropped_notes:
+        print(f"decongan compare: left out: {line}", file=sys.stderr)
+    if not fields:
+        raise CommandError(f"every input is a calibration field of --baselines {args.baselines}: nothing is left to "
+                           "evaluate; give the fields that were not used for tuning")
     if not methods and not models and args.baselines is None and args.gt is None and args.gt_dir is None:
         raise CommandError("nothing to compare: give at least one --method or a ground truth")
     check_output_folder(args.out, overwrite=args.overwrite,

@@ -115,6 +115,16 @@ def test_compare_refuses_calibration_fields_or_labels_them_optimistic(fmd, capsy
         ssims = [float(r["ssim"]) for r in _rows(out / "metrics.csv") if r["method"] == f"{name} {label}"]
         assert statistics.median(ssims) == pytest.approx(score, abs=1e-12)
 
+    # a split of one folder: tuned on fov01 and fov03, the comparison leaves them out and evaluates fov02
+    split = root / "split.json"
+    assert main(["tune", "--lq-dir", str(cal_lq), "--gt-dir", str(cal_gt), "--names", "fov01,fov03",
+                 "--baselines", "gaussian", "--grid", "gaussian:sigma_px=1,2", "--out", str(split)]) == 0
+    out = root / "cmp_split"
+    assert main(["compare", "--lq-dir", str(cal_lq), "--gt-dir", str(cal_gt), "--baselines", str(split),
+                 "--skip-calibration-fields", "--no-noref", "--formats", "png", "--out", str(out)]) == 0
+    assert {r["image"] for r in _rows(out / "metrics.csv")} == {"fov02"}
+    assert f"fov03.tif: calibration field fov03 of {split}" in (out / "report.html").read_text()
+
 
 def test_tune_on_a_run_folders_training_fields(fmd, capsys):
     from decongan.engine.learn.checkpoint import DataInfo, RunConfig
