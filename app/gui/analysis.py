@@ -83,7 +83,7 @@ def without_time(image: MicroscopyImage, t: int) -> MicroscopyImage:
 
 def evaluate_field(field_name: str, lq: tuple[str, MicroscopyImage], *, gt: tuple[str, MicroscopyImage] | None,
                    restored: Mapping[str, tuple[MicroscopyImage, Any]], psf_parameters: dict[str, Any] | None,
-                   t: int = 0) -> Generator[Progress, None, FieldEvaluation]:
+                   t: int = 0, resample: bool = False) -> Generator[Progress, None, FieldEvaluation]:
     """Build the comparison set of one field and evaluate it (metrics, error maps, consistency maps).
 
     Parameters
@@ -98,16 +98,27 @@ def evaluate_field(field_name: str, lq: tuple[str, MicroscopyImage], *, gt: tupl
         unknown pixel size, skips the consistency maps (the note says why).
     t : int
         Time point of time-lapses.
+    resample : bool
+        An LQ and a ground truth of different sizes are compared by resampling the LQ onto the ground
+        truth's grid (the notes say so); without it such a pair is refused, naming both files and the
+        Data panel's option.
     """
     from decongan.app.gui.panels.deconvolve import psf_from_parameters
-    from decongan.engine.evaluate.compare import build_comparison_set, evaluate_set
+    from decongan.engine.evaluate.compare import ComparisonError, build_comparison_set, evaluate_set
     from decongan.engine.provenance import Provenance
 
     yield Progress(0, 2, f"comparing {field_name}")
     items = {name: (without_time(image, t), provenance or Provenance(method=name, backend="file"))
              for name, (image, provenance) in restored.items()}
-    cset = build_comparison_set(field_name, without_time(lq[1], t),
-                                gt=without_time(gt[1], t) if gt is not None else None, restored=items)
+    try:
+        cset = build_comparison_set(field_name, without_time(lq[1], t),
+                                    gt=without_time(gt[1], t) if gt is not None else None, restored=items,
+                                    resample=resample)
+    except ComparisonError as err:
+        if resample or not (isinstance(err.value, tuple) and len(err.value) == 2):
+            raise
+        raise ComparisonError(f"{err} (in this window: tick 'Resample LQ onto the GT grid' in the Data panel)",
+                              path=err.path, value=err.value) from None
     layer_of = {LQ_COLUMN: lq[0], **{name: name for name in restored}}
     if gt is not None:
         layer_of[GT_COLUMN] = gt[0]

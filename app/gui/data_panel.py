@@ -83,6 +83,12 @@ class DataPanel(QWidget):
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("color: #E69F00;")
         cal.addRow("Pixel size", self.pixel_spin)
+        self.resample_check = QCheckBox("Resample LQ onto the GT grid")
+        self.resample_check.setToolTip("Off (default): an LQ and a ground truth of different sizes are not compared.\n"
+                                       "On: the LQ is resampled onto the ground truth's grid for display and metrics "
+                                       "(as decongan compare --resample), and the results say so.")
+        self.resample_check.toggled.connect(session.set_resample_lq)
+        cal.addRow(self.resample_check)
         cal.addRow(self.image_info)
         cal.addRow(self.notice)
         layout.addLayout(cal)
@@ -110,6 +116,7 @@ class DataPanel(QWidget):
         self._updating = True
         try:
             self.fields.clear()
+            self.resample_check.setChecked(self.session.resample_lq)  # per dataset: off when one is opened
             if ds is None:
                 self.summary.setText("No dataset")
                 return

@@ -90,6 +90,7 @@ class MainWindow(WindowMenusMixin, WindowFilesMixin, WindowAnalysisMixin, QMainW
         self.session.pixel_size_changed.connect(self._pixel_size_changed)
         self.session.field_changed.connect(self._field_changed)
         self.session.optics_changed.connect(self.schedule_evaluation)
+        self.session.comparison_changed.connect(self.schedule_evaluation)
         self.session.notice.connect(lambda text: self.statusBar().showMessage(text, 30000))
         self.data_panel.dataset_requested.connect(self.open_dataset)
         self.data_panel.field_requested.connect(self.load_field)

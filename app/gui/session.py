@@ -188,6 +188,8 @@ class EvaluationKey:
         Time point.
     psf : str
         ``repr`` of the PSF parameters (consistency maps).
+    resample : bool
+        The LQ may be resampled onto a ground truth of another size (:attr:`Session.resample_lq`).
     """
 
     dataset: int
@@ -195,6 +197,7 @@ class EvaluationKey:
     layers: tuple[tuple[str, str, int, float | None], ...]
     t: int
     psf: str
+    resample: bool = False
 
 
 class Session(QObject):
@@ -202,7 +205,8 @@ class Session(QObject):
 
     Signals
     -------
-    dataset_changed(), field_changed(), layers_changed(), pixel_size_changed(object), optics_changed()
+    dataset_changed(), field_changed(), layers_changed(), pixel_size_changed(object), optics_changed(),
+    comparison_changed()
     notice(str)
         Something the user must know about a change the session made (e.g. a calibration not taken over).
     """
@@ -212,6 +216,7 @@ class Session(QObject):
     layers_changed = Signal()
     pixel_size_changed = Signal(object)
     optics_changed = Signal()
+    comparison_changed = Signal()
     notice = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -231,6 +236,9 @@ class Session(QObject):
         self._evaluations: dict[EvaluationKey, Any] = {}
         #: the latest evaluation of every field compared in this dataset (the export's "all fields")
         self.evaluations_by_field: dict[str, Any] = {}
+        #: compare an LQ and a ground truth of different sizes by resampling the LQ onto the ground truth's
+        #: grid (asked for explicitly, per dataset, and labelled in the results); off: such a pair is refused
+        self.resample_lq = False
 
     # -- dataset / field ---------------------------------------------------------------------------
     def set_dataset(self, dataset: Dataset | None) -> None:
@@ -248,6 +256,7 @@ class Session(QObject):
         self._evaluations = {}
         self.evaluations_by_field = {}
         self.optics = optics_of(None)
+        self.resample_lq = False
         self.dataset_changed.emit()
         self.field_changed.emit()
         self.layers_changed.emit()
@@ -439,11 +448,21 @@ class Session(QObject):
         return out
 
     # -- evaluations -------------------------------------------------------------------------------
+    def set_resample_lq(self, on: bool) -> None:
+        """Allow (True) or refuse (False, the default) comparing an LQ and a ground truth of different sizes.
+
+        When allowed, the LQ is resampled onto the ground truth's grid for display and metrics, as
+        ``decongan compare --resample`` does, and the results say so.
+        """
+        if bool(on) != self.resample_lq:
+            self.resample_lq = bool(on)
+            self.comparison_changed.emit()
+
     def evaluation_key(self, *, t: int = 0, psf_parameters: Any = None) -> EvaluationKey:
         """The key of an evaluation of the current field and layers at time point ``t``."""
         layers = tuple((lay.name, lay.role, lay.version, lay.image.pixel_size_um) for lay in self.layers)
         return EvaluationKey(self.dataset_number, self.field.name if self.field else None, layers, int(t),
-                             repr(psf_parameters))
+                             repr(psf_parameters), self.resample_lq)
 
     def cached_evaluation(self, key: EvaluationKey) -> Any:
         """The evaluation stored under ``key``, or None."""

@@ -85,7 +85,8 @@ class WindowAnalysisMixin:
 
         def work(ctx):
             return analysis.evaluate_field(name, (lq.name, lq.image), gt=(gt.name, gt.image) if gt else None,
-                                           restored=restored, psf_parameters=psf_parameters, t=t)
+                                           restored=restored, psf_parameters=psf_parameters, t=t,
+                                           resample=key.resample)
 
         def done(result: analysis.FieldEvaluation) -> None:
             session.store_evaluation(key, result)
@@ -102,7 +103,9 @@ class WindowAnalysisMixin:
         self._evaluation_key = key
         rows = [dict(r) for r in result.rows]
         t = key.t
-        self.metrics.set_rows(rows, "Current field", note=f"{key.field}" + (f", t={t}" if t else ""))
+        resampled = "; LQ resampled onto the GT grid (asked for)" if any(
+            "resampled onto the ground-truth grid" in n for n in result.notes) else ""
+        self.metrics.set_rows(rows, "Current field", note=f"{key.field}" + (f", t={t}" if t else "") + resampled)
         if self.dataset_rows_from is None:  # a batch's table is one run: never mixed with the window's rows
             self.metrics.merge_rows(rows, "Dataset")
         self._show_maps()
