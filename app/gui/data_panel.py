@@ -152,6 +152,10 @@ class DataPanel(QWidget):
         self.pixel_spin.blockSignals(False)
         self._show_image_info()
 
+    def show_notice(self, text: str) -> None:
+        """Show ``text`` under the image information until another field is shown."""
+        self._add_notice(text)
+
     def _add_notice(self, text: str) -> None:
         lines = [ln for ln in self.notice.text().split("\n") if ln and ln != text]
         self.notice.setText("\n".join([*lines, text]))

@@ -120,21 +120,61 @@ class WindowFilesMixin:
         self._refresh_recent_menu()
 
     def open_sample(self) -> Job | None:
-        """Open the bundled nucleus sample as a pair: widefield (LQ) and confocal (GT) of one field.
+        """Open the bundled nucleus sample as a pair, ready to compare: widefield (LQ) and confocal (GT).
 
-        The confocal stack is offset from the widefield one by a few pixels (separate light paths);
-        the status bar says to register it (Register panel) before trusting reference metrics.
+        The confocal is offset from the widefield by a few pixels (separate light paths): it is
+        registered onto the widefield grid and both are cropped to their common area with the function
+        ``decongan demo`` uses (:func:`app.commands.demo.align_confocal`); the GT layer's provenance and
+        the Data panel say so. The bundled model trained on this sample is chosen in the Predict panel
+        (shown there), so the first comparison is Deconvolve, Predict, Export.
         """
         try:
             fov = sample_field()
         except FileNotFoundError as err:
             self.errors.present(err, context="Open sample")
             return None
-        job = self._show_dataset(Dataset(fov.lq.parent, None, False, [fov]))
-        self.statusBar().showMessage(
-            "Bundled sample: widefield (LQ) and confocal (GT) of one nucleus. The confocal is offset by about "
-            "3 px: register it first (Register panel), then Deconvolve, Predict and Export.", 30000)
-        return job
+        dataset = Dataset(fov.lq.parent, None, False, [fov])
+        self.session.set_dataset(dataset)
+        self.metrics.set_rows([], "Dataset")
+        self.metrics.set_rows([], "Current field")
+        self.dataset_rows_from = None
+        self.show_compare()
+        dataset_number = self.session.dataset_number
+
+        def work(ctx):
+            from decongan.app.commands.demo import align_confocal
+            from decongan.engine.provenance import Provenance
+
+            lq_layer, gt_layer = load_field(fov)
+            lq, gt, registration, crop = align_confocal(lq_layer.image, gt_layer.image)
+            note = (f"registered onto the widefield grid as decongan demo does ({registration.summary()}); "
+                    f"both cropped to rows {crop[0]}-{crop[1]}, columns {crop[2]}-{crop[3]}")
+            provenance = Provenance(method="registered (translation, engine)", backend="engine",
+                                    parameters={"matrix": registration.transform.matrix.tolist(), "crop": list(crop),
+                                                "ncc_before": registration.ncc_before,
+                                                "ncc_after": registration.ncc_after})
+            return [Layer("LQ", lq, lq_layer.role), Layer("GT", gt, gt_layer.role, provenance)], note
+
+        def done(result) -> None:
+            if self.session.dataset_number != dataset_number:
+                return
+            layers, note = result
+            self.session.set_field(fov, layers)
+            self.data_panel.select_field(fov)
+            self.data_panel.show_notice(f"Bundled sample: the confocal (GT) was {note}.")
+            self._choose_sample_model()
+            self.statusBar().showMessage("Bundled sample (widefield vs confocal nucleus, GT registered): "
+                                         "Deconvolve, then Predict, then Export.", 30000)
+
+        return self.jobs.start("Opening the bundled sample", work, on_success=done)
+
+    def _choose_sample_model(self) -> None:
+        """Choose the bundled model trained on the sample in the Predict panel (when it is installed)."""
+        from decongan.app.gui.panels.predict import bundled_models
+
+        model = next((p for p in bundled_models() if SAMPLE in p.name), None)
+        if model is not None and not self.predict_panel.run_edit.text():
+            self.predict_panel.set_run_dir(model)
 
     def open_dataset(self, lq_dir: Path | None, hq_dir: Path | None = None, paired: bool = True) -> Dataset | None:
         """List a dataset's fields and show the first one."""

@@ -217,9 +217,24 @@ class ExportPanel(WorkflowPanel):
         ctx.session.layers_changed.connect(self.refresh_command)
         # the preview shows this field's figure or nothing: another field or dataset clears it
         ctx.session.field_changed.connect(self.clear_preview)
+        ctx.session.field_changed.connect(self.propose_folder)
+        self._proposed_folder = ""
         ctx.session.dataset_changed.connect(self.clear_preview)
         ctx.session.layers_changed.connect(self._mark_preview_outdated)
         self.refresh_command()
+
+    def propose_folder(self) -> None:
+        """Fill an empty output folder (or replace the one proposed earlier) with a new folder for this field,
+        ``~/DeconGAN exports/<field>``: shown before Export, and a folder that holds files is never written
+        without asking (:meth:`export`)."""
+        field = self.ctx.session.field
+        text = self.out_edit.text()
+        if field is None or (text and text != self._proposed_folder):
+            return  # the user's own choice stays
+        from decongan.engine.outputs import safe_filename
+
+        self._proposed_folder = str(Path.home() / "DeconGAN exports" / safe_filename(field.name))
+        self.out_edit.setText(self._proposed_folder)
 
     def clear_preview(self) -> None:
         """Forget the previewed figure (another field or dataset is shown)."""

@@ -57,7 +57,15 @@ def test_the_sample_opens_as_a_pair_at_the_figures_plane(qtbot, window):
     assert session.lq.image.path.name == "nucleus_widefield.tif"
     assert session.gt.image.path.name == "nucleus_confocal.tif"
     assert window.data_panel.summary.text() == "1 field (LQ + GT)"
-    assert "register" in window.statusBar().currentMessage().lower()
+    # registered and cropped as `decongan demo` does (a translation of about 3.4 px in x), and said so
+    assert session.gt.provenance.method == "registered (translation, engine)"
+    assert abs(session.gt.provenance.parameters["matrix"][0][2]) > 2
+    assert session.lq.image.yx_shape == session.gt.image.yx_shape and session.lq.image.yx_shape[1] < 133
+    assert "the confocal (GT) was registered onto the widefield grid" in window.data_panel.notice.text()
+    # the next steps need no more choices: the model trained on this sample, a new export folder
+    assert window.predict_panel.run_edit.path().name == "s1_neubias_nucleus"
+    assert window.export_panel.out_edit.text().endswith("nucleus") and "DeconGAN exports" in \
+        window.export_panel.out_edit.text()
 
     viewer = window.viewer
     gt = np.asarray(session.gt.image.data, dtype=np.float64)
