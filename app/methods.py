@@ -275,7 +275,7 @@ def calibration_files(tuned_path: str | Path, files: list[Path]) -> list[tuple[P
 def _baseline_runner(baseline: Any, psf: PsfSource | None, tuning: dict[str, Any], label: str,
                      overlap: list[Any]) -> Any:
     def run(image: Any) -> Any:
-        from decongan.engine.evaluate.tuning import discrepancy_spec
+        from decongan.engine.evaluate.discrepancy import discrepancy_spec
         from decongan.engine.optics.classical import restore_image
 
         spec = baseline.spec

@@ -35,6 +35,9 @@ a prebuilt binary (``bm4d``).
 Whole images (:func:`restore_image`) go plane by plane for the denoisers (every T, Z, C plane) and
 through :func:`decongan.engine.optics.request.plan_blocks` / ``block_psfs`` for RL and Wiener, as
 every deconvolution door does.
+
+The module is a little over 500 lines because the registry of every baseline's parameters, units and
+tuning grids stays beside the code that runs them (one place to read what a parameter means).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pytest
 from decongan.app.cli import main
 from decongan.engine.evaluate.batch import sha256_file
 from decongan.engine.evaluate.dataset import read_provenance
-from decongan.engine.evaluate.tuning import discrepancy_spec
+from decongan.engine.evaluate.discrepancy import discrepancy_spec
 from decongan.engine.io import read_image, write_tiff
 from decongan.engine.metrics.reference import reference_metrics
 from decongan.engine.optics.classical import BaselineSpec, restore_image

@@ -20,13 +20,12 @@ from scipy.ndimage import gaussian_filter
 from scipy.signal import fftconvolve
 
 from decongan.engine.evaluate.batch import sha256_file
+from decongan.engine.evaluate.discrepancy import chi2_per_pixel, discrepancy_iterations
 from decongan.engine.evaluate.tuning import (
     TuningError,
     calibration_overlap,
     calibration_pairs,
-    chi2_per_pixel,
     default_tuning,
-    discrepancy_iterations,
     load_tuned,
     tune,
 )
