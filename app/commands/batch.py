@@ -309,7 +309,13 @@ def run(args: argparse.Namespace) -> int:
             notes.append(f"{path.name}: no ground truth of that name in {args.gt}; compared without one")
         fields.append(FieldFiles(image_stem(path), path, gt, result.outputs_for(path)))
     if not fields:
-        raise CommandError("no image was restored, so there is nothing to compare")
+        kept = len(result.done) + len(result.skipped)
+        first = result.failed[0].error if result.failed else "no input image"
+        if not kept:
+            raise CommandError(f"no image was restored, so there is nothing to compare (first failure: {first})")
+        raise CommandError(f"no image was restored by every method, so there is nothing to compare ({kept} "
+                           f"output{'s' if kept != 1 else ''} of the other methods are in {args.out / 'restored'}; "
+                           f"first failure: {first})")
     psf_for = consistency_psf_function(psf_source, args.consistency)
     try:
         evaluations, failures = run_with_callbacks(iter_evaluate_fields(
