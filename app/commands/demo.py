@@ -179,8 +179,9 @@ def run_demo(out: Path, *, iterations: int = 10, device: str = "auto", use_model
                               wavelength_nm=Quantity(ASSUMED_EMISSION_NM, "nm", "assumption", assumed))
     psf = psf_for_grid(optics, yx_shape=lq.yx_shape, nz=lq.n_z)
     settings = replace(DEFAULT_SETTINGS, iterations=iterations, device=device)
-    rl_input = lq.with_data(np.clip(lq.data.astype(np.float32) - offset, 0, None))
-    events = iter_deconvolve_image(rl_input, psf, **settings.as_options(),
+    # the camera offset (the stack's minimum) goes through the engine's one offset rule, as --offset auto
+    # of deconvolve and batch: subtracted, never clipped, and recorded in the provenance
+    events = iter_deconvolve_image(lq, psf, **settings.as_options(), offset="auto",
                                    psf_source=f"Born & Wolf NA {ASSUMED_NA}, ni {ASSUMED_NI}, {ASSUMED_EMISSION_NM:g} nm")
     rl = run_with_callbacks(events, progress=ConsoleProgress("demo: RL 3-D", json_lines=json_progress))
     rl.provenance.parameters.update({"camera_offset_subtracted": offset, "psf_model": "born-wolf", "na": ASSUMED_NA,

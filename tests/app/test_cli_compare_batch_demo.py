@@ -118,5 +118,14 @@ def test_demo_writes_figures_tables_and_report_with_a_gan_column(tmp_path, monke
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "NA 1.4" in page and "assumed" in page and "NEUBIAS" in page and "CC BY 4.0" in page
     assert "Model configuration" in page and "no trained GAN model is bundled" not in page
+    # the camera offset went through the engine's one offset rule (as --offset auto), recorded, never clipped
+    import json
+
+    import tifffile
+
+    with tifffile.TiffFile(sorted((out / "restored").glob("*RL_10_it*.tif"))[0]) as tif:
+        provenance = json.loads(tif.imagej_metadata["Info"])
+    assert provenance["parameters"]["offset"]["requested"] == "auto"
+    assert provenance["parameters"]["offset"]["subtracted"] == provenance["parameters"]["camera_offset_subtracted"]
     # planes of one stack: the verdict describes, it does not claim significance
     assert "the planes come from one stack and are not independent samples, so no significance test" in page
