@@ -125,3 +125,17 @@ def test_the_command_line_refuses_it_with_the_estimate(tmp_path, monkeypatch, ca
     assert "needs about" in err and not out.exists()
     folder = Path(path).parent
     assert sorted(p.name for p in folder.iterdir()) == ["psf.tif", "stack.tif"]
+
+
+def test_on_an_accelerator_the_working_buffers_are_checked_against_its_free_memory(monkeypatch):
+    from decongan.engine.outputs import MemoryEstimateError
+
+    estimate = estimate_rl_memory("ZYX", (96, 512, 512), [(33, 65, 65)])
+    # the machine holds the image in and out; the FFT-grid buffers live on the accelerator
+    monkeypatch.setattr(outputs, "available_memory", lambda: (estimate.image_bytes + 1, "a test's limit"))
+    estimate.check(what="stack.tif", device="cuda:0", device_available=estimate.working_bytes + 1)
+    with pytest.raises(MemoryEstimateError, match=r"^Richardson-Lucy of stack\.tif needs about 2\.\d GiB on cuda:0, "
+                                                  r"but only 1\.0 GiB is free there \(RL works on one volume"):
+        estimate.check(what="stack.tif", device="cuda:0", device_available=GIB)
+    with pytest.raises(MemoryEstimateError, match="a test's limit"):  # on the CPU everything counts
+        estimate.check(what="stack.tif", device="cpu")
