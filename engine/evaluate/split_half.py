@@ -1,4 +1,4 @@
-"""Trust without ground truth: split-half maps and the disagreement of several restorations.
+"""Trust without ground truth: split the input's photons in two, restore each half, map the disagreement.
 
 A restoration is only as trustworthy as it is stable. Two independent measurements of the same
 object should restore to the same picture up to noise; where they do not, the method shows something
@@ -27,38 +27,20 @@ Split-half map (:func:`split_half_map`)
    normalisation, an RL background) sees familiar intensities; it sees twice the relative noise.
 4. **Restore each half** with the same method (any callable image -> image: Richardson-Lucy through
    the engine, a GAN through its inference, a classical denoiser).
-5. **Disagreement map** of the two restorations (:func:`disagreement_map`, below).
+5. **Disagreement map** of the two restorations (:func:`engine.evaluate.disagreement.disagreement_map`).
 
-Disagreement map (:func:`disagreement_map`)
--------------------------------------------
-For restorations ``R_1 .. R_K`` of the same input (the two halves, or several models or seeds):
+Step 5 uses :mod:`engine.evaluate.disagreement` with the input as intensity reference and, as noise
+floor, **the method's own spread at one photon per pixel**: the robust spread of each (filtered)
+deviation divided by the square root of the input's local photon count, over pixels with at least 4
+photons (the identity's ``2 x gain`` when fewer than 200 such pixels exist). A disagreement smaller
+than one photon's worth of noise, as the method passes it, is never flagged.
 
-1. Each member's deviation from the mean of the others, ``d_k = R_k - mean_{j != k} R_j`` (for two,
-   only ``d_1 = R_1 - R_2``: ``d_2 = -d_1``).
-2. **Expected spread**: the robust spread of ``d_k`` (standard deviation after 3-sigma clipping) in 16
-   quantile bins of the ensemble mean's local intensity (smoothed at the detection scale), made
-   non-decreasing with intensity and interpolated (the spread model of the consistency map,
-   :mod:`decongan.engine.evaluate.consistency`). It holds the photon noise as the method propagates
-   it, so only disagreement that is unusual for its brightness stands out. ``z_k = d_k / spread``.
-3. **Detection**: unstable invented structure is spatially coherent, noise much less so. ``z_k`` is
-   band-passed (trends wider than 4x the largest filter, at least 10 px, removed), then matched
-   Gaussian filters for structures of intrinsic size 0, 2 and 4 px seen at ``detection_sigma_px``
-   are applied to the deviation, and each filtered map is divided by *its own* expected spread (the
-   binned robust spread of step 2, measured on the filtered map): this absorbs the noise correlation
-   a restoration introduces, and smoothing first makes the sparse, zero-inflated noise of faint
-   photon counts nearly Gaussian, where a per-pixel spread collapses to zero. A pixel is flagged where,
-   at some scale, this significance exceeds ``threshold``. Components smaller than ``min_area_px``
-   are dropped. 3-D
-   stacks are filtered plane by plane (lateral filters only). With more than two members the
-   flagged maps of all members are united and the detection map keeps the member of largest
-   magnitude.
-
-Scores and thresholds
----------------------
-``flagged_fraction`` is the fraction of pixels flagged. The defaults (``threshold`` 5, ``detection_sigma_px``
-1 px) were measured on real data in tests/engine/test_split_half.py: FMD
-confocal single frames and TA-GAN confocal images, restored by a Gaussian filter or by the engine's
-Richardson-Lucy; the test states its recall and false-flag thresholds and prints the measured numbers.
+Thresholds
+----------
+The defaults (``threshold`` 5, ``detection_sigma_px`` 1 px) were measured on real data in
+tests/engine/test_split_half.py: FMD confocal single frames and TA-GAN confocal images, restored by a
+Gaussian filter or by the engine's Richardson-Lucy; the test states its recall and false-flag
+thresholds and prints the measured numbers.
 
 What it cannot see
 ------------------
@@ -71,37 +53,41 @@ the data-consistency map (is the result supported by the input?) and the domain 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from decongan.engine.errors import DeconganError
 from decongan.engine.evaluate.consistency import (
-    BACKGROUND_SCALE,
-    DETECTION_EXTRA_SIZES_PX,
     _as_float,
-    _remove_small,
-    _spread_model,
+    _clipped_sigma,
     estimate_noise_model,
     replication_factor,
 )
+from decongan.engine.evaluate.disagreement import (
+    DEFAULT_DETECTION_SIGMA_PX,
+    DEFAULT_THRESHOLD,
+    DisagreementError,
+    DisagreementResult,
+    _disagreement,
+    _lateral,
+    _white_floor,
+    disagreement_map,
+)
 
-#: Default detection threshold on the matched-filtered, robustly normalised disagreement.
-DEFAULT_THRESHOLD = 5.0
-#: Default lateral sigma (pixels of the restored grid) of the smallest matched filter.
-DEFAULT_DETECTION_SIGMA_PX = 1.0
-#: Default noise floor of a disagreement map, as a fraction of the ensemble's bright-structure level.
-DEFAULT_FLOOR_FRACTION = 0.01
+#: The split-half floor is measured on pixels with at least this many photons (local mean) ...
+MIN_FLOOR_PHOTONS = 4.0
+#: ... when there are at least this many of them (else the identity's shot noise at one photon).
+MIN_FLOOR_PIXELS = 200
 #: Percentile of the image above which a fitted offset is capped (module docstring, step 1).
 OFFSET_CAP_PERCENTILE = 0.1
 
 Restorer = Callable[[np.ndarray], np.ndarray]  #: what a split-half map applies to each half (float32 in)
 
 
-class SplitHalfError(DeconganError, ValueError):
-    """The split-half or disagreement map cannot be computed for these inputs."""
+class SplitHalfError(DisagreementError):
+    """The split-half map cannot be computed for this input."""
 
 
 @dataclass(frozen=True)
@@ -128,32 +114,6 @@ class PhotonCalibration:
     def as_dict(self) -> dict[str, Any]:
         """The calibration as JSON-ready numbers and text (keys ``gain``, ``offset``, ``read_variance``, ``method``)."""
         return {"gain": self.gain, "offset": self.offset, "read_variance": self.read_variance, "method": self.method}
-
-
-@dataclass
-class DisagreementResult:
-    """Output of :func:`disagreement_map` and :func:`split_half_map` (arrays on the restorations' grid).
-
-    Attributes
-    ----------
-    zmap : ndarray, float32
-        Normalised disagreement ``d / spread`` (dimensionless; for more than two members, the member
-        deviation of largest magnitude). Negative where the first member (the first half) is darker.
-    detection : ndarray, float32
-        Matched-filtered, robustly normalised ``zmap`` (significance, dimensionless).
-    flagged : ndarray of bool
-        Pixels where the restorations disagree beyond what noise explains.
-    flagged_fraction : float
-        ``flagged.mean()``.
-    parameters : dict
-        Threshold, filters, minimum area, members; for a split-half map also calibration, seed, halves.
-    """
-
-    zmap: np.ndarray
-    detection: np.ndarray
-    flagged: np.ndarray
-    flagged_fraction: float
-    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 def estimate_photon_calibration(image: np.ndarray) -> PhotonCalibration:
@@ -260,143 +220,43 @@ def split_photons(image: np.ndarray, calibration: PhotonCalibration, *, seed: in
     return halves[0], halves[1], record
 
 
-def _lateral(ndim: int, sigma: float) -> float | tuple[float, float, float]:
-    return (0.0, sigma, sigma) if ndim == 3 else sigma
 
-
-def _normalised(values: np.ndarray, local: np.ndarray, floor: float) -> np.ndarray:
-    """``values`` divided by their binned robust spread at each local intensity (at least ``floor``)."""
-    spread = _spread_model(values, local, np.float32(floor))
-    out = np.zeros(values.shape, dtype=np.float32)
-    np.divide(values, spread, out=out, where=spread > 0)
-    return out
-
-
-def _detect(deviation: np.ndarray, local: np.ndarray, *, sigma_det: float, threshold: float, floor: float
-            ) -> tuple[np.ndarray, np.ndarray, list[float], float]:
-    """Band-pass and matched-filter ``deviation``; normalise each scale by its binned robust spread.
-
-    Returns (significance, candidates, scales, background sigma).
-    """
+def _photon_disagreement(restored: list[np.ndarray], image: np.ndarray, calibration: PhotonCalibration, *,
+                         threshold: float, detection_sigma_px: float, min_area_px: int | None) -> DisagreementResult:
+    """Halves on the input's grid: spread binned by the input, floor = the method's spread at one photon."""
     from scipy.ndimage import gaussian_filter
 
-    scales = sorted({round(float(np.hypot(sigma_det, extra)), 3) for extra in DETECTION_EXTRA_SIZES_PX})
-    sigma_bg = max(BACKGROUND_SCALE * scales[-1], 10.0)
-    highpass = deviation - gaussian_filter(deviation, _lateral(deviation.ndim, sigma_bg), mode="reflect")
-    detection = np.zeros_like(deviation)
-    candidates = np.zeros(deviation.shape, dtype=bool)
-    for scale in scales:
-        filtered = gaussian_filter(highpass, _lateral(deviation.ndim, scale), mode="reflect")
-        # the filtered deviation's own spread at each brightness: holds the noise as the restoration
-        # correlates it, and smoothing makes sparse photon noise (zero-inflated counts) near-Gaussian
-        # a Gaussian of sigma s (sum 1) scales white noise by sqrt(sum w^2) = 1 / (2 sqrt(pi) s) per plane
-        significance = _normalised(filtered, local, floor / (2.0 * np.sqrt(np.pi) * scale))
-        candidates |= np.abs(significance) > threshold
-        detection = np.where(np.abs(significance) > np.abs(detection), significance, detection)
-    return detection.astype(np.float32, copy=False), candidates, scales, sigma_bg
+    arrays = [_as_float(f"restoration of half {k + 1}", r) for k, r in enumerate(restored)]
+    if arrays[0].shape != arrays[1].shape:
+        raise SplitHalfError(f"the two halves were restored to different shapes {arrays[0].shape}, {arrays[1].shape}")
+    local = gaussian_filter(image, _lateral(image.ndim, max(1.0, detection_sigma_px)), mode="reflect")
+    photons = np.maximum((local - calibration.offset) / calibration.gain, 0.0)
+    bright = photons >= MIN_FLOOR_PHOTONS
+    root = np.sqrt(photons[bright])
+    identity = _white_floor(2.0 * float(calibration.gain))
+    used: dict[float, str] = {}
 
+    def floor_at(values: np.ndarray, scale: float) -> float:
+        # the method's own spread per square-root photon (identity shot noise of d: 2 g sqrt(photons)), at one photon
+        if bright.sum() >= MIN_FLOOR_PIXELS:
+            used[scale] = "measured"
+            return _clipped_sigma(values[bright] / root)
+        used[scale] = "identity"
+        return identity(values, scale)
 
-def disagreement_map(
-    restorations: Sequence[np.ndarray],
-    *,
-    threshold: float = DEFAULT_THRESHOLD,
-    detection_sigma_px: float = DEFAULT_DETECTION_SIGMA_PX,
-    min_area_px: int | None = None,
-    noise_floor: float | None = None,
-    intensity: np.ndarray | None = None,
-) -> DisagreementResult:
-    """Map where several restorations of one input disagree beyond what noise explains.
-
-    Parameters
-    ----------
-    restorations : sequence of ndarray, each shape (Y, X) or (Z, Y, X), all the same shape
-        Two or more restorations of the same input (two halves, several models or seeds), in the same
-        intensity units.
-    threshold : float
-        Detection threshold on the matched-filtered, robustly normalised disagreement (default 5).
-    detection_sigma_px : float
-        Lateral sigma (pixels) of the smallest matched filter (default 1).
-    min_area_px : int, optional
-        Smallest flagged component kept (pixels or voxels). Default: half the area of a disc of
-        radius ``detection_sigma_px``, at least 4.
-    noise_floor : float, optional
-        Smallest expected per-pixel spread of a member's deviation (intensity units): disagreement
-        below it never counts, however quiet the region (empty background, where restorations are
-        near zero and their tiny differences would otherwise look significant). Scaled for each
-        matched filter as white noise would be. Default: 1 % of the ensemble mean's bright-structure
-        level (99.9th percentile minus median).
-    intensity : ndarray, optional
-        The image whose local intensity bins the expected spread, on the restorations' grid (e.g. the
-        input they were restored from). Default: the ensemble mean. The input is better: invented
-        structure is not in it, so it cannot move itself into a brighter, noisier bin.
-
-    Returns
-    -------
-    DisagreementResult
-        Maps as float32 (and bool) on the restorations' grid; see the module docstring.
-
-    Raises
-    ------
-    SplitHalfError
-        Fewer than two restorations, differing shapes, or non-positive parameters.
-    """
-    from scipy.ndimage import gaussian_filter
-
-    if len(restorations) < 2:
-        raise SplitHalfError(f"a disagreement map needs at least two restorations; got {len(restorations)}")
-    arrays = [_as_float(f"restoration {k + 1}", r) for k, r in enumerate(restorations)]
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
-        raise SplitHalfError(f"the restorations differ in shape {sorted(shapes)}; restore the same input on one grid",
-                             value=sorted(shapes))
-    if not threshold > 0 or not detection_sigma_px > 0:
-        raise SplitHalfError(f"the threshold and the detection sigma must be > 0; got {threshold}, {detection_sigma_px}")
-    count = len(arrays)
-    total = np.sum(arrays, axis=0, dtype=np.float32)
-    if intensity is None:
-        reference, binned_by = total / count, "the ensemble mean's local intensity"
-    else:
-        reference = _as_float("intensity reference", intensity)
-        if reference.shape != total.shape:
-            raise SplitHalfError(f"the intensity reference {reference.shape} and the restorations {total.shape} differ "
-                                 "in shape; give it on the restorations' grid or not at all", value=reference.shape)
-        binned_by = "the input's local intensity"
-    local = gaussian_filter(reference, _lateral(total.ndim, max(1.0, detection_sigma_px)), mode="reflect")
-    if noise_floor is None:
-        floor = DEFAULT_FLOOR_FRACTION * float(np.percentile(local, 99.9) - np.median(local))
-        floor_how = f"{DEFAULT_FLOOR_FRACTION:g} x the ensemble mean's bright-structure level (99.9th percentile - median)"
-    elif noise_floor >= 0 and np.isfinite(noise_floor):
-        floor, floor_how = float(noise_floor), "given by the caller"
-    else:
-        raise SplitHalfError(f"the noise floor must be finite and >= 0; got {noise_floor}", value=noise_floor)
-    members = [0] if count == 2 else list(range(count))
-    zmap = np.zeros_like(total)
-    detection = np.zeros_like(total)
-    candidates = np.zeros(total.shape, dtype=bool)
-    scales: list[float] = []
-    sigma_bg = 0.0
-    for k in members:
-        deviation = arrays[k] - (total - arrays[k]) / (count - 1)
-        z = _normalised(deviation, local, floor)
-        det, cand, scales, sigma_bg = _detect(deviation, local, sigma_det=detection_sigma_px, threshold=threshold,
-                                              floor=floor)
-        candidates |= cand
-        larger = np.abs(det) > np.abs(detection)
-        detection = np.where(larger, det, detection)
-        zmap = np.where(np.abs(z) > np.abs(zmap), z, zmap)
-    if min_area_px is None:
-        min_area_px = max(4, int(round(0.5 * np.pi * detection_sigma_px ** 2)))
-    flagged = _remove_small(candidates, int(min_area_px))
-    parameters = {
-        "members": count, "threshold": float(threshold),
-        "detection_sigma_px": float(detection_sigma_px), "detection_scales_px": [float(s) for s in scales],
-        "background_sigma_px": float(sigma_bg), "min_area_px": int(min_area_px),
-        "noise_floor": floor, "noise_floor_how": floor_how,
-        "spread_model": "robust spread of each member's deviation from the others (and of each matched-filtered "
-                        f"deviation), in 16 quantile bins of {binned_by}",
-    }
-    return DisagreementResult(zmap=zmap.astype(np.float32, copy=False), detection=detection.astype(np.float32),
-                              flagged=flagged, flagged_fraction=float(flagged.mean()), parameters=parameters)
+    result = _disagreement(arrays, local, floor_at, threshold=threshold, detection_sigma_px=detection_sigma_px,
+                           min_area_px=min_area_px)
+    measured = all(v == "measured" for v in used.values())
+    result.parameters.update({
+        "noise_floor": floor_at(arrays[0] - arrays[1], 0.0),
+        "noise_floor_how": (
+            f"the method's spread at one photon per pixel: robust spread of each (filtered) deviation divided by the "
+            f"square root of the input's local photon count, over pixels with >= {MIN_FLOOR_PHOTONS:g} photons"
+            if measured else f"2 x gain (identity shot noise at one photon; fewer than {MIN_FLOOR_PIXELS} pixels "
+            f"with >= {MIN_FLOOR_PHOTONS:g} photons to measure the method's own)"),
+        "spread_model": result.parameters["spread_model"] + "the input's local intensity",
+    })
+    return result
 
 
 def split_half_map(
@@ -448,22 +308,25 @@ def split_half_map(
         calibration = PhotonCalibration(gain=float(gain), offset=float(offset), read_variance=float("nan"),
                                         method="gain and offset given by the caller")
     first, second, record = split_photons(image, calibration, seed=seed)
-    return halves_disagreement(image, restore(first), restore(second), calibration, record, threshold=threshold,
-                               detection_sigma_px=detection_sigma_px, min_area_px=min_area_px)
+    return halves_disagreement(image=image, first=restore(first), second=restore(second), calibration=calibration,
+                               record=record, threshold=threshold, detection_sigma_px=detection_sigma_px,
+                               min_area_px=min_area_px)
 
 
 def halves_disagreement(
+    *,
     image: np.ndarray,
     first: np.ndarray,
     second: np.ndarray,
     calibration: PhotonCalibration,
     record: dict[str, Any],
-    *,
     threshold: float = DEFAULT_THRESHOLD,
     detection_sigma_px: float = DEFAULT_DETECTION_SIGMA_PX,
     min_area_px: int | None = None,
 ) -> DisagreementResult:
     """The disagreement map of two restored halves (step 5), with the split's record in its parameters.
+
+    Every argument is keyword-only (the input and its two restorations play different roles).
 
     Parameters
     ----------
@@ -485,13 +348,13 @@ def halves_disagreement(
     DisagreementResult
     """
     restored = [np.asarray(first), np.asarray(second)]
-    same_grid = restored[0].shape == np.shape(image)
-    result = disagreement_map(restored, threshold=threshold, detection_sigma_px=detection_sigma_px,
-                              min_area_px=min_area_px, noise_floor=2.0 * float(calibration.gain),
-                              intensity=np.asarray(image) if same_grid else None)
+    if restored[0].shape != np.shape(image):  # another grid (e.g. super-resolution): the generic floor
+        result = disagreement_map(restored, threshold=threshold, detection_sigma_px=detection_sigma_px,
+                                  min_area_px=min_area_px)
+    else:
+        result = _photon_disagreement(restored, _as_float("image", image), calibration, threshold=threshold,
+                                      detection_sigma_px=detection_sigma_px, min_area_px=min_area_px)
     result.parameters.update({
-        "noise_floor_how": "2 x gain: the deviation one photon per pixel of shot noise makes between the halves "
-                           "(a disagreement below it is never flagged)",
         "calibration": calibration.as_dict(), "split": record,
         "halves": "binomial thinning p = 0.5 of the photon counts; each half rescaled to the input's brightness "
                   "(offset + 2 * gain * counts) and restored by the same method",

@@ -24,10 +24,12 @@ from decongan.engine.evaluate.compare import (
     _as_image_and_provenance,
     _channel,
 )
-from decongan.engine.evaluate.split_half import (
+from decongan.engine.evaluate.disagreement import (
     DEFAULT_DETECTION_SIGMA_PX,
     DEFAULT_THRESHOLD,
     DisagreementResult,
+)
+from decongan.engine.evaluate.split_half import (
     SplitHalfError,
     estimate_photon_calibration,
     halves_disagreement,
@@ -63,7 +65,7 @@ def split_half_image(
     seed : int
         Seed of the binomial thinning (channel ``c`` uses ``seed + c``).
     threshold, detection_sigma_px : float
-        As in :func:`decongan.engine.evaluate.split_half.disagreement_map`.
+        As in :func:`decongan.engine.evaluate.disagreement.disagreement_map`.
 
     Returns
     -------
@@ -99,8 +101,8 @@ def split_half_image(
     for c, (channel, calibration, record) in enumerate(splits):
         a = _channel(restored[0].data, restored[0].axes, c)
         b = _channel(restored[1].data, restored[1].axes, c)
-        results[c] = halves_disagreement(channel, a, b, calibration, record, threshold=threshold,
-                                         detection_sigma_px=detection_sigma_px)
+        results[c] = halves_disagreement(image=channel, first=a, second=b, calibration=calibration, record=record,
+                                         threshold=threshold, detection_sigma_px=detection_sigma_px)
     return results
 
 
