@@ -242,6 +242,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="data-consistency map: auto = with the PSF when one is given (else off); identity = "
                              "restorations share the LQ optics (denoising); off")
     parser.add_argument("--no-noref", action="store_true", help="skip the no-reference metrics (faster)")
+    parser.add_argument("--split-half", action="store_true",
+                        help="split-half trust map of every method compare runs itself (--baselines, model packages): "
+                             "each input's photons split in two halves, both restored, disagreement beyond noise "
+                             "mapped (column sh_flagged_fraction; restored files cannot be split)")
     add_psf_arguments(parser, purpose="for the data-consistency map and the deconvolution baselines")
     add_baseline_arguments(parser)
     add_figure_arguments(parser)
@@ -333,12 +337,15 @@ def run(args: argparse.Namespace) -> int:
     taken = [b.name for b in baselines if b.name in methods or b.name in {m.name for m in models}]
     if taken:
         raise CommandError(f"--method name {taken[0]!r} is also a baseline column of --baselines; rename the method")
+    if args.split_half and not baselines and not models:
+        raise CommandError("--split-half needs a method compare runs itself (--baselines tuned.json or --method "
+                           "NAME=MODEL.zip): restored files cannot be split into photon halves after the fact")
     psf_for = consistency_psf_function(psf_source, args.consistency)
     events = iter_evaluate_fields(fields, pixel_size_um=args.pixel_nm / 1000 if args.pixel_nm else None,
                                   z_step_um=args.z_step_nm / 1000 if args.z_step_nm else None,
                                   register_gt=args.register_gt, consistency=psf_for is not None,
                                   consistency_psf=psf_for, no_reference=not args.no_noref, resample=args.resample,
-                                  computed={b.name: b.run for b in [*models, *baselines]})
+                                  computed={b.name: b.run for b in [*models, *baselines]}, split_half=args.split_half)
     evaluations, failures = run_with_callbacks(events, progress=ConsoleProgress("compare", json_lines=args.json_progress))
     for line in failures:
         print(f"decongan compare: failed: {line}", file=sys.stderr)
@@ -354,7 +361,8 @@ def run(args: argparse.Namespace) -> int:
         command=equivalent_command(args, "compare"),
         parameters={"register_gt": args.register_gt, "resample": args.resample, "consistency": args.consistency,
                     "consistency_psf": psf_source.describe() if psf_source is not None else None,
-                    "pixel_nm_override": args.pixel_nm, **{k: v for k, v in options.items() if k != "formats"},
+                    "pixel_nm_override": args.pixel_nm, "split_half": args.split_half,
+                    **{k: v for k, v in options.items() if k != "formats"},
                     **({"baselines": {b.name: b.parameters for b in baselines}} if baselines else {}),
                     **({"models": {m.name: m.parameters for m in models}} if models else {})},
         fiji_backend="not used by compare (restored images are read from files; see each method's backend)",
