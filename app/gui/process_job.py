@@ -192,6 +192,8 @@ class ProcessJob(QObject):
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.exit_code: int | None = None
         self.outcome: str | None = None
+        #: True when a stop had to kill the child (no clean exit within the grace period)
+        self.killed = False
         self._stop_requested = False
         self._stdout_buffer = b""
         self._stderr_buffer = b""
@@ -241,6 +243,7 @@ class ProcessJob(QObject):
 
     def _escalate(self) -> None:
         if self.is_running:
+            self.killed = True  # it did not stop within the grace period
             self.process.kill()
 
     def wait(self, msecs: int = 30_000) -> bool:

@@ -68,25 +68,53 @@ def split_record(record: dict[str, Any]) -> tuple[dict[str, float], dict[str, fl
 
 
 class CurvePlot(pg.PlotWidget):
-    """Curves keyed by name, appended point by point."""
+    """Curves keyed by name, appended point by point; the legend sits below the axes (never over the
+    newest points) and, with ``baselines``, a marker shows where a model curve first passes its baseline."""
 
-    def __init__(self, title: str, y_label: str) -> None:
+    def __init__(self, title: str, y_label: str, *, baselines: dict[str, str] | None = None) -> None:
         super().__init__(background="#202020")
-        self.setTitle(title, color="#DDDDDD", size="10pt")
+        self.setTitle(title, color="#DDDDDD", size="9pt")
         self.setLabel("bottom", "iteration")
         self.setLabel("left", y_label)
         self.showGrid(x=True, y=True, alpha=0.25)
         for axis in ("left", "bottom"):
             self.getAxis(axis).enableAutoSIPrefix(False)  # SSIM 0.52 must not read "520 (x0.001)"
-        self.legend = self.addLegend(offset=(-10, 10), labelTextColor="#DDDDDD", brush=pg.mkBrush(32, 32, 32, 190))
+        # the legend in the plot's layout, under the bottom axis: outside the data area
+        self.legend = pg.LegendItem(colCount=2, labelTextColor="#DDDDDD", labelTextSize="8pt")
+        self.plotItem.layout.addItem(self.legend, 4, 1)
+        self.plotItem.legend = self.legend
         self.series: dict[str, tuple[list[float], list[float]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
+        #: model curve -> its baseline curve (e.g. val_ssim -> lq_ssim), and where the model first passed it
+        self.baselines = dict(baselines or {})
+        self.crossings: dict[str, float] = {}
+        self.markers: list[pg.InfiniteLine] = []
 
     def clear_curves(self) -> None:
         self.clear()
         self.legend.clear()
         self.series.clear()
         self.curves.clear()
+        self.crossings.clear()
+        self.markers.clear()
+
+    def _check_crossing(self, name: str) -> None:
+        """Mark the first iteration where ``name`` (or its model curve) is above its baseline at the same x."""
+        model = name if name in self.baselines else next((m for m, b in self.baselines.items() if b == name), None)
+        if model is None or model in self.crossings:
+            return
+        mx, my = self.series.get(model, ([], []))
+        bx, by = self.series.get(self.baselines[model], ([], []))
+        baseline_at = dict(zip(bx, by, strict=True))
+        for x, y in zip(mx, my, strict=True):
+            if x in baseline_at and y > baseline_at[x]:
+                self.crossings[model] = x
+                line = pg.InfiniteLine(pos=x, angle=90, pen=pg.mkPen("#009E73", width=1, style=Qt.PenStyle.DotLine),
+                                       label=f"passes LQ at {x:g}", labelOpts={"position": 0.08, "color": "#009E73",
+                                                                               "anchors": [(0, 0), (0, 0)]})
+                self.addItem(line)
+                self.markers.append(line)
+                return
 
     def add_point(self, name: str, x: float, y: float) -> None:
         xs, ys = self.series.setdefault(name, ([], []))
@@ -104,6 +132,19 @@ class CurvePlot(pg.PlotWidget):
             self.curves[name] = curve
         else:
             curve.setData(xs, ys)
+        if self.baselines:
+            self._check_crossing(name)
+
+
+def preset_defaults(name: str) -> dict[str, Any]:
+    """The preset's own values behind the form's "0 = the preset's" fields (engine.learn.presets)."""
+    from decongan.engine.learn.presets import load_preset
+
+    preset = load_preset(name)
+    kwargs = preset.generator.kwargs
+    width = next((kwargs[k] for k in ("base_channels", "features", "num_feat") if k in kwargs), None)
+    return {"val_every": preset.validation_every, "patch_size": preset.patch_size, "batch_size": preset.batch_size,
+            "width": width}
 
 
 class TrainPanel(WorkflowPanel):
@@ -179,8 +220,8 @@ class TrainPanel(WorkflowPanel):
         grid = QGridLayout(self.monitor)
         grid.setContentsMargins(4, 4, 4, 4)
         self.loss_plot = CurvePlot("Losses", "loss")
-        self.val_plot = CurvePlot("Validation SSIM (dashed: LQ input)", "SSIM / score")
-        self.psnr_plot = CurvePlot("Validation PSNR (dashed: LQ input)", "PSNR (dB)")
+        self.val_plot = CurvePlot("Validation SSIM", "SSIM / score", baselines={"val_ssim": "lq_ssim"})
+        self.psnr_plot = CurvePlot("Validation PSNR", "PSNR (dB)", baselines={"val_psnr": "lq_psnr"})
         self.preview_widget = pg.GraphicsLayoutWidget()
         self.preview_widget.setBackground("#202020")
         self.preview_label = QLabel("Validation previews (LQ | GAN | GT of a held-out image) appear here")
@@ -221,7 +262,21 @@ class TrainPanel(WorkflowPanel):
         self._preview_timer.timeout.connect(self.refresh_previews)
         self.connect_refresh(self.preset_combo, self.lq_edit, self.hq_edit, self.out_edit, self.iterations_spin,
                              self.device_combo, self.val_every_spin, self.patch_spin, self.batch_spin, self.width_spin)
+        self.preset_combo.currentTextChanged.connect(self.show_preset_defaults)
+        self.show_preset_defaults()
         self.refresh_command()
+
+    def show_preset_defaults(self, *args: Any) -> None:
+        """Fields left at 0 show the preset's real value ("preset: 256 px"), not "0"."""
+        try:
+            defaults = preset_defaults(self.preset_combo.currentText())
+        except Exception as err:  # noqa: BLE001 - an unreadable preset is said, not hidden
+            defaults = {}
+            self.status.setText(f"preset {self.preset_combo.currentText()}: {err}")
+        for key, spin in (("val_every", self.val_every_spin), ("patch_size", self.patch_spin),
+                          ("batch_size", self.batch_spin), ("width", self.width_spin)):
+            value = defaults.get(key)
+            spin.setSpecialValueText(f"preset: {value}{spin.suffix()}" if value is not None else "preset's")
 
     # -- form ----------------------------------------------------------------------------------------
     def fill_from_dataset(self) -> None:
@@ -327,10 +382,26 @@ class TrainPanel(WorkflowPanel):
         self.stop_button.setEnabled(False)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
-        self.status.setText(f"Training {outcome} (exit status {code})"
-                            + (" - press Resume to continue" if outcome == "stopped" else ""))
+        if outcome == "stopped":
+            self.status.setText(self.stopped_text())
+        else:
+            self.status.setText(f"Training {outcome}" + (f" (exit status {code})" if outcome != "succeeded" else ""))
         self.monitor_status.setText(self.status.text())
         self.finished.emit(outcome)
+
+    def stopped_text(self) -> str:
+        """What a Stop did, in words (never an exit status): the CLI's own line about its checkpoint when it
+        printed one, or that the child had to be ended."""
+        process = self.process
+        if process is not None and getattr(process, "killed", False):
+            return ("Training stopped by you: it did not stop within the grace period and was ended; Resume "
+                    "continues from the last checkpoint it saved")
+        tail = list(process.stderr_tail) if process is not None else []
+        said = next((line.split(": ", 1)[1] for line in reversed(tail) if line.startswith("decongan train: stopp")),
+                    None)
+        if said:
+            return f"Training stopped by you: {said.removeprefix('stopped; ')}"
+        return "Training stopped by you - press Resume to continue"
 
     def _show_monitor(self) -> None:
         window = self.ctx.window
