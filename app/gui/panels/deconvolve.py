@@ -407,6 +407,8 @@ class DeconvolvePanel(WorkflowPanel):
             cmd += ["--backend", "fiji"]
         if self.ctx.session.pixel_size_override and p["model"] != "file":
             cmd += ["--pixel-nm", f"{p['pixel_nm']:g}"]
+        if p.get("nz") and p.get("z_step_nm") and self.ctx.session.optics.z_step_nm.source == "user":
+            cmd += ["--z-step-nm", f"{p['z_step_nm']:g}"]  # typed here, not the file's: the result records it
         cmd += ["--out", "deconvolved.tif"]
         cmds.append(cmd)
         return cmds

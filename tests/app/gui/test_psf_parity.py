@@ -88,3 +88,8 @@ def test_a_3d_gaussian_psf_uses_the_axial_fwhm_the_user_sees(qtbot, window, nucl
                             z_step_nm=image.z_step_um * 1000, normalize="sum")
     np.testing.assert_array_equal(panel.build_psf(), expected)
     assert "--fwhm-z-nm 1500" in panel.command_edit.text()
+    # a z step typed in the panel (not the file's) reaches both commands: the PSF's and deconvolve's
+    panel.zstep_spin.setValue(450.0)
+    assert window.session.optics.z_step_nm.source == "user"
+    psf_command, deconvolve_command = panel.command_edit.text().split(" && ")
+    assert "--z-step-nm 450" in psf_command and "--z-step-nm 450" in deconvolve_command
