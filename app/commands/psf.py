@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from decongan.app.commands import CommandError, add_overwrite_argument, check_output_file
@@ -20,15 +21,16 @@ gaussian: separable Gaussian; lateral FWHM from --fwhm-nm, or the Airy FWHM 0.51
 --normalize peak gives PSF Generator's scaling (maximum 1); sum gives sum 1 (what deconvolution
 uses; `decongan deconvolve` normalises either kind itself).
 
-Size: --size (and --nz) as given, or --like IMAGE: the Born & Wolf PSF for that image's grid, sized by
+Size: --size (and --nz) as given, or --like IMAGE (or --grid NZxNYxNX): the Born & Wolf PSF for that grid, sized by
 the engine's one rule (engine.optics.request.psf_for_grid, what batch, compare and the GUI use): the
 planes whose brightest pixel still reaches 1 % of the focal peak, and the smallest odd square holding
 99 % of the energy on an image-sized field. The pixel size and z step come from the image's
-calibration unless --pixel-nm / --z-step-nm are given. The size chosen is printed and recorded in the
-provenance.
+calibration unless --pixel-nm / --z-step-nm are given (with --grid they are needed). The size chosen is
+printed and recorded in the provenance.
 Examples:
   decongan psf --model born-wolf --na 1.4 --ni 1.515 --wavelength-nm 520 --pixel-nm 159 --size 65 --nz 33 --z-step-nm 200 --out psf.tif
   decongan psf --na 1.4 --ni 1.515 --wavelength-nm 520 --like stack.tif --normalize sum --out psf.tif
+  decongan psf --na 1.4 --ni 1.515 --wavelength-nm 520 --pixel-nm 100 --z-step-nm 200 --grid 97x512x512 --out psf.tif
 """
 
 
@@ -44,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--like", type=Path, metavar="IMAGE",
                         help="born-wolf: size the PSF for this image's grid by the engine's energy rule (instead of "
                              "--size/--nz) and take its calibration")
+    parser.add_argument("--grid", type=parse_grid, metavar="NZxNYxNX",
+                        help="born-wolf: size the PSF by the same rule for an image of this many planes and pixels "
+                             "(NYxNX for 2-D), sampled at --pixel-nm (and --z-step-nm)")
     parser.add_argument("--nz", type=int, metavar="N", help="number of z planes (omit for a 2-D in-focus PSF)")
     parser.add_argument("--z-step-nm", type=float, metavar="NM",
                         help="axial step between planes in nanometres (needed with --nz > 1; with --like: overrides the image's)")
@@ -68,8 +73,8 @@ def check_psf_size(args: argparse.Namespace) -> int:
     from decongan.engine.outputs import MemoryEstimateError, check_memory
 
     if args.size is None:
-        raise CommandError("give the PSF's size: --size PX (and --nz N for a 3-D PSF), or --like IMAGE to size a "
-                           "Born & Wolf PSF for that image's grid by the engine's energy rule")
+        raise CommandError("give the PSF's size: --size PX (and --nz N for a 3-D PSF), or --like IMAGE (or --grid "
+                           "NZxNYxNX) to size a Born & Wolf PSF for that grid by the engine's energy rule")
     nz = args.nz if args.nz is not None else 1
     if args.size < 1 or nz < 1:
         raise CommandError(f"--size and --nz must be at least 1, got --size {args.size} --nz {args.nz}")
@@ -84,38 +89,60 @@ def check_psf_size(args: argparse.Namespace) -> int:
     return int(plane * nz * 4)
 
 
-def size_like(args: argparse.Namespace) -> dict:
-    """``--like IMAGE``: set ``args.size``/``nz``/``pixel_nm``/``z_step_nm`` from the engine's sizing rule.
+def parse_grid(text: str) -> tuple[int, ...]:
+    """``--grid``: ``NYxNX`` or ``NZxNYxNX`` (pixels, planes), e.g. ``97x512x512``."""
+    try:
+        sizes = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        sizes = ()
+    if len(sizes) not in (2, 3) or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected NYxNX or NZxNYxNX in pixels (e.g. 97x512x512), got {text!r}")
+    return sizes
+
+
+def size_for_grid(args: argparse.Namespace) -> dict:
+    """``--like IMAGE`` / ``--grid``: set ``args.size``/``nz``/``pixel_nm``/``z_step_nm`` by the engine's sizing rule.
 
     The sizes are those of :func:`engine.optics.request.psf_for_grid` for the image's grid (the rule of
-    batch, compare and the GUI); the calibration is the image's unless given. Returns the provenance
-    entries that say how the size was chosen (and where each optics value came from).
+    batch, compare and the GUI); with ``--like`` the calibration is the image's unless given. Returns
+    the provenance entries that say how the size was chosen (and where each optics value came from).
     """
     from decongan.app.methods import optics_command_error
     from decongan.engine.io import read_image
     from decongan.engine.optics.request import DEFAULT_PSF_ENERGY, Optics, OpticsError, psf_for_grid
     from decongan.engine.outputs import MemoryEstimateError, check_memory
 
+    flag = "--like" if args.like is not None else "--grid"
+    if args.like is not None and args.grid is not None:
+        raise CommandError("give --like IMAGE or --grid, not both")
     if args.model != "born-wolf":
-        raise CommandError("--like sizes Born & Wolf PSFs (the engine's energy rule); for --model gaussian give --size")
+        raise CommandError(f"{flag} sizes Born & Wolf PSFs (the engine's energy rule); for --model gaussian give --size")
     if args.size is not None or args.nz is not None:
-        raise CommandError("--like chooses the size and the planes by the engine's energy rule; drop --size/--nz, "
-                           "or drop --like to give them yourself")
-    missing = [flag for flag, value in (("--na", args.na), ("--wavelength-nm", args.wavelength_nm)) if value is None]
+        raise CommandError(f"{flag} chooses the size and the planes by the engine's energy rule; drop --size/--nz, "
+                           f"or drop {flag} to give them yourself")
+    missing = [name for name, value in (("--na", args.na), ("--wavelength-nm", args.wavelength_nm)) if value is None]
     if missing:
         raise CommandError(f"--model born-wolf needs {' and '.join(missing)}")
-    image = read_image(args.like)
-    nz = image.n_z if "Z" in image.axes else None
-    ny, nx = image.yx_shape
+    if args.like is not None:
+        image = read_image(args.like)
+        nz = image.n_z if "Z" in image.axes else None
+        ny, nx = image.yx_shape
+        where = f"the grid of {args.like}"
+    else:
+        image = None
+        nz, (ny, nx) = (args.grid[0] if len(args.grid) == 3 else None), args.grid[-2:]
+        where = f"the grid {'x'.join(str(n) for n in args.grid)} (--grid)"
     cap = max(ny, nx)
     try:  # the rule's reference field (float64 planes) and at most an image-sized float64 PSF
-        check_memory(int(cap * cap * (64 + 12 * (nz or 1))), what=f"sizing a PSF for the {ny} x {nx} grid of {args.like}",
-                     fix="give --size PX (and --nz N) instead of --like")
+        check_memory(int(cap * cap * (64 + 12 * (nz or 1))), what=f"sizing a PSF for {where}",
+                     fix=f"give --size PX (and --nz N) instead of {flag}")
     except MemoryEstimateError as err:
         raise CommandError(str(err)) from None
     try:
         optics = Optics.for_image(image, na=args.na, ni=args.ni, wavelength_nm=args.wavelength_nm,
                                   pixel_nm=args.pixel_nm, z_step_nm=args.z_step_nm)
+        if image is None:
+            optics = replace(optics, origin=f"--grid {'x'.join(str(n) for n in args.grid)}")
         shape = psf_for_grid(optics, yx_shape=(ny, nx), nz=nz).shape
     except OpticsError as err:
         raise optics_command_error(err) from None
@@ -125,10 +152,11 @@ def size_like(args: argparse.Namespace) -> dict:
     args.nz = int(shape[0]) if len(shape) == 3 else None
     args.pixel_nm = optics.pixel_nm.value
     args.z_step_nm = optics.z_step_nm.value if args.nz else None
-    grid = f"{ny} x {nx}" + (f" x {nz}" if nz else "")
-    size = f"{args.size} x {args.size}" + (f" x {args.nz}" if args.nz else "")
-    rule = f"psf_for_grid (energy {DEFAULT_PSF_ENERGY:g}): {size} px for the {grid} grid of {args.like}"
-    return {"size_rule": rule, "like": str(args.like), "optics": optics.provenance()}
+    grid = f"{ny} x {nx} px" + (f", {nz} planes" if nz else "")
+    size = f"{args.size} x {args.size} px" + (f", {args.nz} planes" if args.nz else "")
+    rule = f"psf_for_grid (energy {DEFAULT_PSF_ENERGY:g}): {size} for {where} ({grid})"
+    return {"size_rule": rule, flag.lstrip("-"): str(args.like) if args.like is not None else list(args.grid),
+            "optics": optics.provenance()}
 
 
 def make_psf(args: argparse.Namespace):  # -> (ndarray, dict of parameters)
@@ -196,8 +224,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--backend fiji supports --model born-wolf only (PSF Generator's Born & Wolf model)")
     check_output_file(args.out, overwrite=args.overwrite, inputs={"the --like image": args.like})  # before reading
     sized: dict = {}
-    if args.like is not None:
-        sized = size_like(args)
+    if args.like is not None or args.grid is not None:
+        sized = size_for_grid(args)
     elif args.pixel_nm is None:
         raise CommandError("give the lateral pixel size: --pixel-nm NM, or --like IMAGE to take it (and the size) "
                            "from an image")

@@ -120,11 +120,12 @@ def test_psf_like_an_image_is_sized_by_the_engines_rule_and_says_so(stack_and_ps
     np.testing.assert_array_equal(written.data, expected)
     assert written.pixel_size_um == pytest.approx(image.pixel_size_um) and written.z_step_um == pytest.approx(image.z_step_um)
     printed = capsys.readouterr().out
-    assert f"size chosen by psf_for_grid (energy 0.99): 5 x 5 x 5 px for the 40 x 40 x 8 grid of {stack}" in printed
+    assert (f"size chosen by psf_for_grid (energy 0.99): 5 x 5 px, 5 planes for the grid of {stack} "
+            "(40 x 40 px, 8 planes)") in printed
     with tifffile.TiffFile(out) as tif:
         provenance = json.loads(tif.imagej_metadata["Info"])
     assert provenance["parameters"]["size"] == 5 and provenance["parameters"]["nz"] == 5
-    assert provenance["parameters"]["size_rule"].startswith("psf_for_grid (energy 0.99): 5 x 5 x 5 px")
+    assert provenance["parameters"]["size_rule"].startswith("psf_for_grid (energy 0.99): 5 x 5 px, 5 planes")
     assert provenance["parameters"]["optics"]["pixel_nm"]["source"] == "metadata"
 
 
@@ -139,3 +140,21 @@ def test_psf_without_a_size_or_a_grid_is_refused(stack_and_psf, tmp_path, capsys
     assert main(["psf", "--na", "1.4", "--wavelength-nm", "520", "--pixel-nm", "100", *extra, "--out", str(out)]) == 1
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_psf_for_a_grid_without_an_image_uses_the_same_rule(tmp_path, capsys):
+    """`--grid` sizes the PSF for an image that is not at hand (the README's example: 21 x 67 x 67)."""
+    from decongan.engine.optics.request import Optics, psf_for_grid
+
+    out = tmp_path / "psf.tif"
+    assert main(["psf", "--na", "1.4", "--ni", "1.515", "--wavelength-nm", "520", "--pixel-nm", "100",
+                 "--z-step-nm", "200", "--grid", "97x512x512", "--normalize", "sum", "--out", str(out)]) == 0
+    expected = psf_for_grid(Optics(na=1.4, ni=1.515, wavelength_nm=520.0, pixel_nm=100.0, z_step_nm=200.0),
+                            yx_shape=(512, 512), nz=97)
+    written = read_image(out)
+    assert written.data.shape == expected.shape == (21, 67, 67)
+    np.testing.assert_array_equal(written.data, expected)
+    assert "67 x 67 px, 21 planes for the grid 97x512x512 (--grid)" in capsys.readouterr().out
+    assert main(["psf", "--na", "1.4", "--wavelength-nm", "520", "--grid", "512x512", "--out",
+                 str(tmp_path / "x.tif")]) == 1
+    assert "on the command line: --pixel-nm NM" in capsys.readouterr().err
