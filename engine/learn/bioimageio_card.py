@@ -178,8 +178,10 @@ def readme(*, name: str, config: Any, which: str, metrics: Mapping[str, Any] | N
     data = config.data
     px = f"{config.pixel_size_um:g} um" if config.pixel_size_um else "not recorded"
     rf = geometry.get("receptive_field_px")
-    halo_text = (f"{geometry['halo_px']} input px (the measured receptive-field radius is {rf} px, rounded up to half "
-                 f"the stride {geometry['step']}), so blocks cropped by the halo equal the whole-image output" if rf
+    halo_text = (f"{geometry['halo_px']} input px (the measured receptive-field radius is {rf} px, rounded up to a "
+                 f"multiple of the stride {geometry['step']}): blocks cropped by the halo equal the whole-image output, except "
+                 "within the halo of the image border, where a consumer's padding (mirror) replaces the network's "
+                 "zero padding" if rf
                  else f"{geometry['halo_px']} input px. This generator has whole-input operations (global attention "
                  "or instance normalisation), so no halo makes tiled output exactly equal the whole-image output; "
                  "process whole images when memory allows")

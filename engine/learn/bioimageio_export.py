@@ -11,8 +11,8 @@ What the zip holds (``bioimageio.yaml`` plus the files it names):
   (:func:`engine.learn.inference.generator_multiple`) and ``min`` a multiple of it that leaves room for
   the halo. The output's y/x refer to the input's with ``scale / s`` (``s`` output px per input px) and
   carry a **halo**: the receptive-field radius the tiler uses (:func:`engine.learn.inference.receptive_field_radius`,
-  the guard of :func:`engine.learn.tiling.overlap_for_radius`), rounded up to half the stride so that
-  padded blocks stay valid sizes. Generators with whole-input operations (S2's Fourier attention, the
+  the guard of :func:`engine.learn.tiling.overlap_for_radius`), rounded up to a multiple of the stride
+  so that blocks cut by a consumer stay on the network's pooling grid (:mod:`engine.learn.bioimageio_geometry`). Generators with whole-input operations (S2's Fourier attention, the
   instance norm of S3/S4) have no finite receptive field; they get the guard of the tiler's automatic
   overlap for 512 px tiles and the README says that tiles then differ slightly from whole images.
 * **normalisation**: ``"dataset"`` runs map the input with ``scale_linear`` (gain ``1/(high-low)``,

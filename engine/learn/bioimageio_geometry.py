@@ -3,9 +3,12 @@
 Export side (:func:`package_geometry`, :func:`exact_pixel_size`): a DeconGAN generator's sizes are
 ``min + n * step`` with ``step`` its stride (:func:`engine.learn.inference.generator_multiple`); its halo
 is the receptive-field radius the tiler uses (:func:`engine.learn.inference.receptive_field_radius`,
-the guard band of :func:`engine.learn.tiling.overlap_for_radius`), rounded up to half the stride so
-that a block padded by the halo on both sides is still a valid size; ``min`` is the smallest multiple
-of the stride above twice the halo. Generators with whole-input operations (S2's Fourier attention,
+the guard band of :func:`engine.learn.tiling.overlap_for_radius`), rounded up to a multiple of the
+stride: consumers (bioimageio.core, deepImageJ's JDLL) pad the image by the halo and cut blocks from
+there, so a halo that is not a multiple of the stride shifts every block off the pooling grid and the
+blocks no longer equal the whole-image output (measured: up to 33 % of the range inside the image for
+a tiny S1 with a 22 px halo, stride 4); ``min`` is the smallest multiple of the stride above twice the
+halo. Generators with whole-input operations (S2's Fourier attention,
 S3/S4's instance norm) have no finite receptive field: they get the guard band of the tiler's
 automatic overlap for :data:`GLOBAL_CONTEXT_TILE` px tiles, and tiles then differ slightly from whole
 images (the package README says so).
@@ -90,8 +93,7 @@ def package_geometry(generator: Any, *, scale: int) -> PackageGeometry:
         needed = guard_width(max(step, GLOBAL_CONTEXT_TILE // 4))
     else:
         needed = radius
-    unit = step // 2 if step % 2 == 0 else step
-    halo = max(unit, -(-needed // unit) * unit)
+    halo = max(step, -(-needed // step) * step)
     minimum = -(-(2 * halo + step) // step) * step
     return PackageGeometry(step=step, min=minimum, halo=halo, receptive_field=radius, scale=int(scale))
 
