@@ -84,6 +84,8 @@ class PairedComparison:
         Matched-pairs rank-biserial correlation in [-1, 1]; NaN when every difference is zero.
     higher_is_better : bool or None
         Direction of the metric (None: neither).
+    n_higher : int
+        Pairs where the method's value is above the reference's.
     sentence : str
         The plain-language reading (filled by :func:`paired_verdict`).
     """
@@ -100,6 +102,7 @@ class PairedComparison:
     test: str
     rank_biserial: float
     higher_is_better: bool | None
+    n_higher: int = 0
     sentence: str = ""
 
     @property
@@ -288,7 +291,7 @@ def compare_paired(method_values: Sequence[float | None], reference_values: Sequ
     if not independent:
         low = high = float("nan")
         p: float | None = None
-        test = f"not independent: higher on {int(np.sum(d > 0))} of {n}"
+        test = "not independent (planes of one stack)"
     elif n < min_fields:
         low = high = float("nan")
         p = None
@@ -297,7 +300,7 @@ def compare_paired(method_values: Sequence[float | None], reference_values: Sequ
         low, high = median_ci(d)
         p, test = signed_rank_pvalue(d)
     return PairedComparison(metric, method, reference, n, median, low, high, p, p, test, rank_biserial(d),
-                            higher_is_better)
+                            higher_is_better, int(np.sum(d > 0)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,15 +346,14 @@ def sentence(c: PairedComparison, *, unit: str = "fields") -> str:
         if c.n == 0:
             return f"{c.method} vs {c.reference}: no field has a {name} value for both."
         if c.test.startswith("not independent"):
-            higher = int(c.test.rsplit(" of ", 1)[0].rsplit(" ", 1)[1])
-            return (f"{c.method} vs {c.reference} in {name}: {c.method} is higher on {higher} of {c.n} {unit} "
+            return (f"{c.method} vs {c.reference} in {name}: {c.method} is higher on {c.n_higher} of {c.n} {unit} "
                     f"(median paired difference {_signed(c.median_difference)}); the {unit} come from one stack and "
                     "are not independent samples, so no significance test is claimed.")
         return (f"{c.method} vs {c.reference} in {name}: {c.test.replace('fields', unit)} for a test; the median "
                 f"paired difference {_signed(c.median_difference)} is descriptive only.")
     if not c.significant:
         return (f"No significant difference in {name} between {c.method} and {c.reference} on these {c.n} {unit} "
-                f"(Wilcoxon {_p(c.pvalue)}, Holm).")
+                f"(Wilcoxon {_p(c.pvalue)}, Holm; {c.method} higher on {c.n_higher} of {c.n}).")
     direction_sign = np.sign(c.median_difference) or np.sign(c.rank_biserial)
     word = "higher" if direction_sign > 0 else "lower"
     better = ""
@@ -519,10 +521,25 @@ def paired_verdict(rows: Sequence[Mapping[str, Any]], families: Mapping[str, str
         for i, p in zip(tested, adjusted, strict=True):
             family[i] = _replace(family[i], pvalue=p)
         family = [_replace(c, sentence=sentence(c, unit=unit)) for c in family]
+        if tested:
+            note = _power_note(max(family[i].n for i in tested), len(tested), unit)
+            if note and note not in verdict.notes:
+                verdict.notes.append(note)
         # learned methods against the best classical baseline first: that is the product's question
         family.sort(key=lambda c: (c.reference != verdict.best_classical, families.get(c.method) != "learned"))
         verdict.comparisons.extend(family)
     return verdict
+
+
+def _power_note(n: int, m: int, unit: str, alpha: float = 0.05) -> str:
+    """Say so when no comparison of a metric could reach ``alpha`` after Holm (too few pairs for m tests)."""
+    smallest = min(1.0, m * 2.0 / 2 ** n)  # exact two-sided minimum 2/2^n, Holm multiplies the smallest by m
+    if smallest < alpha:
+        return ""
+    needed = next(k for k in range(n, 64) if m * 2.0 / 2 ** k < alpha)
+    return (f"With {n} {unit} and {m} comparisons per metric, no difference can reach "
+            f"p < {alpha:g} after Holm's correction (smallest possible p = {smallest:.3f}); at least {needed} {unit} "
+            "are needed.")
 
 
 def _replace(c: PairedComparison, **changes: Any) -> PairedComparison:

@@ -73,7 +73,7 @@ def test_the_page_opens_with_the_verdict_then_the_figures(report):
     # on these crops the stand-in's SSIM deficit is not significant after Holm: the sentence claims no difference
     assert first["pvalue"] >= 0.05
     assert first["sentence"] == (f"No significant difference in SSIM between S1 and Gaussian 1.5 px on these 14 fields "
-                                 f"(Wilcoxon p = {first['pvalue']:.3f}, Holm).")
+                                 f"(Wilcoxon p = {first['pvalue']:.3f}, Holm; S1 higher on {first['n_higher']} of 14).")
 
 
 @pytest.mark.slow

@@ -110,7 +110,8 @@ def test_holm_corrected_verdict_on_a_table_of_13_fields():
     rl_lq = got[("RL 20 it (engine)", "LQ (input)")]
     assert rl_lq.pvalue > 0.05
     assert rl_lq.sentence == (f"No significant difference in SSIM between RL 20 it (engine) and LQ (input) on these 13 "
-                              f"fields (Wilcoxon p = {rl_lq.pvalue:.2f}, Holm).")
+                              f"fields (Wilcoxon p = {rl_lq.pvalue:.2f}, Holm; RL 20 it (engine) higher on 7 of 13).")
+    assert verdict.notes == []  # 13 fields are enough for 5 comparisons
     rl = got[("RL 20 it (engine)", "Gaussian 1.5 px")]
     assert rl.sentence.startswith("RL 20 it (engine) is lower (worse) than Gaussian 1.5 px by ")
     assert f"Best classical baseline: Gaussian 1.5 px (best median SSIM, {np.median(gaussian):.3g})." in verdict.headline and s1.sentence in verdict.headline
@@ -171,3 +172,18 @@ def test_planes_of_one_stack_are_described_without_a_significance_claim():
     assert c.sentence == ("S1 GAN vs RL 10 it in SSIM: S1 GAN is higher on 12 of 13 planes (median paired difference "
                           "+0.020); the planes come from one stack and are not independent samples, so no significance "
                           "test is claimed.")
+
+
+def test_too_few_fields_for_the_number_of_comparisons_is_said():
+    """7 fields, all better, 5 comparisons: raw p = 2/128, Holm 5 x 2/128 = 0.078 -- not significant, and why."""
+    rows = [{"image": f"f{i}", "method": m, "channel": 0, "ssim": v}
+            for i in range(7) for m, v in (("LQ (input)", 0.7 + 0.01 * i), ("Gaussian", 0.90 + 0.011 * i),
+                                          ("NLM", 0.91 + 0.012 * i), ("TV", 0.93 + 0.013 * i))]
+    verdict = paired_verdict(rows, {"LQ (input)": "input", "Gaussian": "classical", "NLM": "classical", "TV": "classical"})
+    assert verdict.best_classical == "TV" and len(verdict.comparisons) == 5
+    tv = next(c for c in verdict.comparisons if (c.method, c.reference) == ("TV", "LQ (input)"))
+    assert tv.pvalue_raw == pytest.approx(2 / 128) and tv.pvalue == pytest.approx(5 * 2 / 128)
+    assert tv.sentence == ("No significant difference in SSIM between TV and LQ (input) on these 7 fields "
+                           "(Wilcoxon p = 0.078, Holm; TV higher on 7 of 7).")
+    assert verdict.notes == ["With 7 fields and 5 comparisons per metric, no difference can reach p < 0.05 after Holm's "
+                             "correction (smallest possible p = 0.078); at least 8 fields are needed."]
