@@ -3,6 +3,7 @@ bars and a line-profile column) and its caption."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -168,9 +169,14 @@ def comparison_figure(
             ax.set_xlabel("distance (µm)" if cset.pixel_size_um else "distance (px)", fontsize=6, labelpad=1)
             ax.set_ylabel("normalised intensity", fontsize=6, labelpad=1)
             ax.tick_params(labelsize=5)
-            if r == 0:
+            if r == 0:  # the legend goes into headroom above the curves, never over a peak
                 ax.set_title("line profile", fontsize=8)
-                ax.legend(fontsize=5, frameon=True, framealpha=0.8, edgecolor="none")
+                values = np.concatenate([profiles[name] for name in names])
+                lo, hi = float(values.min()), float(values.max())
+                span = hi - lo if hi > lo else 1.0
+                ax.set_ylim(lo - 0.05 * span, hi + (0.2 + 0.12 * math.ceil(len(names) / 2)) * span)
+                ax.legend(fontsize=5, frameon=False, loc="upper center", ncol=2, borderaxespad=0.2,
+                          handlelength=1.2, columnspacing=0.8)
     caption = comparison_caption(shown, evaluations, channel=channel, contrast=contrast, percentiles=percentiles,
                                  cmap=cmap, inset=inset, line=line, metrics=metrics)
     return CaptionedFigure(fig, caption, "comparison" if not merged else "comparison_merged", panels,

@@ -104,6 +104,13 @@ def test_screen_profile_is_normalised_like_the_figure_exports_csv_and_keeps_the_
     assert set(curves) == {"LQ (input)", "GAN", "GT"}  # the evaluation's name for the LQ column
     for name, values in curves.items():
         np.testing.assert_allclose(values, profiles["LQ" if name == "LQ (input)" else name], rtol=1e-9, atol=1e-12)
+    # and its legend sits in headroom above the curves: no plotted point lies inside the legend's box
+    fig.figure.canvas.draw()
+    box = ax.get_legend().get_window_extent()
+    for curve in ax.get_lines():
+        points = ax.transData.transform(np.column_stack([curve.get_xdata(), curve.get_ydata()]))
+        assert not any(box.contains(x, y) for x, y in points), curve.get_label()
+    fig.figure.savefig(tmp_path / "figure.png", dpi=100)
 
     # the legend is outside the plot area: a label above it, with every curve's name
     legend = window.profile.legend_label
