@@ -17,6 +17,7 @@ from decongan.app.commands import (
     check_output_folder,
     equivalent_command,
 )
+from decongan.app.commands.batch_cluster import add_cluster_arguments, cluster_from_args, cluster_runner
 from decongan.app.commands.compare import (
     add_baseline_arguments,
     add_figure_arguments,
@@ -57,6 +58,13 @@ going to shard i % N + 1) into OUT_DIR/manifest.shard-K-of-N.json, so shards may
 time and any of them may be rerun; --report-only then compares and reports the whole folder from
 all manifests (refused while a restoration is missing). --emit-slurm SCRIPT writes a bash script
 that submits one SLURM array task per shard and the --report-only step after them.
+
+Dask (one machine or many): --cluster dask restores the images on a local dask cluster (--workers N
+processes, one thread each; default one per core), --cluster dask=tcp://HOST:PORT on a running
+scheduler, --cluster dask=slurm.toml on SLURM jobs started by dask-jobqueue (the `hpc` extra; the
+file holds one [slurm] table: jobs, cores, memory, and any SLURMCluster option). Each image is one
+task; the workers write the restored images and this process alone writes the manifest, so the
+results are the same files as without --cluster, and a stopped batch resumes the same way.
 
 Test hook: the environment variable DECONGAN_BATCH_TEST_KILL_AT=report makes the process kill
 itself (SIGKILL) when the report phase starts, so tests can check that such a batch is resumable.
@@ -118,6 +126,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="number of shards (array tasks) of --emit-slurm (default: one per image, at most 1000)")
     cluster.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
                          help="an sbatch option for every job of --emit-slurm, e.g. --sbatch=--time=02:00:00; repeat")
+    add_cluster_arguments(cluster)
     parser.set_defaults(_batch_parser=parser)
 
 
@@ -230,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise CommandError(f"every image of {args.input_dir} is a calibration field of --baselines {args.baselines}: "
                            "nothing is left to restore")
+    cluster = cluster_from_args(args)  # refused here, before anything is written
     check_batch_out(args.out, args.input_dir, gt_dir=args.gt, overwrite=args.overwrite)
     options = figure_options(args)
     psf_source = psf_source_from_args(args, required=args.decon != "none")
@@ -274,8 +284,9 @@ def run(args: argparse.Namespace) -> int:
             check_methods(specs)
             result = gather_batch(inputs, args.out, specs)
         else:
-            result = run_with_callbacks(iter_batch(inputs, args.out, specs, read=read, shard=shard),
-                                        progress=progress, cancel=cancel)
+            with cluster_runner(cluster) as runner:
+                result = run_with_callbacks(iter_batch(inputs, args.out, specs, read=read, shard=shard,
+                                                       runner=runner), progress=progress, cancel=cancel)
     except BatchError as err:  # the engine says it in words; the command line names its option
         raise CommandError(str(err).replace("(or the whole batch, which restores what is missing)",
                                             "(or the batch without --report-only)")) from err

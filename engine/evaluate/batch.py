@@ -46,23 +46,34 @@ Why this module is long
 -----------------------
 The manifest (entries, shards, status) and the loop that writes it must agree on every field of
 an entry and on when an entry is reused; keeping both here keeps the reuse rule in one place. The
-restoration methods, the report and any cluster execution live outside this module.
+restoration methods, the report, the per-file work (``batch_steps``: one input through its methods,
+the same function whether this loop or a cluster worker runs it) and the dask runner (``cluster``)
+live outside this module.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import json
-import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from decongan.engine.atomic import write_json_atomic
 from decongan.engine.errors import DeconganError
-from decongan.engine.io import MicroscopyImage, read_image, safe_stem
+from decongan.engine.evaluate.batch_steps import (  # noqa: F401 (public names of batches, defined with the per-file work)
+    BatchItem,
+    MethodSpec,
+    Runner,
+    _failed_step,
+    _hash_input,
+    _now,
+    iter_restore_input,
+    output_path,
+    restore_input,
+    sha256_file,
+)
+from decongan.engine.io import MicroscopyImage
 from decongan.engine.progress import Cancelled, CancelToken, Progress
 
 MANIFEST_NAME = "manifest.json"
@@ -73,50 +84,6 @@ MANIFEST_VERSION = 1
 
 class BatchError(DeconganError, ValueError):
     """A batch that cannot start (bad folders, outputs that would overwrite inputs)."""
-
-
-@dataclass
-class MethodSpec:
-    """A restoration method of a batch.
-
-    Attributes
-    ----------
-    name : str
-        Column title and output sub-folder (made file-name safe).
-    run : callable
-        ``run(image: MicroscopyImage) -> restoration`` (see the module docstring).
-    parameters : dict
-        Everything that determines the result; hashed into the manifest.
-    check : callable, optional
-        ``check() -> None``: validates the method's configuration (PSF, optics, model) once, before
-        any file is read; whatever it raises stops the whole batch with one message.
-    """
-
-    name: str
-    run: Callable[[MicroscopyImage], Any]
-    parameters: dict[str, Any] = field(default_factory=dict)
-    check: Callable[[], None] | None = None
-
-    @property
-    def params_sha256(self) -> str:
-        text = json.dumps({"method": self.name, "parameters": self.parameters}, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    @property
-    def folder(self) -> str:
-        return safe_stem(self.name)
-
-
-@dataclass
-class BatchItem:
-    """Outcome of one (input, method) step."""
-
-    input: Path
-    method: str
-    output: Path | None
-    status: str  # "done", "skipped" (reused), "failed"
-    error: str | None = None
-    seconds: float = 0.0
 
 
 @dataclass
@@ -143,54 +110,6 @@ class BatchResult:
         """Method name -> output file of every successful step of one input."""
         return {i.method: i.output for i in self.items
                 if i.input == input_path and i.status in ("done", "skipped") and i.output is not None}
-
-
-def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """The hex SHA-256 digest of a file's bytes, read in chunks.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file.
-    chunk : int
-        Bytes read at a time (1 MiB by default).
-
-    Returns
-    -------
-    str
-        64 hexadecimal characters.
-
-    Raises
-    ------
-    OSError
-        When the file cannot be read.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def output_path(out_dir: Path, method: MethodSpec, input_path: Path) -> Path:
-    """Where a method's restoration of one input goes: ``OUT/restored/<method>/<input stem>.tif``.
-
-    Parameters
-    ----------
-    out_dir : Path
-        The batch's output folder.
-    method : MethodSpec
-        The restoration method (its name, made safe for a folder name).
-    input_path : Path
-        The input image file; its stem without image extensions (``.ome.tif`` too) names the output.
-
-    Returns
-    -------
-    Path
-    """
-    from decongan.engine.io import image_stem
-
-    return out_dir / "restored" / method.folder / f"{image_stem(input_path)}.tif"
 
 
 def manifest_name(shard: tuple[int, int] | None = None) -> str:
@@ -434,6 +353,7 @@ def iter_batch(
     read: Callable[[Path], MicroscopyImage] | None = None,
     cancel: CancelToken | None = None,
     shard: tuple[int, int] | None = None,
+    runner: Runner | None = None,
 ) -> Generator[Progress, None, BatchResult]:
     """Run every method on every input, resuming from the manifests; yields a Progress per step.
 
@@ -455,6 +375,11 @@ def iter_batch(
         Checked before every step; raises :class:`engine.progress.Cancelled` (manifest saved).
     shard : (K, N), optional
         Restore only shard K of N, recorded in ``OUT/manifest.shard-K-of-N.json``.
+    runner : Runner, optional
+        Run the per-file work (:func:`restore_input`, one task per input file with the steps that
+        cannot be reused) through it -- e.g. on a dask cluster (``engine.evaluate.cluster``). The
+        reuse rule, the manifest and the cancel checks stay here: the tasks return their entries and
+        this process alone writes the manifest, after each file. Without it, every step runs here.
 
     Returns
     -------
@@ -466,8 +391,6 @@ def iter_batch(
         A configuration error (a method's ``check``), no method, or outputs that would overwrite
         inputs -- all before anything is read or written.
     """
-    from decongan.engine.io import write_tiff
-
     out = Path(out_dir)
     paths = select_shard(inputs, shard) if shard is not None else [Path(p) for p in inputs]
     check_methods(methods)
@@ -481,7 +404,7 @@ def iter_batch(
     if shard is not None:
         manifest["shard"] = {"k": shard[0], "n": shard[1], "inputs": [p.name for p in paths]}
     output_hashes: dict[Path, str] = {}
-    reader = read or read_image
+    reader = read
     items: list[BatchItem] = []
     total = len(paths) * len(methods)
     step = 0
@@ -490,62 +413,75 @@ def iter_batch(
         manifest["updated"] = _now()
         write_json_atomic(manifest_path, manifest)
 
+    def stop_if_cancelled() -> None:
+        if cancel is not None and cancel.cancelled:
+            save()
+            raise Cancelled("batch cancelled by the user; run the same command again to resume")
+
+    def record(path: Path, method: MethodSpec, entry: dict[str, Any], item: BatchItem) -> Progress:
+        nonlocal step
+        step += 1
+        entries[_key(path, method)] = entry
+        items.append(item)
+        save()
+        state = "done" if item.status == "done" else "FAILED"
+        return Progress(step, total, f"{path.name}: {method.name} {state}")
+
+    pending: list[tuple[Path, str | None, str | None, list[MethodSpec]]] = []
     for path in paths:
-        try:
-            input_hash = sha256_file(path)
-        except OSError as err:
-            input_hash = None
-            read_error: str | None = f"{path}: cannot read the file ({err.strerror or err})"
-        else:
-            read_error = None
-        image: MicroscopyImage | None = None
+        input_hash, read_error = _hash_input(path)
+        todo: list[MethodSpec] = []
         for method in methods:
-            if cancel is not None and cancel.cancelled:
-                save()
-                raise Cancelled("batch cancelled by the user; run the same command again to resume")
-            step += 1
+            stop_if_cancelled()
             key = _key(path, method)
             dest = output_path(out, method, path)
             own = [entries[key]] if isinstance(entries.get(key), dict) else []
             entry = _reusable(own + earlier.get(key, []), input_hash if read_error is None else None, method,
                               dest, out, output_hashes)
-            if entry is not None:
-                if entries.get(key) is not entry:
-                    entries[key] = dict(entry)  # found in another manifest: this one records it too
-                    save()
-                items.append(BatchItem(path, method.name, dest, "skipped"))
-                yield Progress(step, total, f"{path.name}: {method.name} (already done)")
+            if entry is None:
+                todo.append(method)
                 continue
-            started = time.perf_counter()
-            record: dict[str, Any] = {"input": str(path), "input_sha256": input_hash, "method": method.name,
-                                      "params_sha256": method.params_sha256, "parameters": method.parameters}
+            if entries.get(key) is not entry:
+                entries[key] = dict(entry)  # found in another manifest: this one records it too
+                save()
+            items.append(BatchItem(path, method.name, dest, "skipped"))
+            step += 1
+            yield Progress(step, total, f"{path.name}: {method.name} (already done)")
+        if not todo:
+            continue
+        if runner is not None:  # restored by the runner's workers once every input is planned
+            pending.append((path, input_hash, read_error, todo))
+            continue
+        steps = iter_restore_input(path, out, todo, input_hash=input_hash, read_error=read_error, read=reader)
+        for _ in todo:
+            stop_if_cancelled()
             try:
-                if read_error is not None:
-                    raise OSError(read_error)
-                if image is None:
-                    image = reader(path)
-                restored_image, provenance = _unpack(method.run(image), image)
-                write_tiff(dest, restored_image, description=provenance.model_dump_json())
-                seconds = time.perf_counter() - started
-                record.update(status="done", output=str(dest.relative_to(out)), output_sha256=sha256_file(dest),
-                              provenance=json.loads(provenance.model_dump_json()), finished=_now(),
-                              seconds=round(seconds, 3))
-                items.append(BatchItem(path, method.name, dest, "done", seconds=seconds))
-                message = f"{path.name}: {method.name} done"
+                method, entry, item = next(steps)
             except Cancelled:
                 save()
                 raise
-            except Exception as err:  # one bad file must not stop the batch; the reason is recorded
-                reason = str(err) if str(path) in str(err) else f"{path.name}: {type(err).__name__}: {err}"
-                record.update(status="failed", error=reason, finished=_now())
-                items.append(BatchItem(path, method.name, None, "failed", reason,
-                                       seconds=time.perf_counter() - started))
-                message = f"{path.name}: {method.name} FAILED"
-                if image is None and read_error is None:
-                    read_error = reason  # do not try to read the same broken file for every method
-            entries[key] = record
+            yield record(path, method, entry, item)
+    if pending and runner is not None:
+        tasks = [(restore_input, (path, out, todo), {"input_hash": input_hash, "read_error": read_error,
+                                                     "read": reader})
+                 for path, input_hash, read_error, todo in pending]
+        finished = runner(tasks)
+        try:
+            for index, outcome in finished:
+                path, input_hash, _, todo = pending[index]
+                if isinstance(outcome, BaseException):  # the task itself failed (a worker lost, not picklable)
+                    reason = f"{path.name}: the cluster could not run this file ({type(outcome).__name__}: {outcome})"
+                    outcome = [(m.name, *_failed_step(path, m, input_hash, reason)) for m in todo]
+                for method_name, entry, item in outcome:
+                    yield record(path, next(m for m in todo if m.name == method_name), entry, item)
+                stop_if_cancelled()
+        except Cancelled:
             save()
-            yield Progress(step, total, message)
+            raise
+        finally:
+            close = getattr(finished, "close", None)
+            if close is not None:
+                close()  # a runner cancels the tasks that have not finished
     manifest["status"] = "restored"
     save()
     return BatchResult(out, items, manifest_path)
@@ -612,19 +548,3 @@ def gather_batch(inputs: Sequence[str | Path], out_dir: str | Path, methods: Seq
     return BatchResult(out, items, out / MANIFEST_NAME)
 
 
-def _unpack(result: Any, like: MicroscopyImage) -> tuple[MicroscopyImage, Any]:
-    from decongan.engine.provenance import Provenance
-
-    provenance = getattr(result, "provenance", None)
-    image = getattr(result, "image", result)
-    if isinstance(result, tuple) and len(result) == 2:
-        image, provenance = result
-    if not isinstance(image, MicroscopyImage):
-        image = like.with_data(image)
-    if provenance is None:
-        provenance = Provenance(method="unknown")
-    return image, provenance
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
