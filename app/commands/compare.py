@@ -246,6 +246,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split-half trust map of every method compare runs itself (--baselines, model packages): "
                              "each input's photons split in two halves, both restored, disagreement beyond noise "
                              "mapped (column sh_flagged_fraction; restored files cannot be split)")
+    parser.add_argument("--ensemble", action="append", default=[], metavar="NAME,NAME[,...]",
+                        help="columns that are several models or seeds of one method: map where they disagree beyond "
+                             "noise; each member's share of departing pixels is column ens_flagged_fraction; repeat")
     add_psf_arguments(parser, purpose="for the data-consistency map and the deconvolution baselines")
     add_baseline_arguments(parser)
     add_figure_arguments(parser)
@@ -282,6 +285,18 @@ def _parse_methods(items: list[str]) -> dict[str, Path]:
             raise CommandError(f"--method name {name!r} is reserved; choose another")
         methods[name] = Path(path)
     return methods
+
+
+def _parse_ensembles(items: list[str], columns: list[str]) -> list[list[str]]:
+    groups = []
+    for item in items:
+        names = list(dict.fromkeys(n.strip() for n in item.split(",") if n.strip()))
+        unknown = [n for n in names if n not in columns]
+        if len(names) < 2 or unknown:
+            raise CommandError(f"--ensemble {item!r}: give two or more method columns separated by commas"
+                               + (f"; {', '.join(unknown)} is not one of {', '.join(columns) or 'none'}" if unknown else ""))
+        groups.append(names)
+    return groups
 
 
 def run(args: argparse.Namespace) -> int:
@@ -337,6 +352,7 @@ def run(args: argparse.Namespace) -> int:
     taken = [b.name for b in baselines if b.name in methods or b.name in {m.name for m in models}]
     if taken:
         raise CommandError(f"--method name {taken[0]!r} is also a baseline column of --baselines; rename the method")
+    ensembles = _parse_ensembles(args.ensemble, [*methods, *(m.name for m in models), *(b.name for b in baselines)])
     if args.split_half and not baselines and not models:
         raise CommandError("--split-half needs a method compare runs itself (--baselines tuned.json or --method "
                            "NAME=MODEL.zip): restored files cannot be split into photon halves after the fact")
@@ -345,7 +361,8 @@ def run(args: argparse.Namespace) -> int:
                                   z_step_um=args.z_step_nm / 1000 if args.z_step_nm else None,
                                   register_gt=args.register_gt, consistency=psf_for is not None,
                                   consistency_psf=psf_for, no_reference=not args.no_noref, resample=args.resample,
-                                  computed={b.name: b.run for b in [*models, *baselines]}, split_half=args.split_half)
+                                  computed={b.name: b.run for b in [*models, *baselines]}, split_half=args.split_half,
+                                  ensembles=ensembles)
     evaluations, failures = run_with_callbacks(events, progress=ConsoleProgress("compare", json_lines=args.json_progress))
     for line in failures:
         print(f"decongan compare: failed: {line}", file=sys.stderr)
@@ -362,6 +379,7 @@ def run(args: argparse.Namespace) -> int:
         parameters={"register_gt": args.register_gt, "resample": args.resample, "consistency": args.consistency,
                     "consistency_psf": psf_source.describe() if psf_source is not None else None,
                     "pixel_nm_override": args.pixel_nm, "split_half": args.split_half,
+                    **({"ensembles": ensembles} if ensembles else {}),
                     **{k: v for k, v in options.items() if k != "formats"},
                     **({"baselines": {b.name: b.parameters for b in baselines}} if baselines else {}),
                     **({"models": {m.name: m.parameters for m in models}} if models else {})},

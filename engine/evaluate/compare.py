@@ -61,12 +61,14 @@ REFERENCE_KEYS = ("mse", "nrmse", "psnr", "ssim")
 NO_REFERENCE_KEYS = ("bgstd", "cuf", "snr", "decorrelation_px", "decorrelation_nm")
 CONSISTENCY_KEYS = ("dc_flagged_fraction", "dc_unsupported_fraction", "dc_rsp", "dc_chi_rms")
 SPLIT_HALF_KEYS = ("sh_flagged_fraction",)  # engine.evaluate.trust_maps: methods the comparison runs itself
+ENSEMBLE_KEYS = ("ens_flagged_fraction",)  # engine.evaluate.trust_maps: a member against the other models/seeds
 SEGMENTATION_KEYS = ("seg_dice", "seg_jaccard", "seg_f1")
 #: Direction of every metric in tables and box plots (None: neither is "better").
 HIGHER_IS_BETTER: dict[str, bool | None] = {
     "mse": False, "nrmse": False, "psnr": True, "ssim": True, "bgstd": False, "cuf": None, "snr": True,
     "decorrelation_px": False, "decorrelation_nm": False, "dc_flagged_fraction": False,
     "dc_unsupported_fraction": False, "dc_rsp": True, "dc_chi_rms": False, "sh_flagged_fraction": False,
+    "ens_flagged_fraction": False,
     "seg_dice": True, "seg_jaccard": True, "seg_f1": True,
 }
 METRIC_LABELS = {
@@ -74,6 +76,7 @@ METRIC_LABELS = {
     "snr": "SNR", "decorrelation_px": "decorrelation res. (px)", "decorrelation_nm": "decorrelation res. (nm)",
     "dc_flagged_fraction": "flagged area (consistency)", "dc_unsupported_fraction": "unsupported area",
     "dc_rsp": "RSP (consistency)", "dc_chi_rms": "chi RMS (consistency)", "sh_flagged_fraction": "flagged area (split-half)",
+    "ens_flagged_fraction": "flagged area (vs other models/seeds)",
     "seg_dice": "segmentation Dice", "seg_jaccard": "segmentation Jaccard", "seg_f1": "object F1 (IoU 0.5)",
 }
 
@@ -408,6 +411,7 @@ class SetEvaluation:
     error_maps: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     split_half: dict[tuple[str, int], Any] = field(default_factory=dict)  # engine.evaluate.trust_maps
+    disagreement: dict[tuple[str, int], Any] = field(default_factory=dict)  # (models/seeds group, channel)
 
 
 def _safe(fn: Any, notes: list[str], what: str) -> Any:
@@ -597,7 +601,8 @@ class MetricTable:
     @property
     def metrics(self) -> list[str]:
         """Metric columns that hold at least one value, in the canonical order."""
-        keys = [*REFERENCE_KEYS, *SEGMENTATION_KEYS, *NO_REFERENCE_KEYS, *CONSISTENCY_KEYS, *SPLIT_HALF_KEYS]
+        keys = [*REFERENCE_KEYS, *SEGMENTATION_KEYS, *NO_REFERENCE_KEYS, *CONSISTENCY_KEYS, *SPLIT_HALF_KEYS,
+                *ENSEMBLE_KEYS]
         return [k for k in keys if any(r.get(k) is not None for r in self.rows)]
 
     @property

@@ -155,6 +155,7 @@ def iter_evaluate_fields(
     resample: bool = False,
     computed: Mapping[str, Callable[[MicroscopyImage], object]] | None = None,
     split_half: bool = False,
+    ensembles: Sequence[Sequence[str]] = (),
 ) -> Generator[Progress, None, tuple[list[SetEvaluation], list[str]]]:
     """Read, assemble and evaluate every field; yields a Progress per field.
 
@@ -178,6 +179,9 @@ def iter_evaluate_fields(
         Also run each ``computed`` method on the two photon halves of the input and attach its split-half
         trust map (:mod:`engine.evaluate.trust_maps`; column ``sh_flagged_fraction``). A map that cannot be
         made (e.g. no gain to estimate) is noted in the field's evaluation, not a failure.
+    ensembles : sequence of sequences of str
+        Groups of column names (several models, or one model's seeds) whose disagreement beyond noise is
+        mapped (:func:`engine.evaluate.trust_maps.attach_ensemble_disagreement`; column ``ens_flagged_fraction``).
     cancel : CancelToken, optional
 
     Returns
@@ -201,9 +205,14 @@ def iter_evaluate_fields(
             cset = build_comparison_set(files.name, lq, gt=gt, restored=restored, register_gt=register_gt,
                                         resample=resample)
             psf = consistency_psf(lq) if (consistency and consistency_psf is not None) else None
-            evaluations.append(evaluate_set(cset, consistency_psf=psf, consistency=consistency, no_reference=no_reference))
+            evaluation = evaluate_set(cset, consistency_psf=psf, consistency=consistency, no_reference=no_reference)
             if split_half:
-                _attach_split_half(evaluations[-1], lq, computed or {})
+                _attach_split_half(evaluation, lq, computed or {})
+            for group in ensembles:
+                from decongan.engine.evaluate.trust_maps import attach_ensemble_disagreement
+
+                attach_ensemble_disagreement(evaluation, group)
+            evaluations.append(evaluation)
             message = f"{files.name}: compared"
         except (ComparisonError, ImageReadError, ValueError) as err:
             failures.append(f"{files.name}: {err}")

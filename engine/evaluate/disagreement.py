@@ -83,6 +83,10 @@ class DisagreementResult:
         ``flagged.mean()``.
     parameters : dict
         Threshold, filters, minimum area, members; for a split-half map also calibration, seed, halves.
+    member_fractions : list of float
+        Per member (in the order given), the fraction of pixels where *that* member departs from the
+        others beyond noise: flagged for it, with its significance the largest of all members (two
+        members: both equal ``flagged_fraction``, the departure cannot be attributed).
     """
 
     zmap: np.ndarray
@@ -90,6 +94,7 @@ class DisagreementResult:
     flagged: np.ndarray
     flagged_fraction: float
     parameters: dict[str, Any] = field(default_factory=dict)
+    member_fractions: list[float] = field(default_factory=list)
 
 
 def _lateral(ndim: int, sigma: float) -> float | tuple[float, float, float]:
@@ -225,6 +230,7 @@ def _disagreement(arrays: list[np.ndarray], local: np.ndarray, floor_at: FloorAt
     zmap = np.zeros_like(total)
     detection = np.zeros_like(total)
     candidates = np.zeros(total.shape, dtype=bool)
+    per_member: list[tuple[np.ndarray, np.ndarray]] = []
     scales: list[float] = []
     sigma_bg = 0.0
     for k in members:
@@ -233,12 +239,18 @@ def _disagreement(arrays: list[np.ndarray], local: np.ndarray, floor_at: FloorAt
         det, cand, scales, sigma_bg = _detect(deviation, local, sigma_det=detection_sigma_px, threshold=threshold,
                                               floor_at=floor_at)
         candidates |= cand
+        per_member.append((np.abs(det), cand))
         larger = np.abs(det) > np.abs(detection)
         detection = np.where(larger, det, detection)
         zmap = np.where(np.abs(z) > np.abs(zmap), z, zmap)
     if min_area_px is None:
         min_area_px = max(4, int(round(0.5 * np.pi * detection_sigma_px ** 2)))
     flagged = _remove_small(candidates, int(min_area_px))
+    # a member departs where it is flagged and its significance is the largest of all members (a blob in one
+    # member also shifts the others' leave-one-out means, by 1 / (K - 1) of its size)
+    strongest = np.argmax(np.stack([magnitude for magnitude, _ in per_member]), axis=0)
+    fractions = [float(_remove_small(cand & (strongest == k), int(min_area_px)).mean())
+                 for k, (_, cand) in enumerate(per_member)]
     parameters = {
         "members": count, "threshold": float(threshold),
         "detection_sigma_px": float(detection_sigma_px), "detection_scales_px": [float(s) for s in scales],
@@ -247,7 +259,8 @@ def _disagreement(arrays: list[np.ndarray], local: np.ndarray, floor_at: FloorAt
                         "deviation), in 16 quantile bins of ",
     }
     return DisagreementResult(zmap=zmap.astype(np.float32, copy=False), detection=detection.astype(np.float32),
-                              flagged=flagged, flagged_fraction=float(flagged.mean()), parameters=parameters)
+                              flagged=flagged, flagged_fraction=float(flagged.mean()), parameters=parameters,
+                              member_fractions=fractions * 2 if count == 2 else fractions)
 
 
 __all__ = ["DEFAULT_DETECTION_SIGMA_PX", "DEFAULT_THRESHOLD", "DisagreementError", "DisagreementResult",

@@ -1,4 +1,4 @@
-"""Split-half trust maps of the methods in a comparison (:mod:`engine.evaluate.split_half` per column).
+"""Trust maps of the methods in a comparison: split-half maps per method, disagreement of models/seeds.
 
 A comparison's restored *files* cannot be split after the fact, but a method the comparison runs
 itself (a classical baseline, a GAN run, Richardson-Lucy: ``method(lq_image) -> restoration``) can be
@@ -8,17 +8,22 @@ halves restored by one call of the method each), and :func:`attach_split_half` a
 :class:`~decongan.engine.evaluate.compare.SetEvaluation` and the flagged fraction to its metric rows
 (column ``sh_flagged_fraction``).
 
+:func:`attach_ensemble_disagreement` maps where several columns of one comparison (models, or one
+model trained with several seeds) disagree beyond noise (:mod:`engine.evaluate.disagreement`), and
+gives each member the fraction of pixels where it departs from the others (``ens_flagged_fraction``).
+
 Checked in tests/engine/test_split_half.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from decongan.engine.evaluate.compare import (
+    ENSEMBLE_KEYS,
     SPLIT_HALF_KEYS,
     SetEvaluation,
     _as_image_and_provenance,
@@ -27,7 +32,9 @@ from decongan.engine.evaluate.compare import (
 from decongan.engine.evaluate.disagreement import (
     DEFAULT_DETECTION_SIGMA_PX,
     DEFAULT_THRESHOLD,
+    DisagreementError,
     DisagreementResult,
+    disagreement_map,
 )
 from decongan.engine.evaluate.split_half import (
     SplitHalfError,
@@ -39,6 +46,8 @@ from decongan.engine.io import MicroscopyImage
 
 #: The metric-table column holding each method's split-half flagged fraction.
 SPLIT_HALF_KEY = SPLIT_HALF_KEYS[0]
+#: The column holding how much of each member of a models/seeds group departs from the others.
+ENSEMBLE_KEY = ENSEMBLE_KEYS[0]
 
 
 def split_half_image(
@@ -126,4 +135,52 @@ def attach_split_half(evaluation: SetEvaluation, method: str, results: Mapping[i
                 row[SPLIT_HALF_KEY] = result.flagged_fraction
 
 
-__all__ = ["SPLIT_HALF_KEY", "attach_split_half", "split_half_image"]
+def attach_ensemble_disagreement(evaluation: SetEvaluation, methods: Sequence[str], *,
+                                 threshold: float = DEFAULT_THRESHOLD,
+                                 detection_sigma_px: float = DEFAULT_DETECTION_SIGMA_PX) -> dict[int, DisagreementResult]:
+    """Disagreement of several models or seeds (columns of one comparison) beyond what noise explains.
+
+    Parameters
+    ----------
+    evaluation : SetEvaluation
+        Updated in place: ``disagreement[("a, b, c", channel)]`` holds the map (on the evaluation grid,
+        spread binned by the LQ input's local intensity) and each member's row gets ``ens_flagged_fraction``,
+        the fraction of pixels where that member departs from the mean of the others.
+    methods : sequence of str
+        Two or more column names of the comparison (e.g. one GAN trained with several seeds).
+    threshold, detection_sigma_px : float
+        As in :func:`decongan.engine.evaluate.disagreement.disagreement_map`.
+
+    Returns
+    -------
+    dict of int to DisagreementResult
+        One map per channel.
+
+    Raises
+    ------
+    DisagreementError
+        Fewer than two distinct members, or a name that is not a restored column of the comparison.
+    """
+    cset = evaluation.cset
+    names = list(dict.fromkeys(methods))
+    restored = [col.name for col in cset.restored]
+    unknown = [n for n in names if n not in restored]
+    if len(names) < 2 or unknown:
+        raise DisagreementError(f"{cset.field}: a models/seeds group needs two or more restored columns; "
+                                + (f"{unknown} not among {restored}" if unknown else f"got {names}"), value=names)
+    label = ", ".join(names)
+    results = {}
+    for c in range(cset.n_channels):
+        result = disagreement_map([cset.volume(n, c=c) for n in names], intensity=cset.volume(cset.lq, c=c),
+                                  threshold=threshold, detection_sigma_px=detection_sigma_px)
+        result.parameters["group"] = names
+        evaluation.disagreement[(label, c)] = result
+        results[c] = result
+        for name, fraction in zip(names, result.member_fractions, strict=True):
+            for row in evaluation.rows:
+                if row["method"] == name and row["channel"] == c:
+                    row[ENSEMBLE_KEY] = fraction
+    return results
+
+
+__all__ = ["ENSEMBLE_KEY", "SPLIT_HALF_KEY", "attach_ensemble_disagreement", "attach_split_half", "split_half_image"]

@@ -261,6 +261,9 @@ def test_disagreement_of_several_acquisitions_flags_the_member_that_invents_a_bl
     assert dirty.flagged[95:106, 55:66].any()
     assert dirty.detection[100, 60] > 5.0  # brighter than the others: positive deviation
     assert dirty.flagged_fraction <= clean.flagged_fraction + 0.01
+    # the blob is attributed to the member that has it, not to the others whose leave-one-out mean it shifts
+    assert dirty.member_fractions[2] > 0.001 and max(dirty.member_fractions[k] for k in (0, 1, 3)) <= \
+        max(clean.member_fractions), (dirty.member_fractions, clean.member_fractions)
 
 
 def test_split_half_map_works_on_a_3d_stack(shared_data):
