@@ -27,6 +27,10 @@ RUN_DIR may also be a bioimage.io model package (.zip, rdf.yaml or bioimageio.ya
 its own pre/postprocessing, tiled so that the overlap covers its declared halo; --which, --overlap,
 --amp and the pixel-size resampling do not apply to it. Output names end in _bioimageio.
 
+Before restoring, each input is checked against the run's training domain (pixel size, intensity
+statistics; domain.json, or what config.json records for older runs): 'domain warning' lines on
+stderr say where it lies outside, and the output's provenance lists them (domain_warnings).
+
 Files that cannot be read or restored are reported by name and skipped; the exit status is 1
 when any failed. Inputs are never overwritten.
 """
@@ -87,16 +91,16 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _domain_lines(model: object, image: object) -> list[str]:
-    """'domain warning: ...' lines (and notes) of the engine's input-domain check of ``image``."""
+def _domain_check(model: object, image: object) -> tuple[list[str], list[str]]:
+    """(warnings, notes) of the engine's input-domain check of ``image``."""
     from decongan.engine.errors import DeconganError
     from decongan.engine.learn.domain import check_domain
 
     try:
         check = check_domain(model, image)  # type: ignore[arg-type]
     except DeconganError as err:
-        return [f"domain note: the training domain is unknown, not checked ({err})"]
-    return [f"domain warning: {w}" for w in check.warnings] + [f"domain note: {n}" for n in check.notes]
+        return [], [f"the training domain is unknown, not checked ({err})"]
+    return check.warnings, check.notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,8 +166,10 @@ def run(args: argparse.Namespace) -> int:
     for path, dest in planned:
         try:
             image = read_image(path, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None)
-            for line in [] if package else _domain_lines(model, image):  # before predicting: like the training inputs?
-                print(f"decongan predict: {path.name}: {line}", file=sys.stderr)
+            domain_warnings, domain_notes = ([], []) if package else _domain_check(model, image)
+            for kind, lines in (("warning", domain_warnings), ("note", domain_notes)):  # before predicting
+                for line in lines:
+                    print(f"decongan predict: {path.name}: domain {kind}: {line}", file=sys.stderr)
             console = ConsoleProgress(path.name, json_lines=args.json_progress, file=str(path))
             if package:
                 restored, provenance = predict_bioimageio(model, image, tile=args.tile, batch=args.batch_tiles,
@@ -174,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
                     amp=args.amp, match_pixel_size=not args.no_resample, resample_order=args.resample_order,
                     progress=console,
                 )
+            if domain_warnings:  # predicted anyway: the result says so wherever it goes
+                provenance.parameters["domain_warnings"] = list(domain_warnings)
             write_tiff(dest, restored, dtype="float32", description=provenance.model_dump_json())
             written.append(dest)
             for note in provenance.notes:

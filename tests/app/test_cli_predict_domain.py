@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from decongan.app.cli import main
+from decongan.engine.evaluate.dataset import read_provenance
 from decongan.engine.io import read_image, write_tiff
 from decongan.resources import __file__ as resources_init
 from tests.fmd_pairs import FMD
@@ -42,7 +43,8 @@ def test_predict_warns_before_restoring_an_fmd_frame(shared_data, tmp_path, caps
     assert any("states no pixel size" in line for line in lines), err
     # printed before the result was written
     assert err.index("domain warning") < err.index("note: the input states no pixel size")
-    assert (tmp_path / "out" / "fmd_s1.tif").is_file()
+    provenance = read_provenance(tmp_path / "out" / "fmd_s1.tif")
+    assert provenance.parameters["domain_warnings"] == [line.split("domain warning: ", 1)[1] for line in lines]
 
 
 def test_predict_is_quiet_on_a_plane_of_the_nucleus_sample(tmp_path, capsys):
@@ -51,3 +53,4 @@ def test_predict_is_quiet_on_a_plane_of_the_nucleus_sample(tmp_path, capsys):
     err = _predict(path, tmp_path / "out", capsys)
     assert "domain warning" not in err, err
     assert "domain note: the model's training domain is derived from config.json" in err
+    assert "domain_warnings" not in read_provenance(tmp_path / "out" / "z20_s1.tif").parameters
