@@ -133,12 +133,7 @@ class WindowFilesMixin:
         except FileNotFoundError as err:
             self.errors.present(err, context="Open sample")
             return None
-        dataset = Dataset(fov.lq.parent, None, False, [fov])
-        self.session.set_dataset(dataset)
-        self.metrics.set_rows([], "Dataset")
-        self.metrics.set_rows([], "Current field")
-        self.dataset_rows_from = None
-        self.show_compare()
+        self._show_dataset(Dataset(fov.lq.parent, None, False, [fov]), load=False)
         dataset_number = self.session.dataset_number
 
         def work(ctx):
@@ -200,14 +195,14 @@ class WindowFilesMixin:
         self._refresh_recent_menu()
         return dataset
 
-    def _show_dataset(self, dataset: Dataset) -> Job | None:
+    def _show_dataset(self, dataset: Dataset, *, load: bool = True) -> Job | None:
         """Make ``dataset`` the session's (nothing of the previous one survives) and load its first field."""
         self.session.set_dataset(dataset)  # drops the previous dataset's layers, optics and evaluations
         self.metrics.set_rows([], "Dataset")
         self.metrics.set_rows([], "Current field")
         self.dataset_rows_from = None  # the next fields compared fill the Dataset table again
         self.show_compare()
-        return self.load_field(dataset.fields[0]) if dataset.fields else None
+        return self.load_field(dataset.fields[0]) if load and dataset.fields else None
 
     def load_field(self, fov: FieldOfView) -> Job:
         """Read the field's files in a worker thread and show them."""
