@@ -196,3 +196,61 @@ def test_compare_runs_a_package_on_the_lq_like_predict(packages, runs, tmp_path,
     restored = tifffile.imread(out / "restored" / "fov03__S1zip.tif")
     np.testing.assert_allclose(restored, tifffile.imread(predicted / "fov03_bioimageio.tif"), rtol=0, atol=1e-5)
     capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_bioimageio_core_blocks_equal_the_whole_image_output_away_from_the_border(packages, runs, shared_data):
+    """The declared halo (a multiple of the stride) is what a consumer needs: bioimageio.core's own tiled
+    prediction equals DeconGAN's whole-image output except within the halo of the image border."""
+    from bioimageio.core import load_description, predict
+
+    from decongan.engine.learn.inference import predict_image
+
+    image = read_image(shared_data / FMD / "lq" / "fov05.png")
+    image = image.with_data(image.data[:200, :176])
+    expected = predict_image(runs[1]["s1"], image, tile=0, device="cpu")[0].data
+    model = load_description(str(packages["s1"]))
+    halo = model.outputs[0].axes[2].halo
+    blocks = predict(model=model, inputs=image.data.astype(np.float32)[None, None], blocksize_parameter=1)
+    got = blocks.members["output"].data.squeeze().values
+    inner = (slice(halo, -halo), slice(halo, -halo))
+    span = float(expected.max() - expected.min())
+    assert float(np.abs(got[inner] - expected[inner]).max()) <= 1e-4 * span
+
+
+@pytest.mark.slow
+def test_a_format_0_4_description_runs_like_the_0_5_package(packages, shared_data, tmp_path):
+    """A zoo model described in format 0.4 (axes as letters, shape min/step, halo list) runs through the same
+    door: bioimageio.spec converts it, and its output equals the 0.5 package's with the same weights."""
+    from decongan.engine.learn.bioimageio_run import load_bioimageio_model, predict_bioimageio
+
+    folder = tmp_path / "v04"
+    with zipfile.ZipFile(packages["s1"]) as z:
+        z.extractall(folder)
+    rdf, _ = _rdf(packages["s1"])
+    (inp,), (out,) = rdf["inputs"], rdf["outputs"]
+    gain_offset = {k: [p for p in inp["preprocessing"] if p["id"] == "scale_linear"][0]["kwargs"][k] for k in ("gain", "offset")}
+    post = {k: [p for p in out["postprocessing"] if p["id"] == "scale_linear"][0]["kwargs"][k] for k in ("gain", "offset")}
+    size, halo = inp["axes"][2]["size"], out["axes"][2]["halo"]
+    (folder / "rdf.yaml").write_text(yaml.safe_dump({
+        "format_version": "0.4.10", "type": "model", "name": "S1 in format 04", "description": "0.4 description",
+        "authors": [{"name": "tests"}], "cite": [{"text": "TCAN", "doi": "10.1186/s43074-022-00077-x"}],
+        "license": "CC-BY-4.0", "documentation": "README.md", "tags": ["test"], "timestamp": "2026-01-01T00:00:00",
+        "test_inputs": ["test_input.npy"], "test_outputs": ["test_output.npy"],
+        "inputs": [{"name": "raw", "axes": "bcyx", "data_type": "float32", "data_range": [float("-inf"), float("inf")],
+                    "shape": {"min": [1, 1, size["min"], size["min"]], "step": [0, 0, size["step"], size["step"]]},
+                    "preprocessing": [{"name": "scale_linear", "kwargs": {**gain_offset, "axes": "cyx"}}]}],
+        "outputs": [{"name": "restored", "axes": "bcyx", "data_type": "float32",
+                     "data_range": [float("-inf"), float("inf")], "halo": [0, 0, halo, halo],
+                     "shape": {"reference_tensor": "raw", "scale": [1, 1, 1, 1], "offset": [0, 0, 0, 0]},
+                     "postprocessing": [{"name": "scale_linear", "kwargs": {**post, "axes": "cyx"}}]}],
+        "weights": {"torchscript": {"source": "weights_torchscript.pt", "pytorch_version": "2.0"}},
+    }))
+    old = load_bioimageio_model(folder / "rdf.yaml")
+    assert (old.min, old.step, old.halo, old.scale, old.pixel_size_um) == (size["min"], size["step"], halo, 1, None)
+    image = read_image(shared_data / FMD / "lq" / "fov05.png")
+    image = image.with_data(image.data[:150, :130])
+    expected, _ = predict_bioimageio(packages["s1"], image, tile=64)
+    got, provenance = predict_bioimageio(old, image, tile=64)
+    np.testing.assert_allclose(got.data, expected.data, rtol=0, atol=1e-6)
+    assert provenance.parameters["name"] == "S1 in format 04" and provenance.parameters["overlap"] >= halo
