@@ -85,6 +85,9 @@ class DeconvolvePanel(WorkflowPanel):
         super().__init__(ctx, parent)
         self.psf: np.ndarray | None = None
         self.psf_error: str = ""
+        #: PSFs already built, by their parameters (sizing a Born & Wolf PSF for a large grid takes seconds)
+        self._psf_cache: dict[str, np.ndarray] = {}
+        self._preview_job: Any = None
         self.job = None
         self.fiji_status: Any = None
 
@@ -306,7 +309,18 @@ class DeconvolvePanel(WorkflowPanel):
         """
         p = self.psf_parameters()
         self._require_calibration(p, pixel_nm)
-        return psf_from_parameters(p, pixel_nm=pixel_nm, normalize=normalize)
+        key = repr((p, pixel_nm, normalize))
+        psf = self._psf_cache.get(key)
+        if psf is None:
+            psf = psf_from_parameters(p, pixel_nm=pixel_nm, normalize=normalize)
+            self._remember_psf(key, psf)
+        return psf
+
+    def _remember_psf(self, key: str, psf: np.ndarray) -> None:
+        """Keep the last few PSFs (a Born & Wolf PSF for a large grid takes seconds to size)."""
+        self._psf_cache[key] = psf
+        while len(self._psf_cache) > 4:
+            del self._psf_cache[next(iter(self._psf_cache))]
 
     def _require_calibration(self, p: dict[str, Any], pixel_nm: float | None = None) -> None:
         if p["model"] == "file":
@@ -320,15 +334,56 @@ class DeconvolvePanel(WorkflowPanel):
             raise ValueError(f"the z step of {name} is unknown (its file has no calibration): enter it in Z step, "
                              "or use a 2-D PSF (Z planes 1)")
 
-    def update_psf(self) -> None:
-        """Recompute the PSF preview (fast; on the GUI thread, debounced)."""
+    def update_psf(self) -> Any:
+        """Recompute the PSF preview (debounced). A PSF not computed yet is built in a background job
+        (sizing a Born & Wolf PSF for a large grid takes seconds), so the window stays responsive;
+        returns that job, or None when the preview was shown at once."""
         try:
-            psf = self.build_psf()
+            p = self.psf_parameters()
+            self._require_calibration(p)
+            if p["model"] == "file":  # reading a file: at once
+                self.build_psf()
         except (ValueError, OSError) as err:
-            self.psf = None
-            self.psf_error = str(err)
-            self.psf_info.setText(f"<span style='color:#d55e00'>PSF: {err}</span>")
-            return
+            self._show_psf_error(err)
+            return None
+        key = repr((p, None, "sum"))
+        cached = self._psf_cache.get(key)
+        if cached is not None:
+            self._show_psf(cached, p)
+            return None
+        running = self._preview_job
+        if running is not None and running.is_running and getattr(running, "psf_key", None) == key:
+            return running  # already being computed
+        self.psf_info.setText("computing the PSF...")
+
+        def work(ctx):
+            try:
+                return key, psf_from_parameters(p), None
+            except (ValueError, OSError) as err:  # shown under the preview, not as a dialog
+                return key, None, err
+
+        def done(result: tuple[str, np.ndarray | None, Exception | None]) -> None:
+            done_key, psf, err = result
+            if psf is not None:
+                self._remember_psf(done_key, psf)
+            if done_key != repr((self.psf_parameters(), None, "sum")):
+                return  # the form changed meanwhile: its own preview follows
+            if err is not None:
+                self._show_psf_error(err)
+            else:
+                self._show_psf(psf, p)
+
+        self._preview_job = self.ctx.jobs.start("PSF preview", work, on_success=done, background=True)
+        self._preview_job.psf_key = key
+        return self._preview_job
+
+    def _show_psf_error(self, err: Exception) -> None:
+        self.psf = None
+        self.psf_error = str(err)
+        self.psf_info.setText(f"<span style='color:#d55e00'>PSF: {err}</span>")
+
+    def _show_psf(self, psf: np.ndarray, p: dict[str, Any]) -> None:
+        """Show ``psf`` (of the parameters ``p``) in the preview and its description."""
         self.psf = psf
         self.psf_error = ""
         from decongan.engine.optics.request import focal_plane
@@ -337,19 +392,17 @@ class DeconvolvePanel(WorkflowPanel):
         self.preview_item.setImage(focal, autoLevels=False, levels=(0.0, float(focal.max()) or 1.0))
         self.preview_view.autoRange(padding=0)
         text = f"{' x '.join(str(s) for s in psf.shape)} px, sum 1"
-        if self.model == "born-wolf":
+        if p["model"] == "born-wolf":
+            from decongan.engine.optics.psf import airy_fwhm_nm
             from decongan.engine.optics.request import DEFAULT_PSF_ENERGY
 
-            p = self.psf_parameters()
             grid = " x ".join(str(n) for n in (*([p["nz"]] if p.get("nz") else []), *p["yx_shape"]))
             text += (f"<br>size: the engine's energy rule ({DEFAULT_PSF_ENERGY:.0%}) for the {grid} image "
                      "(as decongan batch and psf --like)")
-            from decongan.engine.optics.psf import airy_fwhm_nm
-
-            fwhm = airy_fwhm_nm(na=self.na_spin.value(), wavelength_nm=self.wavelength_spin.value())
-            text += f"<br>Airy FWHM {fwhm:.0f} nm = {fwhm / self.pixel_spin.value():.2f} px"
-            nyquist = self.wavelength_spin.value() / (4 * self.na_spin.value())
-            if self.pixel_spin.value() > nyquist:
+            fwhm = airy_fwhm_nm(na=p["na"], wavelength_nm=p["wavelength_nm"])
+            text += f"<br>Airy FWHM {fwhm:.0f} nm = {fwhm / p['pixel_nm']:.2f} px"
+            nyquist = p["wavelength_nm"] / (4 * p["na"])
+            if p["pixel_nm"] > nyquist:
                 text += f"<br><span style='color:#e69f00'>pixels coarser than Nyquist ({nyquist:.0f} nm)</span>"
         self.psf_info.setText(text)
         self.psf_changed.emit(psf)
@@ -436,8 +489,10 @@ class DeconvolvePanel(WorkflowPanel):
         if lq is None:
             self.ctx.errors.present(ValueError("open an image first"), context="Deconvolve")
             return
-        try:
-            psf = self.build_psf()
+        p = self.psf_parameters()
+        try:  # what can be checked at once is (calibration, a PSF file); a computed PSF is built in the job
+            self._require_calibration(p)
+            psf = self.build_psf() if p["model"] == "file" else self._psf_cache.get(repr((p, None, "sum")))
         except (ValueError, OSError) as err:
             self.ctx.errors.present(err, context="PSF")
             return
@@ -455,6 +510,9 @@ class DeconvolvePanel(WorkflowPanel):
         def work(ctx):
             from decongan.engine.optics.deconvolution import deconvolve_image, iter_deconvolve_image
 
+            nonlocal psf
+            if psf is None:
+                psf = psf_from_parameters(p)  # the engine's psf_for_grid for this grid (seconds for large ones)
             if backend == "engine":  # generator form: cancellable at every iteration
                 result = yield from iter_deconvolve_image(image, psf, psf_source=psf_source, **options)
                 return result

@@ -44,7 +44,7 @@ def test_born_wolf_psf_and_result_equal_the_command_lines(qtbot, window, nucleus
     np.testing.assert_array_equal(psf, expected_psf)
     assert not panel.size_spin.isEnabled() and not panel.nz_spin.isEnabled()
     panel.update_psf()
-    assert "energy rule (99%) for the 8 x 40 x 40 image" in panel.psf_info.text()
+    qtbot.waitUntil(lambda: "energy rule (99%) for the 8 x 40 x 40 image" in panel.psf_info.text(), timeout=30_000)
 
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.session.layer("RL 10 it (engine)") is not None, timeout=60_000)
@@ -93,3 +93,28 @@ def test_a_3d_gaussian_psf_uses_the_axial_fwhm_the_user_sees(qtbot, window, nucl
     assert window.session.optics.z_step_nm.source == "user"
     psf_command, deconvolve_command = panel.command_edit.text().split(" && ")
     assert "--z-step-nm 450" in psf_command and "--z-step-nm 450" in deconvolve_command
+
+
+def test_a_large_grids_psf_is_sized_in_the_background(qtbot, window, shared_data, tmp_path):
+    """Sizing a Born & Wolf PSF for a 1024 x 1024 image takes seconds: the preview never blocks the window."""
+    import time
+
+    from decongan.engine.optics.request import Optics, psf_for_grid
+
+    image = read_image(shared_data / "tagan_confocal_vs_sted" / "lq" / "axonal_rings_test0.tif")
+    tiled = np.tile(image.data.astype(np.float32), (1024 // image.yx_shape[0] + 1, 1024 // image.yx_shape[1] + 1))
+    path = write_tiff(tmp_path / "large.tif", tiled[:1024, :1024], pixel_size_um=0.03)
+    open_image(qtbot, window, path)
+    panel = window.deconvolve_panel
+    panel.wavelength_spin.setValue(600.0)
+    wait_idle(qtbot, window, background=True)
+    panel.wavelength_spin.setValue(610.0)
+    started = time.perf_counter()
+    job = panel.update_psf()
+    assert job is not None and time.perf_counter() - started < 0.5
+    assert panel.psf_info.text() == "computing the PSF..."
+    qtbot.waitUntil(lambda: not job.is_running, timeout=60_000)
+    qtbot.waitUntil(lambda: "energy rule" in panel.psf_info.text(), timeout=10_000)
+    expected = psf_for_grid(Optics(na=1.4, ni=1.515, wavelength_nm=610.0, pixel_nm=30.0), yx_shape=(1024, 1024))
+    np.testing.assert_array_equal(panel.psf, expected)
+    assert panel.update_psf() is None  # computed once: shown at once from then on
