@@ -2,6 +2,11 @@
 
 Born & Wolf (or Gaussian, or a PSF file) with units and a live preview; RL / RL-TV with the
 engine or with Fiji's DeconvolutionLab2 through the bridge; the Fiji status comes from the doctor.
+
+A Born & Wolf PSF is the engine's ``psf_for_grid`` for the LQ image's grid (the PSF of ``decongan
+batch`` and ``decongan psf --like``); a Gaussian's axial FWHM is a visible field. The module is
+longer than ~500 lines because the form, its background preview, the run job and the equivalent
+command line describe one request and are kept together so they cannot drift apart.
 """
 
 from __future__ import annotations
