@@ -86,7 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="OUT_DIR", help="output folder")
     parser.add_argument("--gt", type=Path, metavar="GT_DIR", help="folder of ground truths with the same file names")
     parser.add_argument("--model", type=Path, action="append", default=[], metavar="RUN_DIR",
-                        help="trained GAN run folder (decongan train / export-model); repeat for several")
+                        help="trained GAN run folder (decongan train / export-model) or bioimage.io model package "
+                             "(.zip, rdf.yaml); repeat for several")
     parser.add_argument("--which", choices=["best", "last"], default="best", help="which generator of a run folder")
     parser.add_argument("--tile", type=int, default=512, help="GAN inference tile size, pixels (0 = whole plane)")
     parser.add_argument("--overlap", type=int, default=64, help="GAN tile overlap, pixels")
