@@ -228,7 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     folders.add_argument("--gt-dir", type=Path, help="folder of ground truths (same file names)")
     parser.add_argument("--method", action="append", default=[], metavar="NAME=PATH",
                         help="a restored image (with --lq) or folder (with --lq-dir) and its column name, or a "
-                             "bioimage.io model package (.zip, rdf.yaml) run on each LQ; repeat")
+                             "bioimage.io model package (.zip, rdf.yaml) or a DeconGAN run folder run on each LQ; "
+                             "repeat")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     parser.add_argument("--pixel-nm", type=float, metavar="NM", help="override the lateral pixel size of every image")
     parser.add_argument("--z-step-nm", type=float, metavar="NM", help="override the z step of every image")
@@ -256,14 +257,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def model_method_specs(methods: dict[str, Path]) -> list[Any]:
-    """MethodSpecs of the --method entries that name a bioimage.io package (removed from ``methods``)."""
-    from decongan.app.methods import bioimageio_method
+    """MethodSpecs of the --method entries that name a bioimage.io package or a DeconGAN run / model folder
+    (removed from ``methods``)."""
+    from decongan.app.methods import bioimageio_method, gan_method
     from decongan.engine.learn.bioimageio_run import is_bioimageio_source
+    from decongan.engine.learn.checkpoint import is_run_dir
 
     specs = []
     for name, path in list(methods.items()):
         if is_bioimageio_source(path):
             specs.append(bioimageio_method(path, name=name))
+            del methods[name]
+        elif is_run_dir(path):  # a trained GAN (decongan train --out, or resources/models/...)
+            specs.append(gan_method(path, name=name))
             del methods[name]
     return specs
 

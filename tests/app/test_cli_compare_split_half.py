@@ -4,6 +4,7 @@ metric column equal to the engine's own map; refused without a method compare ru
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,26 @@ def test_compare_split_half_column_equals_the_engine_map(shared_data, tmp_path, 
                  "--formats", "png", "--out", str(tmp_path / "cmp2")]) == 1
     assert "--split-half needs a method compare runs itself" in capsys.readouterr().err
     assert not (tmp_path / "cmp2").exists()
+
+
+@pytest.mark.slow  # GAN twice per field + compare report (~15 s on 2 busy cores)
+def test_compare_runs_a_gan_run_folder_and_maps_its_split_half(tmp_path):
+    from decongan.app.methods import gan_method
+    from decongan.engine.io import write_tiff
+    from decongan.resources import resource_path
+
+    bundled = Path(resource_path("models")) / "s1_neubias_nucleus"
+    stack = read_image(Path(resource_path("samples")) / "neubias_nucleus" / "lq" / "nucleus_widefield.tif")
+    for z in (18, 22):
+        write_tiff(tmp_path / "lq" / f"z{z}.tif", stack.select(z=z).data, dtype="uint16",
+                   pixel_size_um=stack.pixel_size_um)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--lq-dir", str(tmp_path / "lq"), "--method", f"S1={bundled}", "--split-half",
+                 "--no-noref", "--formats", "png", "--out", str(out)]) == 0
+    with open(out / "metrics.csv", newline="") as handle:
+        rows = {(r["image"], r["method"]): r for r in csv.DictReader(handle)}
+    spec = gan_method(bundled, name="S1")
+    for z in (18, 22):
+        expected = split_half_image(read_image(tmp_path / "lq" / f"z{z}.tif"), spec.run, name="S1")[0]
+        assert float(rows[(f"z{z}", "S1")]["sh_flagged_fraction"]) == pytest.approx(expected.flagged_fraction, abs=1e-12)
+        assert expected.flagged_fraction <= 0.005  # a stable restoration of a plane of its own sample
