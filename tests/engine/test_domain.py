@@ -121,11 +121,17 @@ def test_a_training_run_writes_its_domain_and_predict_checks_against_it(shared_d
 
     lq_dir, hq_dir = write_fmd_pairs(shared_data, tmp_path / "data", start=200, size=96)
     out = tmp_path / "run"
-    train(TrainConfig(preset="s1", lq_dir=lq_dir, hq_dir=hq_dir, out=out, iterations=1, patch_size=32, batch_size=2,
-                      val_every=1, val_names=["fov03"], device="cpu", seed=0,
-                      model_args={"base_channels": 4, "depth": 2}, disc_args={"base_channels": 4, "num_blocks": 2}))
+    options = {"preset": "s1", "lq_dir": lq_dir, "hq_dir": hq_dir, "out": out, "patch_size": 32, "batch_size": 2,
+               "val_every": 1, "val_names": ["fov03"], "device": "cpu", "seed": 0,
+               "model_args": {"base_channels": 4, "depth": 2}, "disc_args": {"base_channels": 4, "num_blocks": 2}}
+    train(TrainConfig(**options, iterations=1))
     domain = load_domain(out)
     assert domain.source == "measured on the 2 training input plane(s)" and domain.pixel_size_um == 0.2
+    # a run made before domain records gets one when it is resumed
+    (out / DOMAIN_NAME).unlink()
+    assert load_domain(out).derived
+    train(TrainConfig(**options, iterations=2, resume=True))
+    assert load_domain(out) == domain
     model = load_model(out)
     assert check_domain(model, read_image(lq_dir / "fov03.tif")).warnings == []
     warnings = check_domain(model, read_image(SAMPLE).select(z=20)).warnings

@@ -350,7 +350,7 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
     import torch
 
     from decongan.engine.device import resolve_device
-    from decongan.engine.learn.domain import record_training_domain
+    from decongan.engine.learn.domain import domain_path, record_training_domain
     from decongan.engine.learn.presets import load_preset
     from decongan.engine.learn.systems import build_system
     from decongan.engine.learn.training.step import train_step
@@ -402,6 +402,8 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
         run_config = run_config.model_copy(update={"preset": preset.model_dump(mode="json"),
                                                    "train": {**run_config.train, **config.model_dump(mode="json", include=set(RESUMABLE_FIELDS))}})
         save_run_config(out, run_config)
+        if not domain_path(out).is_file():  # a run made before domain records gets one when resumed
+            record_training_domain(out, data)
     generator_key = _check_generator_round_trip(system, run_config)
     sampler = PatchSampler(data, patch_size=preset.patch_size, batch_size=preset.batch_size, seed=config.seed,
                            foreground_threshold=config.foreground_threshold,
