@@ -145,7 +145,8 @@ def _normalization(config: Any, channel: int) -> tuple[Any, Any, str, list[str]]
                 "percentiles, which no postprocessing operation of the spec expresses, so the output is in "
                 "normalised units: multiply by the input's percentile span and add its low percentile to get "
                 "intensities (`decongan predict` on this package does not: it labels the output as normalised)")
-        return pre, [], text, ["per-image normalisation: the package output is in normalised units (module doc)"]
+        return pre, [], text, ["per-image normalisation: the package output is in normalised units (0 = the input's low "
+                                 "percentile, 1 = its high one); its README says how to get intensities"]
     lq = norm.input_norm(np.zeros((1, 1), np.float32), channel=channel)
     hq = norm.output_norm(lq, channel=channel)
     pre = [v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=1.0 / lq.span, offset=-lq.low / lq.span))]

@@ -254,3 +254,33 @@ def test_a_format_0_4_description_runs_like_the_0_5_package(packages, shared_dat
     got, provenance = predict_bioimageio(old, image, tile=64)
     np.testing.assert_allclose(got.data, expected.data, rtol=0, atol=1e-6)
     assert provenance.parameters["name"] == "S1 in format 04" and provenance.parameters["overlap"] >= halo
+
+
+@pytest.mark.slow
+def test_a_per_image_run_exports_scale_range_and_labels_its_output_as_normalised(runs, shared_data, tmp_path, capsys):
+    """Per-image normalisation maps the input with scale_range; its inverse (the input's own percentiles) is no
+    spec operation, so the package's output is normalised: output * (p_high - p_low) + p_low of the input
+    gives DeconGAN's intensities."""
+    from decongan.engine.learn.normalization import percentile_norm
+
+    root = runs[0]
+    run, package = tmp_path / "run_pi", tmp_path / "pi.zip"
+    assert main(["train", "--preset", "s1", "--lq", str(root / "lq"), "--hq", str(root / "hq"), "--out", str(run),
+                 "--iterations", "2", "--val-every", "2", "--log-every", "1", "--val-names", "fov03",
+                 "--normalization", "per-image", *TINY_S1_CLI]) == 0
+    assert main(["export-model", str(run), "--format", "bioimageio", "--out", str(package)]) == 0
+    assert "normalised units" in capsys.readouterr().err
+    rdf, _ = _rdf(package)
+    (inp,), (out,) = rdf["inputs"], rdf["outputs"]
+    scale_range = [p for p in inp["preprocessing"] if p["id"] == "scale_range"][0]["kwargs"]
+    assert (scale_range["min_percentile"], scale_range["max_percentile"]) == (1.0, 99.8)
+    assert not [p for p in out.get("postprocessing", []) if p["id"] == "scale_linear"]
+    assert "normalised units" in out["description"]
+    lq = root / "lq" / "fov03.tif"
+    assert main(["predict", str(run), str(lq), "--out", str(tmp_path / "a"), "--tile", "0", "--device", "cpu"]) == 0
+    assert main(["predict", str(package), str(lq), "--out", str(tmp_path / "b"), "--tile", "0"]) == 0
+    assert "normalised units" in capsys.readouterr().err
+    expected = tifffile.imread(tmp_path / "a" / "fov03_s1.tif")
+    norm = percentile_norm(read_image(lq).data)
+    got = norm.denormalize(tifffile.imread(tmp_path / "b" / "fov03_bioimageio.tif"))
+    assert float(np.abs(got - expected).max()) <= 1e-4 * float(expected.max() - expected.min())
