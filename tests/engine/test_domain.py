@@ -137,3 +137,23 @@ def test_a_training_run_writes_its_domain_and_predict_checks_against_it(shared_d
     warnings = check_domain(model, read_image(SAMPLE).select(z=20)).warnings
     assert any("2.56x the training pixel size" in w for w in warnings), warnings
     assert any("outside the training inputs' 0.1-99.9 percentile range" in w for w in warnings), warnings
+
+
+def test_each_channel_is_checked_against_its_own_training_channel(tmp_path):
+    from decongan.engine.io import MicroscopyImage
+
+    rng = np.random.default_rng(1)
+    norms = [ChannelNorm(low=100.0, high=1100.0), ChannelNorm(low=10.0, high=60.0)]
+    config = NormalizationConfig(mode="dataset", lq=norms, hq=norms)
+    planes = [(c, rng.uniform(*((100, 1100) if c == 0 else (10, 60)), size=(64, 64)), norms[c])
+              for c in (0, 1) for _ in range(2)]
+    run = tmp_path / "run"
+    shutil.copytree(BUNDLED, run, ignore=shutil.ignore_patterns("best"))
+    save_run_config(run, load_run_config(run).model_copy(update={"normalization": config, "pixel_size_um": 0.1}))
+    save_domain(run, measure_domain(planes, normalization=config, pixel_size_um=0.1))
+    inside = np.stack([rng.uniform(100, 1100, (64, 64)), rng.uniform(10, 60, (64, 64))])
+    assert check_domain(run, MicroscopyImage(inside, "CYX", pixel_size_um=0.1)).warnings == []
+    swapped = MicroscopyImage(inside[::-1].copy(), "CYX", pixel_size_um=0.1)  # channels in the other order
+    warnings = check_domain(run, swapped).warnings
+    assert any(w.startswith("channel 0: 100 % of the image's pixels (100 % below") for w in warnings), warnings
+    assert any(w.startswith("channel 1: 100 % of the image's pixels (0 % below, 100 % above") for w in warnings)
