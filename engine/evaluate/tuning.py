@@ -426,11 +426,14 @@ def iter_tune(
 
 
 def _edge_notes(method: str, grid: Sequence[GridPoint], best: GridPoint) -> list[str]:
-    """A note for every searched parameter whose chosen value is the smallest or largest value tried."""
+    """A note for every searched parameter whose chosen value is the smallest or largest value tried
+    (unless it is the smallest value the parameter allows, such as 1 iteration)."""
     notes = []
     for name, value in best.parameters.items():
         tried = sorted({p.parameters[name] for p in grid})
-        if len(tried) > 1 and value in (tried[0], tried[-1]):
+        lowest = BASELINES[method].parameter(name)
+        at_limit = lowest.integer and value == lowest.low
+        if len(tried) > 1 and value in (tried[0], tried[-1]) and not at_limit:
             notes.append(f"{method}: {name}={value:g} is at the edge of the values tried ({tried[0]:g} to {tried[-1]:g}); "
                          "the best value may lie beyond it: widen that parameter's grid")
     return notes

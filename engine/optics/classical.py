@@ -110,7 +110,7 @@ class Parameter:
 
 _SIGMA = Parameter("sigma_px", "px", 1.0, (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0), 0.0, 50.0,
                    description="Gaussian standard deviation along Y and X")
-_H = Parameter("h_sigma", "noise sigma", 0.8, (0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0), 0.0, 20.0,
+_H = Parameter("h_sigma", "noise sigma", 0.8, (0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0, 6.0), 0.0, 20.0,
                description="NLM cut-off h in multiples of the plane's estimated noise std")
 _PATCH = Parameter("patch_px", "px", 5, (5,), 3, 21, integer=True, description="NLM patch side")
 _DISTANCE = Parameter("distance_px", "px", 6, (6,), 1, 30, integer=True, description="NLM search distance")
@@ -120,9 +120,9 @@ _ITERATIONS = Parameter("iterations", "-", DEFAULT_SETTINGS.iterations, (1, 2, 3
                         integer=True, description="Richardson-Lucy iterations")
 _TV_LAMBDA = Parameter("tv_lambda", "-", DEFAULT_TV_LAMBDA, (0.002, 0.01, 0.04), 0.0, 0.16,
                        description="RL-TV weight (Dey et al.; below 1/6 so that 3-D stays stable)")
-_WIENER = Parameter("wiener_lambda", "-", 1e-2, (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3), 0.0, 1e6,
+_WIENER = Parameter("wiener_lambda", "-", 1e-2, (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0), 0.0, 1e6,
                     description="Tikhonov regularisation, relative to |H(0)|^2 = 1")
-_COMBINED_ITERATIONS = replace(_ITERATIONS, grid=(2, 5, 10, 20))
+_COMBINED_ITERATIONS = replace(_ITERATIONS, grid=(1, 2, 5, 10, 20))
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ BASELINES: dict[str, BaselineMethod] = {b.method: b for b in (
     BaselineMethod("rltv", "deconvolve", "RL-TV", (replace(_ITERATIONS, grid=(3, 5, 10, 20, 40)), _TV_LAMBDA),
                    True, False),
     BaselineMethod("wiener", "deconvolve", "Wiener", (_WIENER,), True, False),
-    BaselineMethod("gaussian+rl", "combined", "Gaussian+RL", (replace(_SIGMA, grid=(0.5, 1.0, 1.5, 2.0)),
+    BaselineMethod("gaussian+rl", "combined", "Gaussian+RL", (replace(_SIGMA, grid=(0.5, 1.0, 1.5, 2.0, 3.0)),
                                                                _COMBINED_ITERATIONS), True, True),
     BaselineMethod("nlm+rl", "combined", "NLM+RL", (replace(_H, grid=(0.6, 0.8, 1.0)), _PATCH, _DISTANCE,
                                                      _COMBINED_ITERATIONS), True, True),

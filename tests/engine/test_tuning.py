@@ -145,6 +145,14 @@ def test_calibration_overlap_is_by_content_and_names_are_checked(blurred_truth_p
         tune(result.pairs, ["rl"])
 
 
+def test_edge_note_is_not_given_at_the_parameters_own_limit():
+    from decongan.engine.evaluate.tuning import GridPoint, _edge_notes
+
+    grid = [GridPoint({"iterations": 1}, [0.9]), GridPoint({"iterations": 5}, [0.8])]
+    assert _edge_notes("rl", grid, grid[0]) == []  # 1 iteration: there is nothing below it to try
+    assert _edge_notes("rl", grid[::-1], grid[1])[0].startswith("rl: iterations=5 is at the edge")
+
+
 def test_load_tuned_refuses_other_files_naming_them(tmp_path):
     bad = tmp_path / "other.json"
     bad.write_text(json.dumps({"format": "something"}))
