@@ -84,8 +84,8 @@ class PairedComparison:
         Matched-pairs rank-biserial correlation in [-1, 1]; NaN when every difference is zero.
     higher_is_better : bool or None
         Direction of the metric (None: neither).
-    n_higher : int
-        Pairs where the method's value is above the reference's.
+    n_higher, n_lower : int
+        Pairs where the method's value is above / below the reference's (the rest are equal).
     sentence : str
         The plain-language reading (filled by :func:`paired_verdict`).
     """
@@ -103,6 +103,7 @@ class PairedComparison:
     rank_biserial: float
     higher_is_better: bool | None
     n_higher: int = 0
+    n_lower: int = 0
     sentence: str = ""
 
     @property
@@ -300,7 +301,7 @@ def compare_paired(method_values: Sequence[float | None], reference_values: Sequ
         low, high = median_ci(d)
         p, test = signed_rank_pvalue(d)
     return PairedComparison(metric, method, reference, n, median, low, high, p, p, test, rank_biserial(d),
-                            higher_is_better, int(np.sum(d > 0)))
+                            higher_is_better, int(np.sum(d > 0)), int(np.sum(d < 0)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,14 +347,14 @@ def sentence(c: PairedComparison, *, unit: str = "fields") -> str:
         if c.n == 0:
             return f"{c.method} vs {c.reference}: no field has a {name} value for both."
         if c.test.startswith("not independent"):
-            return (f"{c.method} vs {c.reference} in {name}: {c.method} is higher on {c.n_higher} of {c.n} {unit} "
+            return (f"{c.method} vs {c.reference} in {name}: {c.method} is higher on {c.n_higher}{_lower(c)} of {c.n} {unit} "
                     f"(median paired difference {_signed(c.median_difference)}); the {unit} come from one stack and "
                     "are not independent samples, so no significance test is claimed.")
         return (f"{c.method} vs {c.reference} in {name}: {c.test.replace('fields', unit)} for a test; the median "
                 f"paired difference {_signed(c.median_difference)} is descriptive only.")
     if not c.significant:
         return (f"No significant difference in {name} between {c.method} and {c.reference} on these {c.n} {unit} "
-                f"(Wilcoxon {_p(c.pvalue)}, Holm; {c.method} higher on {c.n_higher} of {c.n}).")
+                f"(Wilcoxon {_p(c.pvalue)}, Holm; {c.method} higher on {c.n_higher}{_lower(c)} of {c.n}).")
     direction_sign = np.sign(c.median_difference) or np.sign(c.rank_biserial)
     word = "higher" if direction_sign > 0 else "lower"
     better = ""
@@ -367,6 +368,11 @@ def sentence(c: PairedComparison, *, unit: str = "fields") -> str:
         caveat = "; the interval includes 0, so the size of the difference is uncertain"
     return (f"{c.method} is {word}{better} than {c.reference} by {_num(abs(c.median_difference), decimals)} {label} "
             f"(median paired difference over {c.n} {unit}, {ci}; Wilcoxon {_p(c.pvalue)}, Holm{caveat}).")
+
+
+def _lower(c: PairedComparison) -> str:
+    """", lower on k" when some pairs are equal (so "higher on" alone would not say the rest is lower)."""
+    return f", lower on {c.n_lower}" if c.n_higher + c.n_lower < c.n else ""
 
 
 def _signed(x: float) -> str:

@@ -187,3 +187,13 @@ def test_too_few_fields_for_the_number_of_comparisons_is_said():
                            "(Wilcoxon p = 0.078, Holm; TV higher on 7 of 7).")
     assert verdict.notes == ["With 7 fields and 5 comparisons per metric, no difference can reach p < 0.05 after Holm's "
                              "correction (smallest possible p = 0.078); at least 8 fields are needed."]
+
+
+def test_equal_pairs_are_not_counted_as_lower():
+    from decongan.engine.evaluate.verdict import sentence
+
+    c = compare_paired([1.0, 1.0, 1.0, 0.9, 1.0, 1.0, 0.8], [1.0, 1.0, 0.9, 1.0, 1.0, 1.0, 1.0], metric="seg_f1",
+                       method="TV", reference="LQ (input)", higher_is_better=True)
+    assert (c.n_higher, c.n_lower, c.n) == (1, 2, 7)
+    # non-zero d: +0.1, -0.1, -0.2 -> mid-ranks 1.5, 1.5, 3; T+ = 1.5; 6 of the 8 sign patterns are as extreme
+    assert sentence(c).endswith("(Wilcoxon p = 0.75, Holm; TV higher on 1, lower on 2 of 7).")
