@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_models.py                      # CPU (CUDA too when present), a few min
     .venv/bin/python benchmarks/bench_models.py --train-size 256     # CPU training at 256 too (~20 min on 2 cores)
     .venv/bin/python benchmarks/bench_models.py --systems s1 s5 --repeats 3 --device cuda
+    .venv/bin/python benchmarks/bench_models.py --figures --device cuda --size 1024   # gpu_check.sh's lines
 
 What it prints (one machine, one run, so the ratios are fair):
 
@@ -20,6 +21,12 @@ What it prints (one machine, one run, so the ratios are fair):
 
 Times are the best of ``--repeats`` after a warm-up on a small input (first-call kernel setup is not
 counted). On CUDA, AMP is used for training (as ``decongan train`` does) and timings synchronise.
+
+``--figures`` prints one ``FIGURE`` line per number instead of the tables (``benchmarks/gpu_check.sh``
+collects them): per system, inference input MP/s with and without AMP (float16 autocast on CUDA,
+bfloat16 on the CPU) and, on CUDA, with the faster of channels-last and contiguous memory (the one
+used is named); training iterations/s of ``--train-systems`` (AMP on CUDA); peak GPU memory
+(``torch.cuda.max_memory_allocated``) for each. ``--width-divisor`` narrows the networks (CPU smoke runs).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from decongan.engine.learn.models import create_model  # noqa: E402
+from benchmarks.bench_inference import WIDTH_KEYS, build_generator  # noqa: E402
 from decongan.engine.learn.presets import load_preset  # noqa: E402
 from decongan.engine.learn.systems import build_system  # noqa: E402
 
@@ -63,30 +70,52 @@ def reference_conv(size: int, device: torch.device, repeats: int) -> float:
         return best_time(lambda: conv(x), repeats, device)
 
 
-def generator_forward(name: str, size: int, device: torch.device, repeats: int) -> dict:
-    preset = load_preset(name)
-    kwargs = dict(preset.generator.kwargs)
-    if preset.generator.name != "s1_resunet":
-        kwargs["scale"] = preset.scale
-    net = create_model(preset.generator.name, **kwargs).to(device).eval()
+def _reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
-    x = torch.rand(1, 1, size, size, device=device)
-    with torch.inference_mode():
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mib(device: torch.device) -> float:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
+
+
+def generator_forward(name: str, size: int, device: torch.device, repeats: int, *, amp: bool = False,
+                      channels_last: bool | None = None, width_divisor: int = 1) -> dict:
+    """Forward time of one preset's generator on a 1 x 1 x size x size input.
+
+    ``amp``: float16 autocast on CUDA, bfloat16 on the CPU; ``channels_last`` (default: on CUDA only)
+    puts the network and its input in channels-last memory, as ``engine.learn.inference`` does on CUDA.
+    """
+    net, preset = build_generator(name, width_divisor=width_divisor, device=device)
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=memory)
+    x = torch.rand(1, 1, size, size, device=device).contiguous(memory_format=memory)
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=dtype, enabled=amp):
         net(x[..., :32, :32])
+        _reset_peak(device)
         seconds = best_time(lambda: net(x), repeats, device)
     return {
         "params": sum(p.numel() for p in net.parameters()),
         "seconds": seconds,
         "scale": preset.scale,
         "model": preset.generator.name,
+        "peak_gpu_mib": _peak_mib(device),
     }
 
 
-def training_step(name: str, size: int, batch: int, device: torch.device, repeats: int) -> dict:
+def training_step(name: str, size: int, batch: int, device: torch.device, repeats: int, *,
+                  width_divisor: int = 1) -> dict:
     preset = load_preset(name)
     weights = {k: v for k, v in preset.loss_weights.items() if k != "perceptual"}
-    preset = preset.with_overrides(loss_weights=weights, batch_size=batch)
+    narrower = {}
+    if width_divisor > 1:
+        for key in ("generator", "discriminator"):
+            kwargs = getattr(preset, key).kwargs
+            narrower[key] = {"kwargs": {k: max(4, v // width_divisor) for k, v in kwargs.items() if k in WIDTH_KEYS}}
+    preset = preset.with_overrides(loss_weights=weights, batch_size=batch, **narrower)
     torch.manual_seed(0)
     system = build_system(preset, device=device)
     lq_side = size // preset.scale
@@ -100,9 +129,39 @@ def training_step(name: str, size: int, batch: int, device: torch.device, repeat
     amp = device.type == "cuda"
     system.train_step(batch_of(max(32, 64 // preset.scale)), amp=amp)  # warm-up on a small patch
     full = batch_of(lq_side)
+    _reset_peak(device)
     seconds = best_time(lambda: system.train_step(full, amp=amp), repeats, device)
     params_d = sum(p.numel() for k, net in system.networks().items() if k.startswith("d") for p in net.parameters())
-    return {"seconds": seconds, "params_d": params_d, "lq_side": lq_side}
+    return {"seconds": seconds, "params_d": params_d, "lq_side": lq_side, "peak_gpu_mib": _peak_mib(device)}
+
+
+def _mib_text(mib: float) -> str:
+    return "n/a(CPU)" if mib != mib else f"{mib:.1f}"  # NaN: no GPU memory on the CPU
+
+
+def figures(device: torch.device, systems: list[str], train_systems: list[str], size: int, train_size: int,
+            batch: int, repeats: int, width_divisor: int) -> None:
+    """Print one ``FIGURE`` line per inference (AMP off/on) and training number (see the module docstring)."""
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    common = f"device={device.type} width={'paper' if width_divisor == 1 else f'paper/{width_divisor}'}"
+    print(f"GAN figures on {where}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads", flush=True)
+    for name in systems:
+        for amp in (False, True):
+            layouts = (True, False) if device.type == "cuda" else (False,)
+            runs = {cl: generator_forward(name, size, device, repeats, amp=amp, channels_last=cl,
+                                          width_divisor=width_divisor) for cl in layouts}
+            layout = min(runs, key=lambda cl: runs[cl]["seconds"])
+            r = runs[layout]
+            amp_text = ("fp16" if device.type == "cuda" else "bf16") if amp else "off"
+            print(f"FIGURE infer_{name}_{'amp' if amp else 'fp32'} {common} model={r['model']} input={size}x{size} "
+                  f"amp={amp_text} channels_last={'yes' if layout else 'no'} "
+                  f"mp_per_s={size * size / 1e6 / r['seconds']:.4g} peak_gpu_mib={_mib_text(r['peak_gpu_mib'])}",
+                  flush=True)
+    for name in train_systems:
+        r = training_step(name, train_size, batch, device, repeats, width_divisor=width_divisor)
+        print(f"FIGURE train_{name} {common} hq_patch={train_size} batch={batch} "
+              f"amp={'fp16' if device.type == 'cuda' else 'off'} it_per_s={1 / r['seconds']:.4g} "
+              f"peak_gpu_mib={_mib_text(r['peak_gpu_mib'])}", flush=True)
 
 
 def run(
@@ -141,6 +200,9 @@ def main() -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="auto = CPU, then CUDA too when present")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--figures", action="store_true", help="print FIGURE lines (gpu_check.sh) instead of tables")
+    parser.add_argument("--train-systems", nargs="+", default=["s1", "s2"], help="systems trained by --figures")
+    parser.add_argument("--width-divisor", type=int, default=1, help="divide the networks' widths (CPU smoke runs)")
     args = parser.parse_args()
     devices = []
     if args.device in ("auto", "cpu"):
@@ -149,6 +211,10 @@ def main() -> None:
         devices.append(torch.device("cuda"))
     for device in devices:
         train_size = args.train_size or (args.size if device.type == "cuda" else 64)
+        if args.figures:
+            figures(device, args.systems, args.train_systems, args.size, train_size, args.batch, args.repeats,
+                    args.width_divisor)
+            continue
         run(device, args.systems, args.size, train_size, args.batch, args.repeats, args.skip_train)
 
 
