@@ -9,8 +9,8 @@ from decongan.engine._lazy import lazy_api
 _API = {
     "PsfWarning": "psf", "airy_fwhm_nm": "psf", "born_wolf_psf": "psf", "check_psf": "psf",
     "gaussian_psf": "psf", "psf_focal_plane": "psf", "read_psf": "psf",
-    "DeconvolvedImage": "deconvolution", "deconvolve_image": "deconvolution",
-    "iter_deconvolve_image": "deconvolution", "iter_richardson_lucy": "deconvolution",
+    "DeconvolvedImage": "image_deconvolution", "deconvolve_image": "image_deconvolution",
+    "iter_deconvolve_image": "image_deconvolution", "iter_richardson_lucy": "deconvolution",
     "richardson_lucy": "deconvolution",
     "RegistrationError": "registration", "RegistrationResult": "registration", "Transform2D": "registration",
     "apply_transform": "registration", "iter_register": "registration", "register": "registration",
