@@ -115,3 +115,18 @@ def test_cjk_field_names_are_drawn_as_code_points_and_named_in_the_page(report):
     assert "[7EC6 80DE]_03 = 细胞_03" in page  # ... and the page says which field that is
     assert CJK_FIELD in page.split("<h2 id='verdict'>")[0]  # the real name is in the page text
     assert drawable("fov01 µm ±") == "fov01 µm ±"
+
+
+def test_cjk_method_names_in_box_plot_ticks_are_relabelled_without_a_missing_glyph_warning(tmp_path, recwarn):
+    from decongan.engine.evaluate.compare import MetricTable
+    from decongan.engine.evaluate.figures import boxplot_figure, save_figure
+
+    if can_draw("ガ"):
+        pytest.skip("a Japanese font is installed here: the real name is drawn")
+    rows = [{"image": f"f{i}", "method": m, "channel": 0, "ssim": 0.5 + 0.01 * i + (0.1 if m == "ガウス" else 0)}
+            for i in range(6) for m in ("LQ (input)", "ガウス")]
+    cf = boxplot_figure(MetricTable(rows), ["ssim"])
+    save_figure(cf, tmp_path / "box", formats=["png"])
+    assert cf.info["relabelled"] == {"ガウス": "[30AC 30A6 30B9]"}
+    assert [t.get_text() for t in cf.figure.axes[0].get_xticklabels()] == ["LQ (input)", "[30AC 30A6 30B9]"]
+    assert not [w for w in recwarn if "missing from font" in str(w.message)]
