@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QStyle,
@@ -48,7 +49,9 @@ class Context:
 
 
 class WorkflowPanel(QWidget):
-    """Base class: a scrollable form plus a line showing the equivalent ``decongan`` command."""
+    """Base class: a scrollable form (``outer``), a footer that always stays visible (``footer``: the
+    panel's action buttons, reachable without scrolling on a 768 px high screen) and a line showing the
+    equivalent ``decongan`` command."""
 
     #: the CLI subcommand this panel mirrors
     command = ""
@@ -57,8 +60,20 @@ class WorkflowPanel(QWidget):
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.outer = QVBoxLayout(self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.body = QWidget()
+        self.outer = QVBoxLayout(self.body)
         self.outer.setContentsMargins(6, 6, 6, 6)
+        self.scroll.setWidget(self.body)
+        layout.addWidget(self.scroll, 1)
+        self.footer = QVBoxLayout()
+        self.footer.setContentsMargins(6, 4, 6, 6)
+        layout.addLayout(self.footer)
         self.command_edit = QLineEdit()
         self.command_edit.setReadOnly(True)
         self.command_edit.setToolTip("The same work from the command line")

@@ -149,7 +149,7 @@ class BatchPanel(WorkflowPanel):
         for b in (self.start_button, self.cancel_button, self.resume_button, self.report_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
-        self.outer.addLayout(buttons)
+        self.footer.addLayout(buttons)  # always visible, also on a 768 px high screen
 
         self.progress = QProgressBar()
         self.progress.setFormat(PROGRESS_FORMATS["restore"])

@@ -191,7 +191,7 @@ class DeconvolvePanel(WorkflowPanel):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.save_psf_button)
         buttons.addStretch(1)
-        self.outer.addLayout(buttons)
+        self.footer.addLayout(buttons)  # always visible, also on a 768 px high screen
         self.add_command_row()
         self.outer.addStretch(1)
 

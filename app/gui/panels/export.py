@@ -110,7 +110,7 @@ class ExportPanel(WorkflowPanel):
         buttons.addWidget(self.large_button)
         buttons.addWidget(self.export_button)
         buttons.addStretch(1)
-        self.outer.addLayout(buttons)
+        self.footer.addLayout(buttons)  # always visible, also on a 768 px high screen
 
         # the preview page: shown large in the window's central area (a wide figure needs the room)
         self.preview_page = QScrollArea()

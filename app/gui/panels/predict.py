@@ -77,7 +77,7 @@ class PredictPanel(WorkflowPanel):
         self.run_button.clicked.connect(self.run)
         buttons.addWidget(self.run_button)
         buttons.addStretch(1)
-        self.outer.addLayout(buttons)
+        self.footer.addLayout(buttons)  # always visible, also on a 768 px high screen
         self.add_command_row()
         self.outer.addStretch(1)
         self.run_edit.textChanged.connect(self._describe_model)

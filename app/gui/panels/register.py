@@ -65,7 +65,7 @@ class RegisterPanel(WorkflowPanel):
         for b in (self.run_button, self.accept_button, self.save_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
-        self.outer.addLayout(buttons)
+        self.footer.addLayout(buttons)  # always visible, also on a 768 px high screen
 
         self.summary = QLabel("Overlay: green = fixed, magenta = moving (grey where they agree)")
         self.summary.setWordWrap(True)

@@ -206,7 +206,7 @@ class TrainPanel(WorkflowPanel):
         for b in (self.start_button, self.stop_button, self.resume_button, self.use_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
-        self.outer.addLayout(buttons)
+        self.footer.addLayout(buttons)  # always visible, also on a 768 px high screen
 
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m")
@@ -248,8 +248,11 @@ class TrainPanel(WorkflowPanel):
         column.addWidget(self.preview_label)
         grid.addWidget(previews, 2, 0, 1, 3)
         grid.addWidget(self.log, 3, 0, 1, 3)
-        grid.setRowStretch(1, 1)
-        grid.setRowStretch(2, 1)
+        grid.setRowStretch(1, 3)  # the curves get the room; previews and log what is left (a 768 px screen)
+        grid.setRowStretch(2, 2)
+        for plot in (self.loss_plot, self.val_plot, self.psnr_plot):
+            plot.setMinimumHeight(220)
+        self.preview_widget.setMinimumHeight(120)
         self.show_monitor_button = QPushButton("Show the training monitor")
         self.show_monitor_button.clicked.connect(self._show_monitor)
         self.outer.addWidget(self.show_monitor_button)

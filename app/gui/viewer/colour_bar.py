@@ -36,7 +36,7 @@ class ColourBar(QWidget):
         """Draw ``lut`` (N x 3 uint8) over ``levels``; ``marks`` are extra labelled values (e.g. a threshold)."""
         self.lut = np.ascontiguousarray(lut[::-1], dtype=np.uint8)  # top = high
         self.levels = (float(levels[0]), float(levels[1]))
-        self.title = title
+        self.title = title.split(" (", 1)[0]  # short enough to read along the bar; the tooltip says it all
         self.marks = list(marks or [])
         self.setToolTip(title)
         self.update()

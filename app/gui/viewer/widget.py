@@ -401,9 +401,9 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
             flagged = self.flagged.get(panel.layer.name) if is_map and self.map_mode == "consistency" else None
             if is_map:
                 title += f"  [{self.map_mode} map]"
-                if flagged is not None:
+                if flagged is not None:  # the plane's share (outlined here) and the whole image's (the table's)
                     plane, whole = 100 * flagged[1], 100 * flagged[2]
-                    title += f"\nflagged {plane:.2f} % of this plane ({whole:.2f} % of the image)"
+                    title += f"\nflagged {plane:.2f} %" + (f" here, {whole:.2f} % overall" if plane != whole else "")
             elif self.map_mode != "image":
                 title += "  [no map]"
             panel.set_title(title)

@@ -1,5 +1,5 @@
 """The window fits a 1366 x 768 laptop screen: no minimum width above 1366 px with LQ | RL | GAN | GT shown,
-every panel's action button reachable at 768 px high, and long paths elided in the middle (full path as tooltip)."""
+every panel's action button visible at 768 px high without scrolling, and long paths elided in the middle (full path as tooltip)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _four_panels(qtbot, window):
     qtbot.waitUntil(lambda: len(window.viewer.panels) == 4, timeout=10_000)
 
 
-def test_the_window_fits_1366_by_768_and_every_action_button_can_be_reached(qtbot, window):
+def test_the_window_fits_1366_by_768_and_every_action_button_is_visible(qtbot, window):
     _four_panels(qtbot, window)
     hint = window.minimumSizeHint()
     assert hint.width() <= 1366 and hint.height() <= 768, hint
@@ -37,8 +37,7 @@ def test_the_window_fits_1366_by_768_and_every_action_button_can_be_reached(qtbo
                window.batch_panel: window.batch_panel.start_button,
                window.export_panel: window.export_panel.export_button}
     for panel, button in buttons.items():
-        window.show_workflow(panel)
-        window.workflow_tabs.currentWidget().ensureWidgetVisible(button)  # the panel scrolls
+        window.show_workflow(panel)  # no scrolling: the action buttons sit in the panel's footer
         QApplication.processEvents()
         top_left = button.mapTo(window, QPoint(0, 0))
         assert button.isVisible() and not button.visibleRegion().isEmpty(), panel.title
