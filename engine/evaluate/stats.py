@@ -1,4 +1,5 @@
-"""Statistics for method comparisons: per-method summaries, Kruskal-Wallis, Dunn's post-hoc test.
+"""Statistics for method comparisons: per-method summaries, Kruskal-Wallis, Dunn's post-hoc test,
+and the paired tests of the verdict (Wilcoxon signed-rank, rank-biserial, bootstrap interval of the median).
 
 This is the analysis of S1 (Panek et al.): one value of a metric per image and method, a box plot
 per method, Kruskal-Wallis across the methods, and Dunn's pairwise test with a multiple-comparison
@@ -284,3 +285,109 @@ def format_p(p: float | None) -> str:
 def significance_stars(p: float) -> str:
     """``***`` p < 0.001, ``**`` < 0.01, ``*`` < 0.05, ``ns`` otherwise."""
     return "***" if p < 1e-3 else "**" if p < 1e-2 else "*" if p < 0.05 else "ns"
+
+
+# ---------------------------------------------------------------------------------------------
+# paired differences (the verdict, engine.evaluate.verdict)
+# ---------------------------------------------------------------------------------------------
+#: Largest number of non-zero paired differences whose exact sign-flip distribution is enumerated (2^n).
+MAX_PERMUTATION_N = 16
+BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_SEED = 20260
+
+
+def rank_biserial(differences: Sequence[float] | np.ndarray) -> float:
+    """Matched-pairs rank-biserial correlation ``(T+ - T-) / (T+ + T-)`` of paired differences.
+
+    Parameters
+    ----------
+    differences : sequence of float
+        Paired differences (method - reference), any units; zeros are dropped as in Wilcoxon's test.
+
+    Returns
+    -------
+    float
+        In [-1, 1]; NaN when no difference is non-zero. Ties share their mean rank.
+    """
+    from scipy.stats import rankdata
+
+    d = np.asarray(differences, dtype=float)
+    d = d[d != 0]
+    if d.size == 0:
+        return float("nan")
+    ranks = rankdata(np.abs(d))
+    plus, minus = float(ranks[d > 0].sum()), float(ranks[d < 0].sum())
+    return (plus - minus) / (plus + minus)
+
+
+def signed_rank_pvalue(differences: Sequence[float] | np.ndarray) -> tuple[float, str]:
+    """Two-sided Wilcoxon signed-rank p-value of paired differences, and how it was computed.
+
+    Parameters
+    ----------
+    differences : sequence of float
+        Paired differences (method - reference); zeros are dropped.
+
+    Returns
+    -------
+    (float, str)
+        The p-value (1.0 when every difference is zero) and ``"exact"`` (no tied absolute
+        differences), ``"permutation"`` (exact sign-flip distribution, ties present, at most
+        :data:`MAX_PERMUTATION_N` non-zero differences) or ``"normal approximation"``.
+    """
+    from scipy import stats
+
+    d = np.asarray(differences, dtype=float)
+    d = d[d != 0]
+    if d.size == 0:
+        return 1.0, "no non-zero difference"
+    tied = np.unique(np.abs(d)).size < d.size
+    if not tied and d.size <= 50:
+        return float(stats.wilcoxon(d, method="exact").pvalue), "exact"
+    if d.size <= MAX_PERMUTATION_N:
+        return _sign_flip_pvalue(d), "permutation"
+    return float(stats.wilcoxon(d, method="asymptotic", correction=False).pvalue), "normal approximation"
+
+
+def _sign_flip_pvalue(d: np.ndarray) -> float:
+    """Exact two-sided p of ``T+`` (mid-ranks) under all ``2^n`` sign assignments."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.abs(d))
+    observed = float(ranks[d > 0].sum())
+    centre = ranks.sum() / 2.0
+    n = d.size
+    signs = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(float)
+    t_plus = signs @ ranks
+    extreme = np.abs(t_plus - centre) >= abs(observed - centre) - 1e-9
+    return float(extreme.mean())
+
+
+def median_ci(differences: Sequence[float] | np.ndarray, *, seed: int = BOOTSTRAP_SEED,
+              n_resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of the median of paired differences.
+
+    Parameters
+    ----------
+    differences : sequence of float
+        Paired differences (metric units), at least two.
+    seed : int
+        Seed of the numpy Generator that draws the resamples (same seed, same interval).
+    n_resamples : int
+        Number of bootstrap resamples.
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper bound, in the differences' units; both equal the value when all are equal.
+    """
+    from scipy import stats
+
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2:
+        return float("nan"), float("nan")
+    if np.ptp(d) == 0:
+        return float(d[0]), float(d[0])
+    result = stats.bootstrap((d,), np.median, n_resamples=n_resamples, method="percentile",
+                             confidence_level=0.95, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -9,10 +9,10 @@ For each comparison:
 * Wilcoxon signed-rank test (two-sided, zero differences dropped): the exact null distribution
   when the absolute differences have no ties (:func:`scipy.stats.wilcoxon`, ``method="exact"``),
   otherwise the exact sign-flip permutation distribution of the same statistic for up to
-  :data:`MAX_PERMUTATION_N` differences, else the normal approximation with tie correction;
+  16 differences, else the normal approximation (:func:`engine.evaluate.stats.signed_rank_pvalue`);
 * Holm's step-down correction over the comparisons of one metric (one family per metric);
 * the median paired difference and its 95 % percentile bootstrap interval
-  (:func:`scipy.stats.bootstrap`, :data:`BOOTSTRAP_RESAMPLES` resamples, seeded);
+  (:func:`scipy.stats.bootstrap`, 9999 resamples, seeded; :func:`engine.evaluate.stats.median_ci`);
 * the matched-pairs rank-biserial correlation ``r = (T+ - T-) / (T+ + T-)`` (Kerby 2014), where
   ``T+`` and ``T-`` are the rank sums of the positive and negative differences: +1 when the method
   is higher on every field, -1 when lower on every field, 0 when the ranks balance.
@@ -38,12 +38,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from decongan.engine.evaluate.stats import adjust_pvalues
+from decongan.engine.evaluate.stats import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    adjust_pvalues,
+    median_ci,
+    rank_biserial,
+    signed_rank_pvalue,
+)
 
 MIN_FIELDS = 6
-MAX_PERMUTATION_N = 16
-BOOTSTRAP_RESAMPLES = 9999
-BOOTSTRAP_SEED = 20260
 #: Metrics the verdict compares, in this order; the first one measured is the primary metric.
 VERDICT_METRICS = ("ssim", "psnr", "seg_dice", "seg_f1")
 #: Unit written after a difference in a sentence ("by 0.015 SSIM", "by 0.52 dB PSNR").
@@ -155,106 +159,6 @@ class Verdict:
                 "comparisons": [c.as_dict() for c in self.comparisons], "notes": list(self.notes),
                 "min_fields": MIN_FIELDS, "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "bootstrap_seed": BOOTSTRAP_SEED,
                 "correction": "holm (one family per metric)"}
-
-
-# ---------------------------------------------------------------------------------------------
-# the statistics of one comparison
-# ---------------------------------------------------------------------------------------------
-def rank_biserial(differences: Sequence[float] | np.ndarray) -> float:
-    """Matched-pairs rank-biserial correlation ``(T+ - T-) / (T+ + T-)`` of paired differences.
-
-    Parameters
-    ----------
-    differences : sequence of float
-        Paired differences (method - reference), any units; zeros are dropped as in Wilcoxon's test.
-
-    Returns
-    -------
-    float
-        In [-1, 1]; NaN when no difference is non-zero. Ties share their mean rank.
-    """
-    from scipy.stats import rankdata
-
-    d = np.asarray(differences, dtype=float)
-    d = d[d != 0]
-    if d.size == 0:
-        return float("nan")
-    ranks = rankdata(np.abs(d))
-    plus, minus = float(ranks[d > 0].sum()), float(ranks[d < 0].sum())
-    return (plus - minus) / (plus + minus)
-
-
-def signed_rank_pvalue(differences: Sequence[float] | np.ndarray) -> tuple[float, str]:
-    """Two-sided Wilcoxon signed-rank p-value of paired differences, and how it was computed.
-
-    Parameters
-    ----------
-    differences : sequence of float
-        Paired differences (method - reference); zeros are dropped.
-
-    Returns
-    -------
-    (float, str)
-        The p-value (1.0 when every difference is zero) and ``"exact"`` (no tied absolute
-        differences), ``"permutation"`` (exact sign-flip distribution, ties present, at most
-        :data:`MAX_PERMUTATION_N` non-zero differences) or ``"normal approximation"``.
-    """
-    from scipy import stats
-
-    d = np.asarray(differences, dtype=float)
-    d = d[d != 0]
-    if d.size == 0:
-        return 1.0, "no non-zero difference"
-    tied = np.unique(np.abs(d)).size < d.size
-    if not tied and d.size <= 50:
-        return float(stats.wilcoxon(d, method="exact").pvalue), "exact"
-    if d.size <= MAX_PERMUTATION_N:
-        return _sign_flip_pvalue(d), "permutation"
-    return float(stats.wilcoxon(d, method="asymptotic", correction=False).pvalue), "normal approximation"
-
-
-def _sign_flip_pvalue(d: np.ndarray) -> float:
-    """Exact two-sided p of ``T+`` (mid-ranks) under all ``2^n`` sign assignments."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.abs(d))
-    observed = float(ranks[d > 0].sum())
-    centre = ranks.sum() / 2.0
-    n = d.size
-    signs = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(float)
-    t_plus = signs @ ranks
-    extreme = np.abs(t_plus - centre) >= abs(observed - centre) - 1e-9
-    return float(extreme.mean())
-
-
-def median_ci(differences: Sequence[float] | np.ndarray, *, seed: int = BOOTSTRAP_SEED,
-              n_resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
-    """95 % percentile bootstrap interval of the median of paired differences.
-
-    Parameters
-    ----------
-    differences : sequence of float
-        Paired differences (metric units), at least two.
-    seed : int
-        Seed of the numpy Generator that draws the resamples (same seed, same interval).
-    n_resamples : int
-        Number of bootstrap resamples.
-
-    Returns
-    -------
-    (float, float)
-        Lower and upper bound, in the differences' units; both equal the value when all are equal.
-    """
-    from scipy import stats
-
-    d = np.asarray(differences, dtype=float)
-    if d.size < 2:
-        return float("nan"), float("nan")
-    if np.ptp(d) == 0:
-        return float(d[0]), float(d[0])
-    result = stats.bootstrap((d,), np.median, n_resamples=n_resamples, method="percentile",
-                             confidence_level=0.95, rng=np.random.default_rng(seed))
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def compare_paired(method_values: Sequence[float | None], reference_values: Sequence[float | None], *,

@@ -8,15 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from decongan.engine.evaluate.verdict import (
-    MIN_FIELDS,
-    compare_paired,
-    median_ci,
-    method_family,
-    paired_verdict,
-    rank_biserial,
-    signed_rank_pvalue,
-)
+from decongan.engine.evaluate.stats import median_ci, rank_biserial, signed_rank_pvalue
+from decongan.engine.evaluate.verdict import MIN_FIELDS, compare_paired, method_family, paired_verdict
 
 
 def enumerated_p(d):
