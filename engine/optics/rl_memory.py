@@ -16,7 +16,7 @@ same FFT grid rule (``engine.optics.fft_conv.fast_shape``):
 The padded FFT grid is what the edges cost: ``circular`` works on the block itself, ``zero`` and
 ``padded`` on the block plus the PSF size (minus one) along every axis, rounded up to a fast FFT
 length. The buffers are scaled by :data:`ALLOCATOR_MARGIN` for what the allocator keeps. It is an
-upper estimate: on the CPU the measured growth of the peak RSS was about 0.5 to 0.95 times it (2-D
+upper estimate: on the CPU the measured growth of the peak RSS was about 0.55 to 0.95 times it (2-D
 and 3-D, every edge mode, RL and RL-TV; checked in tests/engine/test_rl_memory.py).
 :func:`~decongan.engine.optics.deconvolution.iter_deconvolve_image` checks it before it starts, so
 every door (command line, batch, GUI, demo) refuses an image that cannot fit, with this estimate.
