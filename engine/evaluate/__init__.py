@@ -15,6 +15,7 @@ _API = {
     "split_half_map": "split_half", "estimate_photon_calibration": "split_half", "SplitHalfError": "split_half",
     "split_half_image": "trust_maps", "attach_split_half": "trust_maps",
     "compare_groups": "stats", "summarize": "stats",
+    "Verdict": "verdict", "paired_verdict": "verdict", "families_of": "verdict",
     "comparison_figure": "figures", "save_figure": "figures",
     "write_comparison_outputs": "report",
     "BatchError": "batch", "MethodSpec": "batch", "iter_batch": "batch",

@@ -5,6 +5,7 @@
 - :mod:`engine.metrics.noref`: BGSTD, CUF, SNR and the combined no-reference report.
 - :mod:`engine.metrics.resolution`: decorrelation analysis (Descloux 2019) and FRC.
 - :mod:`engine.metrics.beads`: bead FWHM by 2-D Gaussian fits.
+- :mod:`engine.metrics.segmentation`: task-based score (Otsu + watershed nuclei, Dice, object F1).
 
 Argument order: a function that compares two images in different roles takes them by keyword
 (``reference_metrics(prediction=..., reference=...)``), never by position, so they cannot be swapped
@@ -32,8 +33,15 @@ from decongan.engine.metrics.reference import (
     reference_metrics_with_info,
 )
 from decongan.engine.metrics.resolution import DecorrelationResult, FRCResult, decorrelation_resolution, frc
+from decongan.engine.metrics.segmentation import (
+    SEGMENTATION_KEYS,
+    SegmentationParameters,
+    segment_nuclei,
+    segmentation_agreement,
+)
 
 __all__ = [
+    "SEGMENTATION_KEYS", "SegmentationParameters", "segment_nuclei", "segmentation_agreement",
     "REFERENCE_METRIC_KEYS", "SSIM_PARAMETERS", "BeadFWHMResult", "BeadFit", "DecorrelationResult",
     "FRCResult", "NormalizationInfo", "background_mask", "bead_fwhm", "bgstd", "cuf",
     "decorrelation_resolution", "fit_affine", "fit_gaussian_2d", "frc", "no_reference_metrics",
