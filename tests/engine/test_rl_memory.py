@@ -59,8 +59,11 @@ deconvolve_image(MicroscopyImage(np.ones((8, 8, 8), np.float32), "ZYX"), np.ones
 def status(key):  # this process's own memory (ru_maxrss would include the parent's at fork)
     with open("/proc/self/status") as handle:
         return next(int(line.split()[1]) * 1024 for line in handle if line.startswith(key))
-with open("/proc/self/clear_refs", "w") as handle:
-    handle.write("5")  # the peak RSS starts again from here
+try:
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # the peak RSS starts again from here
+except OSError:
+    pass  # the start-up peak (imports, the small run) is far below the run measured
 base = status("VmRSS:")
 deconvolve_image(MicroscopyImage(data, "ZYX"), psf, iterations=2, device="cpu", edges=edges, method=method)
 grown = status("VmHWM:") - base
@@ -69,7 +72,7 @@ print(json.dumps({"grown": grown, "estimate": estimate}))
 """
 
 
-@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="measures the peak RSS through Linux's /proc")
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="measures the peak RSS through Linux's /proc")
 @pytest.mark.parametrize(("edges", "method"), [("padded", "rl"), ("circular", "rltv")])
 def test_the_estimate_bounds_the_measured_peak(edges, method):
     """Peak RSS growth of a real RL run (a fresh interpreter) stays below the estimate, and not far below."""
