@@ -194,6 +194,8 @@ def report_and_print(evaluations: list[Any], out: Path, *, context: Any, options
                                        progress=ConsoleProgress(f"{label}: outputs", json_lines=json_progress, phase="report"),
                                        **options)
     print_summary(MetricTable.from_evaluations(evaluations))
+    if outputs.verdict is not None and outputs.verdict.headline:
+        print(f"verdict:  {outputs.verdict.headline}")
     print(f"metrics:  {outputs.metrics_csv}")
     print(f"figures:  {outputs.out_dir / 'figures'} ({', '.join(sorted(outputs.figures))})")
     print(f"report:   {outputs.report_html}")

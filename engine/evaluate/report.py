@@ -97,6 +97,7 @@ class ComparisonOutputs:
     report_html: Path
     figures: dict[str, list[Path]] = field(default_factory=dict)
     restored: list[Path] = field(default_factory=list)
+    verdict: Any = None  #: engine.evaluate.verdict.Verdict, as the report states it
 
 
 def normalisation_policy_text() -> str:
@@ -292,7 +293,8 @@ def write_comparison_outputs(
                        restored=restored_paths, out_dir=out, verdict=verdict, relabelled=relabelled)
     report_html = write_text_atomic(out / "report.html", page)
     tick(4, "report written")
-    return ComparisonOutputs(out, metrics_csv, metrics_json, summary_csv, report_html, figure_paths, restored_paths)
+    return ComparisonOutputs(out, metrics_csv, metrics_json, summary_csv, report_html, figure_paths, restored_paths,
+                             verdict)
 
 
 def _summary_csv(table: Any, summary: dict[str, dict[str, Any]]) -> str:

@@ -75,7 +75,8 @@ def test_single_field_compare_and_clear_errors(dataset, capsys):
     by_method = {r["method"]: r for r in rows}
     assert by_method["copy"]["ssim"] == by_method["LQ (input)"]["ssim"]  # a copy of the input scores as the input
     assert float(by_method["copy"]["dc_flagged_fraction"]) == 0.0  # and is perfectly consistent with it
-    capsys.readouterr()
+    # one field: the verdict printed (and in the report) says a test needs more fields
+    assert "verdict:  copy vs LQ (input) in SSIM: too few fields (n=1 < 6) for a test" in capsys.readouterr().out
     assert main(["compare", "--lq", str(dataset / "missing.tif"), "--method", f"x={lq}", "--out", str(out)]) == 1
     assert "missing.tif: file not found" in capsys.readouterr().err
     assert main(["compare", "--lq", str(lq), "--method", "nonsense", "--out", str(out)]) == 1
