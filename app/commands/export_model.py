@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--license", default="CC-BY-4.0", metavar="SPDX", help="licence of the weights (SPDX id)")
     group.add_argument("--channel", type=int, default=0, metavar="N",
                        help="channel whose normalisation the package uses (runs trained on several channels)")
+    group.add_argument("--torchscript-only", action="store_true",
+                       help="leave out the PyTorch state-dict weights: half the size; deepImageJ runs TorchScript anyway")
     group.add_argument("--sample-image", type=Path, metavar="FILE",
                        help="image to cut the test tensors from (default: the run's first validation image)")
 
@@ -77,7 +79,8 @@ def _export_bioimageio(args: argparse.Namespace, out: Path) -> int:
         raise CommandError(f"--sample-image {args.sample_image}: no such file")
     try:
         result = export_bioimageio(args.run_dir, out, which=args.which, name=args.name, authors=args.author,
-                                   license=args.license, channel=args.channel, sample_image=args.sample_image)
+                                   license=args.license, channel=args.channel, sample_image=args.sample_image,
+                                   torchscript_only=args.torchscript_only)
     except DeconganError as err:
         raise CommandError(str(err).replace("which='last'", "--which last")
                            .replace("give a sample image", "give one with --sample-image")) from err

@@ -145,7 +145,7 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
 
 def readme(*, name: str, config: Any, which: str, metrics: Mapping[str, Any] | None, geometry: Mapping[str, Any],
            normalization_text: str, sample_source: str, notes: list[str] | None = None,
-           extra_card: str | None = None) -> str:
+           extra_card: str | None = None, state_dict: bool = True) -> str:
     """Markdown README of the package (the model card bioimage.io shows).
 
     Parameters
@@ -168,6 +168,8 @@ def readme(*, name: str, config: Any, which: str, metrics: Mapping[str, Any] | N
         What the export assumed or could not express (listed under "Notes").
     extra_card : str, optional
         The run's ``MODEL_CARD.md`` text, appended.
+    state_dict : bool
+        Whether the package also holds the PyTorch state-dict weights.
 
     Returns
     -------
@@ -189,7 +191,7 @@ def readme(*, name: str, config: Any, which: str, metrics: Mapping[str, Any] | N
         f"# {name}", "",
         f"{preset.get('title') or config.preset_name.upper()} generator trained with DeconGAN and exported as a "
         "bioimage.io model (format 0.5) with TorchScript weights (run by deepImageJ, bioimage.io tools and plain "
-        "PyTorch) and the PyTorch state dict they were made from.", "",
+        "PyTorch)" + (" and the PyTorch state dict they were made from." if state_dict else "."), "",
         "## Training", "",
         f"- preset: `{config.preset_name}` ({preset.get('reference', '')})",
         f"- iterations: {iterations if iterations is not None else 'not recorded'}; exported generator: `{which}`",
@@ -215,8 +217,9 @@ def readme(*, name: str, config: Any, which: str, metrics: Mapping[str, Any] | N
         "- DeconGAN: give this zip to `decongan predict` in place of a run folder, or to `decongan compare` as a "
         "method (it restores the LQ images).",
         "",
-        "The PyTorch state-dict weights are built by `decongan_architecture.py`, which needs the `decongan` "
-        "package; the TorchScript weights need only PyTorch.", "",
+        ("The PyTorch state-dict weights are built by `decongan_architecture.py`, which needs the `decongan` "
+         "package; the TorchScript weights need only PyTorch." if state_dict else
+         "The TorchScript weights need only PyTorch."), "",
     ]
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]

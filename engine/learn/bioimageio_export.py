@@ -233,6 +233,7 @@ def export_bioimageio(
     license: str = "CC-BY-4.0",
     channel: int = 0,
     sample_image: str | Path | None = None,
+    torchscript_only: bool = False,
     test: bool = True,
 ) -> BioimageioExportResult:
     """Write a run's generator as a bioimage.io model zip (module doc) after testing it.
@@ -255,6 +256,9 @@ def export_bioimageio(
         Channel whose normalisation parameters the package uses, for runs trained on several channels.
     sample_image : str or Path, optional
         Image to cut the test tensors from instead of the run's first validation field (no cover GT).
+    torchscript_only : bool
+        Leave out the state-dict weights (and their architecture file): half the size, and what
+        deepImageJ runs anyway; bioimage.io tools then run the TorchScript weights only.
     test : bool
         Run bioimageio.core's test on the zip before it is moved into place (``False`` only for tests
         of this function's own failure paths).
@@ -336,19 +340,29 @@ def export_bioimageio(
         tifffile.imwrite(tmp / "sample_input.tif", lq.astype(np.float32))
         tifffile.imwrite(tmp / "sample_output.tif", output.astype(np.float32))
         card.cover_image(lq, output, gt, tmp / "cover.png")
-        torch.save({k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}, tmp / "weights.pt")
+        if not torchscript_only:
+            torch.save({k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}, tmp / "weights.pt")
+            (tmp / ARCHITECTURE_FILE).write_text(ARCHITECTURE_SOURCE, encoding="utf-8")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated upstream, still deepImageJ's format
             torch.jit.save(scripted, str(tmp / "weights_torchscript.pt"))
-        (tmp / ARCHITECTURE_FILE).write_text(ARCHITECTURE_SOURCE, encoding="utf-8")
         (tmp / "README.md").write_text(card.readme(
             name=title, config=config, which=which, metrics=metrics, normalization_text=norm_text,
-            sample_source=sample_source, notes=notes, extra_card=extra_card,
+            sample_source=sample_source, notes=notes, extra_card=extra_card, state_dict=not torchscript_only,
             geometry={"min": geometry.min, "step": geometry.step, "halo_px": geometry.halo,
                       "receptive_field_px": geometry.receptive_field, "scale": s}), encoding="utf-8")
         out_units = ("normalised units (0 = the input's low percentile, 1 = its high one)"
                      if config.normalization.mode == "per_image" else "the training targets' intensity units")
         torch_version = v0_5.Version(torch.__version__.split("+")[0])
+        weights: dict[str, Any] = {"torchscript": v0_5.TorchscriptWeightsDescr(
+            source=tmp / "weights_torchscript.pt", pytorch_version=torch_version,
+            **({} if torchscript_only else {"parent": "pytorch_state_dict"}))}
+        if not torchscript_only:  # fields set to None would be written as nulls: leave them out
+            weights["pytorch_state_dict"] = v0_5.PytorchStateDictWeightsDescr(
+                source=tmp / "weights.pt", pytorch_version=torch_version,
+                architecture=v0_5.ArchitectureFromFileDescr(
+                    source=tmp / ARCHITECTURE_FILE, callable=v0_5.Identifier("build_generator"),
+                    kwargs={"model_name": model_name, **ctor_kwargs}))
         with ValidationContext(root=tmp, perform_io_checks=True):
             descr = v0_5.ModelDescr(
                 name=title,
@@ -372,15 +386,7 @@ def export_bioimageio(
                     test_tensor=v0_5.FileDescr(source=tmp / "test_output.npy"),
                     sample_tensor=v0_5.FileDescr(source=tmp / "sample_output.tif"),
                     data=v0_5.IntervalOrRatioDataDescr(type="float32"))],
-                weights=v0_5.WeightsDescr(
-                    pytorch_state_dict=v0_5.PytorchStateDictWeightsDescr(
-                        source=tmp / "weights.pt", pytorch_version=torch_version,
-                        architecture=v0_5.ArchitectureFromFileDescr(
-                            source=tmp / ARCHITECTURE_FILE, callable=v0_5.Identifier("build_generator"),
-                            kwargs={"model_name": model_name, **ctor_kwargs})),
-                    torchscript=v0_5.TorchscriptWeightsDescr(
-                        source=tmp / "weights_torchscript.pt", pytorch_version=torch_version,
-                        parent="pytorch_state_dict")),
+                weights=v0_5.WeightsDescr(**weights),
                 config=v0_5.Config(decongan=card.run_facts(config, metrics)),
             )
         out = Path(out)

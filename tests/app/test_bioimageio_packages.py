@@ -284,3 +284,20 @@ def test_a_per_image_run_exports_scale_range_and_labels_its_output_as_normalised
     norm = percentile_norm(read_image(lq).data)
     got = norm.denormalize(tifffile.imread(tmp_path / "b" / "fov03_bioimageio.tif"))
     assert float(np.abs(got - expected).max()) <= 1e-4 * float(expected.max() - expected.min())
+
+
+@pytest.mark.slow
+def test_torchscript_only_package_is_smaller_and_gives_the_same_output(packages, runs, tmp_path, capsys):
+    small = tmp_path / "ts.zip"
+    assert main(["export-model", str(runs[1]["s1"]), "--format", "bioimageio", "--torchscript-only",
+                 "--out", str(small)]) == 0
+    rdf, files = _rdf(small)
+    assert list(rdf["weights"]) == ["torchscript"] and "parent" not in rdf["weights"]["torchscript"]
+    assert "weights.pt" not in files and "decongan_architecture.py" not in files
+    assert small.stat().st_size < packages["s1"].stat().st_size
+    lq = runs[0] / "lq" / "fov01.tif"
+    for name, package in (("a", packages["s1"]), ("b", small)):
+        assert main(["predict", str(package), str(lq), "--out", str(tmp_path / name), "--tile", "0"]) == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a" / "fov01_bioimageio.tif"),
+                                  tifffile.imread(tmp_path / "b" / "fov01_bioimageio.tif"))
+    capsys.readouterr()
