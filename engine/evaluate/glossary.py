@@ -78,6 +78,11 @@ TERMS: dict[str, Term] = {t.key: t for t in (
          "(SQUIRREL's RSP; 1 = fully consistent)."),
     Term("dc_chi_rms", "normalised residual RMS (chi)", "", "RMS of (input − re-imaged restoration) in units of the "
          "input's own noise: about 1 when the restoration explains the input down to the noise."),
+    Term("sh_flagged_fraction", "flagged area (split-half)", "fraction of pixels", "Share of the image where the "
+         "method, run on two independent photon halves of the input, gives results that differ beyond noise: "
+         "structure it does not reproduce from the same data."),
+    Term("ens_flagged_fraction", "flagged area (vs other models/seeds)", "fraction of pixels", "Share of the image "
+         "where this model departs from the other models or seeds of its group beyond noise."),
     Term("seg_dice", "segmentation Dice", "", "Overlap of nuclei segmented (Otsu + watershed) in the method and in "
          "the ground truth: 2|A∩B| / (|A|+|B|).", FOCUS_PLANE),
     Term("seg_jaccard", "segmentation Jaccard", "", "Intersection over union of the segmented foregrounds.",
