@@ -301,3 +301,31 @@ def test_torchscript_only_package_is_smaller_and_gives_the_same_output(packages,
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "a" / "fov01_bioimageio.tif"),
                                   tifffile.imread(tmp_path / "b" / "fov01_bioimageio.tif"))
     capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_a_x2_super_resolution_run_exports_and_predicts_on_the_finer_grid(runs, tmp_path, capsys):
+    """S5 (x2, synthetic LQ from the HQ folder): output axes at half the input pixel size, and the package's
+    output equals the run's (the run records no LQ folder, so the test tensors come from --sample-image)."""
+    root = runs[0]
+    run, package = tmp_path / "run_s5", tmp_path / "s5.zip"
+    assert main(["train", "--preset", "s5", "--hq", str(root / "hq"), "--synthetic-lq", "gaussian", "--out", str(run),
+                 "--iterations", "2", "--val-every", "2", "--log-every", "1", "--val-names", "fov03",
+                 "--model-arg", "num_feat=8", "--model-arg", "num_block=1", "--model-arg", "num_grow_ch=4",
+                 "--disc-arg", "num_feat=4", "--set", 'loss_weights={"pixel": 1.0, "perceptual": 0.0, "adv": 0.1}',
+                 "--patch-size", "32", "--batch-size", "2", "--device", "cpu", "--threads", "1"]) == 0
+    assert main(["export-model", str(run), "--format", "bioimageio", "--out", str(package)]) == 1
+    assert "--sample-image" in capsys.readouterr().err
+    assert main(["export-model", str(run), "--format", "bioimageio", "--out", str(package),
+                 "--sample-image", str(root / "lq" / "fov03.tif")]) == 0
+    rdf, _ = _rdf(package)
+    y_in, y_out = rdf["inputs"][0]["axes"][2], rdf["outputs"][0]["axes"][2]
+    assert y_out["scale"] * 2 == y_in["scale"] and abs(y_in["scale"] - 0.4) < 1e-9 and y_out["halo"] % 2 == 0
+    lq = root / "lq" / "fov01.tif"
+    for name, model in (("a", run), ("b", package)):
+        assert main(["predict", str(model), str(lq), "--out", str(tmp_path / name), "--tile", "0",
+                     "--pixel-nm", "400", "--device", "cpu"]) == 0
+    expected = read_image(tmp_path / "a" / "fov01_s5.tif")
+    got = read_image(tmp_path / "b" / "fov01_bioimageio.tif")
+    assert got.data.shape == expected.data.shape == (256, 256) and got.pixel_size_um == pytest.approx(0.2)
+    assert float(np.abs(got.data - expected.data).max()) <= 1e-4 * float(np.ptp(expected.data))
