@@ -124,6 +124,10 @@ def test_compare_refuses_calibration_fields_or_labels_them_optimistic(fmd, capsy
                  "--skip-calibration-fields", "--no-noref", "--formats", "png", "--out", str(out)]) == 0
     assert {r["image"] for r in _rows(out / "metrics.csv")} == {"fov02"}
     assert f"fov03.tif: calibration field fov03 of {split}" in (out / "report.html").read_text()
+    batch_out = root / "batch_split"
+    assert main(["batch", str(cal_lq), "--decon", "none", "--baselines", str(split), "--skip-calibration-fields",
+                 "--no-compare", "--out", str(batch_out)]) == 0
+    assert sorted(p.name for p in (batch_out / "restored").rglob("*.tif")) == ["fov02.tif"]
 
 
 def test_tune_on_a_run_folders_training_fields(fmd, capsys):
