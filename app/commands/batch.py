@@ -109,6 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--consistency", choices=["auto", "identity", "off"], default="auto",
                         help="data-consistency map: auto = with the deconvolution PSF when given; identity; off")
     parser.add_argument("--no-compare", action="store_true", help="only restore; no comparison or report")
+    parser.add_argument("--split-half", action="store_true",
+                        help="in the comparison, also restore the two photon halves of every input with each method and "
+                             "map where they disagree beyond noise (split-half trust map; column sh_flagged_fraction; "
+                             "runs every method twice more per input)")
     add_psf_arguments(parser, purpose="for RL and the data-consistency map")
     add_baseline_arguments(parser)
     add_offset_argument(parser)
@@ -260,6 +264,9 @@ def run(args: argparse.Namespace) -> int:
                      ("--emit-slurm", args.emit_slurm is not None)):
         if on and args.report_only:
             raise CommandError(f"--report-only cannot be combined with {flag}")
+        if on and args.split_half:  # the maps are made by the comparison, which these runs leave out
+            raise CommandError(f"--split-half goes with the comparison, not with {flag} (give it to the run that "
+                               "compares, e.g. --report-only after the shards)")
     if args.emit_slurm is not None:
         if shard is not None:
             raise CommandError("--emit-slurm writes every shard itself; leave out --shard")
@@ -332,7 +339,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         evaluations, failures = run_with_callbacks(iter_evaluate_fields(
             fields, pixel_size_um=pixel_um, z_step_um=z_um, register_gt=args.register_gt,
-            consistency=psf_for is not None, consistency_psf=psf_for),
+            consistency=psf_for is not None, consistency_psf=psf_for,
+            split_half={s.name: s.run for s in specs} if args.split_half else False),
             progress=ConsoleProgress("compare", json_lines=args.json_progress, phase="compare"), cancel=cancel)
     except ImageReadError as err:
         raise CommandError(str(err)) from err
@@ -345,7 +353,8 @@ def run(args: argparse.Namespace) -> int:
         command=equivalent_command(args, "batch"),
         parameters={"input_dir": str(args.input_dir), "gt_dir": str(args.gt) if args.gt else None,
                     "methods": {s.name: s.parameters for s in specs}, "register_gt": args.register_gt,
-                    "consistency": args.consistency, **{k: v for k, v in options.items() if k != "formats"}},
+                    "consistency": args.consistency, "split_half": args.split_half,
+                    **{k: v for k, v in options.items() if k != "formats"}},
         fiji_backend=fiji_line, model=({"models": models} if models else None),
         notes=notes + [f"left out: {line}" for line in dropped_notes] + baseline_notes
         + [f"restoration failed: {i.error}" for i in result.failed]

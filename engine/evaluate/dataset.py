@@ -154,7 +154,7 @@ def iter_evaluate_fields(
     cancel: CancelToken | None = None,
     resample: bool = False,
     computed: Mapping[str, Callable[[MicroscopyImage], object]] | None = None,
-    split_half: bool = False,
+    split_half: bool | Mapping[str, Callable[[MicroscopyImage], object]] = False,
     ensembles: Sequence[Sequence[str]] = (),
 ) -> Generator[Progress, None, tuple[list[SetEvaluation], list[str]]]:
     """Read, assemble and evaluate every field; yields a Progress per field.
@@ -175,10 +175,11 @@ def iter_evaluate_fields(
         Compute data-consistency maps.
     consistency_psf : callable, optional
         ``psf(lq_image) -> PSF on the evaluation grid`` (None result: identity forward model).
-    split_half : bool
-        Also run each ``computed`` method on the two photon halves of the input and attach its split-half
-        trust map (:mod:`engine.evaluate.trust_maps`; column ``sh_flagged_fraction``). A map that cannot be
-        made (e.g. no gain to estimate) is noted in the field's evaluation, not a failure.
+    split_half : bool or mapping of str to callable
+        Also run each ``computed`` method (or, given a mapping, each of these column name -> method, e.g. the
+        methods that wrote a batch's restored files) on the two photon halves of the input and attach its
+        split-half trust map (:mod:`engine.evaluate.trust_maps`; column ``sh_flagged_fraction``). A map that
+        cannot be made (e.g. no gain to estimate) is noted in the field's evaluation, not a failure.
     ensembles : sequence of sequences of str
         Groups of column names (several models, or one model's seeds) whose disagreement beyond noise is
         mapped (:func:`engine.evaluate.trust_maps.attach_ensemble_disagreement`; column ``ens_flagged_fraction``).
@@ -207,7 +208,8 @@ def iter_evaluate_fields(
             psf = consistency_psf(lq) if (consistency and consistency_psf is not None) else None
             evaluation = evaluate_set(cset, consistency_psf=psf, consistency=consistency, no_reference=no_reference)
             if split_half:
-                _attach_split_half(evaluation, lq, computed or {})
+                methods = split_half if isinstance(split_half, Mapping) else (computed or {})
+                _attach_split_half(evaluation, lq, methods)
             for group in ensembles:
                 from decongan.engine.evaluate.trust_maps import attach_ensemble_disagreement
 
