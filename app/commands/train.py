@@ -32,6 +32,13 @@ command without it) starts it again in its folder. Temporaries of a killed run a
 folder in use by a live training process is refused (RUN_DIR/.lock holds its pid and host).
 
 For a quick CPU run use a small width, e.g. --width 8 --patch-size 64 --batch-size 2.
+
+Several GPUs or machines (data-parallel): start the same command under a launcher, one process
+per GPU, e.g. `torchrun --standalone --nproc-per-node 4 -m decongan.app.cli train ...` or `srun`
+(set MASTER_ADDR and MASTER_PORT). Every process draws the same global batch (--batch-size) and
+trains on its 1/N of it, with gradients averaged (gloo on the CPU, NCCL on CUDA); only process 0
+writes the run folder and prints. The batch size must be a multiple of the number of processes;
+a run can be resumed with another number of processes (config.json records each launch's).
 """
 
 SYNTHETIC = ("gaussian", "born-wolf", "realesrgan")
@@ -197,11 +204,24 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     config = build_config(args)
+    from decongan.engine.learn.training import distributed
 
+    try:  # under torchrun / srun: join the other processes (one per device); rank 0 alone writes and prints
+        context = distributed.init_from_environment(args.device)
+    except distributed.DistributedError as err:
+        raise CommandError(str(err)) from err
+    try:
+        return _train(args, config, main=context is None or context.is_main)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args: argparse.Namespace, config: Any, *, main: bool) -> int:
     from decongan.app.console import ConsoleProgress
     from decongan.engine.learn.checkpoint import CheckpointImportError, RunError
     from decongan.engine.learn.presets import PresetError
     from decongan.engine.learn.training import DataError, TrainingError, iter_train
+    from decongan.engine.learn.training.distributed import DistributedError
     from decongan.engine.learn.training.loop import summary_json
     from decongan.engine.progress import Cancelled, CancelToken
 
@@ -226,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
             except StopIteration as stop:
                 summary = stop.value
                 break
-            console(event)
+            if main:
+                console(event)
     except Cancelled:
         from decongan.engine.learn.checkpoint import has_checkpoint
 
@@ -236,10 +257,12 @@ def run(args: argparse.Namespace) -> int:
             print("decongan train: stopped before the first checkpoint; the same command (with or without "
                   "--resume) starts the run again", file=sys.stderr)
         return 130
-    except (TrainingError, DataError, PresetError, RunError, CheckpointImportError) as err:
+    except (TrainingError, DataError, PresetError, RunError, CheckpointImportError, DistributedError) as err:
         raise CommandError(with_train_options(str(err))) from err
     finally:
         signal.signal(signal.SIGINT, previous)
+    if not main:
+        return 0
     if not args.no_json:
         print(json.dumps({"event": "done", **json.loads(summary_json(summary))}), flush=True)
     for note in summary.notes:

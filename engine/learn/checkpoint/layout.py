@@ -111,6 +111,10 @@ class RunConfig(BaseModel):
     seed : int
     train : dict
         The :class:`engine.learn.training.config.TrainConfig` the run was started with.
+    distributed : dict
+        Data-parallel layout (``engine.learn.training.distributed.describe``): ``world_size``,
+        ``global_batch_size``, ``per_process_batch_size``, ``backend``, and ``segments`` (the
+        iteration each launch started at and its number of processes); empty for runs made before.
     versions : dict
         Software versions (:func:`engine.provenance.software_versions`).
     created : str
@@ -131,6 +135,7 @@ class RunConfig(BaseModel):
     data: DataInfo = Field(default_factory=DataInfo)
     seed: int = 0
     train: dict[str, Any] = Field(default_factory=dict)
+    distributed: dict[str, Any] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)
     created: str = Field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 

@@ -333,36 +333,55 @@ def iter_train(config: TrainConfig, *, cancel: CancelToken | None = None) -> Gen
     Cancelled
         When ``cancel`` was set (after saving a checkpoint).
     """
-    _check_out_before_locking(config)
-    lock = acquire_run_lock(config.out)
+    from decongan.engine.learn.training import distributed
+
+    context = distributed.current()
+    if context is not None and not context.is_main:  # rank 0 locks and prepares the folder; the others follow
+        decided = distributed.broadcast_object(None, context)
+        if isinstance(decided, str):
+            raise TrainingError(f"process 0 could not start the run: {decided}")
+        return (yield from _iter_train(decided[0], cancel=cancel, notes=decided[1], context=context))
     try:
-        removed = clean_stale_temporaries(config.out)
-        config, notes = _start_or_restart(config)
+        _check_out_before_locking(config)
+        lock = acquire_run_lock(config.out)
+    except Exception as err:
+        distributed.broadcast_object(str(err), context)
+        raise
+    try:
+        try:
+            removed = clean_stale_temporaries(config.out)
+            config, notes = _start_or_restart(config)
+        except Exception as err:
+            distributed.broadcast_object(str(err), context)
+            raise
         if removed:
             notes.append(f"removed {len(removed)} temporary file(s)/folder(s) left by a stopped process")
-        return (yield from _iter_train(config, cancel=cancel, notes=notes))
+        distributed.broadcast_object((config, notes), context)
+        return (yield from _iter_train(config, cancel=cancel, notes=notes, context=context))
     finally:
         lock.release()
 
 
-def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
-                notes: list[str]) -> Generator[Progress, None, RunSummary]:
+def _iter_train(config: TrainConfig, *, cancel: CancelToken | None, notes: list[str],
+                context: Any = None) -> Generator[Progress, None, RunSummary]:
     import torch
 
     from decongan.engine.device import resolve_device
     from decongan.engine.learn.domain import domain_path, record_training_domain
     from decongan.engine.learn.presets import load_preset
     from decongan.engine.learn.systems import build_system
+    from decongan.engine.learn.training import distributed
     from decongan.engine.learn.training.step import train_step
 
     start_time = time.perf_counter()
     out = Path(config.out)
+    writer = context is None or context.is_main  # only rank 0 writes the run folder (distributed.py)
     run_config: RunConfig | None = None
     if config.resume:
         config, run_config = _resolve_resume(config)
-    else:
+    elif writer:
         _check_new_out(out)
-    device = resolve_device(config.device)
+    device = resolve_device(context.device if context is not None else config.device)
     amp = bool(config.amp) if config.amp is not None else device.type == "cuda"
     amp = amp and device.type == "cuda"
 
@@ -376,6 +395,7 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
     else:
         preset = apply_overrides(load_preset(config.preset), preset_updates(config))
     total = int(preset.iterations)
+    layout = distributed.describe(context, preset.batch_size)  # refuses a batch that does not split evenly
     for note in notes:
         yield Progress(0, total, f"note: {note}")
     yield Progress(0, total, "reading the training data")
@@ -395,15 +415,19 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
                           pretrained=None if run_config is not None else config.pretrained)
     if run_config is None:
         run_config = _run_config(config, preset, data)
-        out.mkdir(parents=True, exist_ok=True)
-        save_run_config(out, run_config)
-        record_training_domain(out, data)  # the inputs' domain, checked before a result is trusted
-    else:  # an extended run records its new length
+        run_config.distributed = {**layout, "segments": [{"start_iteration": 0, "world_size": layout["world_size"]}]}
+        if writer:
+            out.mkdir(parents=True, exist_ok=True)
+            save_run_config(out, run_config)
+            record_training_domain(out, data)  # the inputs' domain, checked before a result is trusted
+    else:  # an extended run records its new length (and this launch's number of processes)
         run_config = run_config.model_copy(update={"preset": preset.model_dump(mode="json"),
-                                                   "train": {**run_config.train, **config.model_dump(mode="json", include=set(RESUMABLE_FIELDS))}})
-        save_run_config(out, run_config)
-        if not domain_path(out).is_file():  # a run made before domain records gets one when resumed
-            record_training_domain(out, data)
+                                                   "train": {**run_config.train, **config.model_dump(mode="json", include=set(RESUMABLE_FIELDS))},
+                                                   "distributed": {**layout, "segments": run_config.distributed.get("segments", [])}})
+        if writer:
+            save_run_config(out, run_config)
+            if not domain_path(out).is_file():  # a run made before domain records gets one when resumed
+                record_training_domain(out, data)
     generator_key = _check_generator_round_trip(system, run_config)
     sampler = PatchSampler(data, patch_size=preset.patch_size, batch_size=preset.batch_size, seed=config.seed,
                            foreground_threshold=config.foreground_threshold,
@@ -438,15 +462,22 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
         start = int(state["iteration"])
         best = dict(state.get("best") or best)
         summary.resumed_from = start
-        truncate_progress(out, start)
+        if writer:
+            truncate_progress(out, start)
+            run_config.distributed["segments"].append({"start_iteration": start, "world_size": layout["world_size"]})
+            save_run_config(out, run_config)
         if start >= total:
             summary.iterations = start
             summary.best_metric, summary.best_iteration = best.get("metric"), best.get("iteration")
             yield Progress(start, total, f"already trained for {start} of {total} iterations")
             return summary
     system.train()
+    distributed.broadcast_networks(system.networks(), context)  # every process starts from rank 0's weights
+    distributed.average_gradients(system.networks().values(), context)
 
     def checkpoint(iteration: int) -> None:
+        if not writer:
+            return
         training_state = {
             "system": system.training_state(),
             "rng": {"torch": torch.get_rng_state(),
@@ -464,6 +495,8 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
         save_checkpoint(out, networks=system.networks(), training_state=training_state, state=state)
 
     def validate(iteration: int) -> Progress:
+        if not writer:  # validation, best model and previews are rank 0's
+            return Progress(iteration, total, f"validation at iteration {iteration} (by process 0)")
         metrics = validator(system.generator)
         improved = False
         if validator.criterion is None:
@@ -495,9 +528,14 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
                         values)
 
     yield Progress(start, total, (f"resuming at iteration {start}" if start else "training") +
-                   f" on {device.type}: {len(data.train)} training planes, {len(data.val)} validation planes",
-                   {"iteration": float(start)})
-    if start == 0 and validator:
+                   f" on {device.type}: {len(data.train)} training planes, {len(data.val)} validation planes; "
+                   f"{layout['world_size']} process(es), global batch {layout['global_batch_size']} "
+                   f"({layout['per_process_batch_size']} per process)",
+                   {"iteration": float(start), "world_size": float(layout["world_size"]),
+                    "global_batch_size": float(layout["global_batch_size"])})
+    if writer:
+        append_progress(out, {"event": "distributed", "iteration": start, **layout})
+    if start == 0 and validator and writer:
         base = validator.baseline()
         append_progress(out, {"event": "baseline", "iteration": 0, **base})
         yield Progress(0, total, "validation baseline (LQ vs GT)" if preset.paired else "validation baseline (LQ)", base)
@@ -511,9 +549,9 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
         while iteration < total:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled("cancelled by the user")
-            batch = sampler.sample()
+            batch = distributed.shard_batch(sampler.sample(), context)  # this process's rows of the global batch
             tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
-            losses = train_step(system, tensors, amp=amp)
+            losses = distributed.average_losses(train_step(system, tensors, amp=amp), context)
             iteration += 1
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
@@ -524,7 +562,8 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
                 values = {k: v / count for k, v in sums.items()}
                 values.update({"iteration": float(iteration), "eta_s": round(rate * (total - iteration), 1),
                                "it_per_s": round(1.0 / rate, 4) if rate > 0 else 0.0})
-                append_progress(out, {"event": "train", **values})
+                if writer:
+                    append_progress(out, {"event": "train", **values})
                 sums, count = {}, 0
                 yield Progress(iteration, total, f"iteration {iteration}/{total}", values)
             if validator and (iteration % val_every == 0 or final):
@@ -536,15 +575,18 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None,
         if iteration > saved_at or not has_checkpoint(out):  # (a checkpoint at 0 lets --resume start the run)
             checkpoint(iteration)
         summary.cancelled = True
-        append_progress(out, {"event": "cancelled", "iteration": iteration})
+        if writer:
+            append_progress(out, {"event": "cancelled", "iteration": iteration})
         raise
-    if not validator and read_best_metrics(out) is None:  # nothing to validate on: the final model is "best"
+    if writer and not validator and read_best_metrics(out) is None:  # nothing to validate on: the final model is "best"
         save_best(out, system.generator, {"iteration": iteration, "criterion": "final (no validation images)",
                                           "metrics": {}})
         best["iteration"] = iteration
     summary.iterations = iteration
     summary.best_metric, summary.best_iteration = best["metric"], best["iteration"]
     summary.elapsed_s = time.perf_counter() - start_time
+    if not writer:
+        return summary
     append_progress(out, {"event": "done", "iteration": iteration, "elapsed_s": round(summary.elapsed_s, 2),
                           "best_iteration": best["iteration"], "best_metric": best["metric"]})
     return summary
