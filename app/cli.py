@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("train", "train"),
     ("predict", "predict"),
     ("export-model", "export_model"),
+    ("weights", "weights"),
     ("fiji", "fiji"),
     ("gui", "gui"),
 ]

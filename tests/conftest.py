@@ -18,6 +18,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DECONGAN_SHARED", REPO_ROOT.parent / "shared"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_weights_cache(tmp_path_factory):
+    """Tests never see (or fill) the user's weights cache: ``DECONGAN_CACHE`` points at an empty folder."""
+    previous = os.environ.get("DECONGAN_CACHE")
+    os.environ["DECONGAN_CACHE"] = str(tmp_path_factory.mktemp("decongan-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("DECONGAN_CACHE", None)
+    else:
+        os.environ["DECONGAN_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

@@ -3,8 +3,9 @@
 The module tree reproduces torchvision's ``vgg19().features`` exactly (``features.0.weight`` ...
 ``features.34.bias``), so torchvision's ImageNet state dict (``vgg19-dcbb9e9d.pth`` from the PyTorch
 model zoo) or a safetensors copy of it loads as is; the ``classifier.*`` entries of a full checkpoint
-are ignored. Weights are never downloaded: the user supplies the file (``--vgg19-weights PATH`` or the
-``DECONGAN_VGG19`` environment variable).
+are ignored. Weights are never downloaded here: the user supplies the file (``--vgg19-weights PATH`` or
+the ``DECONGAN_VGG19`` environment variable), or it is found in the user's cache after
+``decongan weights fetch vgg19`` (:mod:`decongan.engine.learn.weights`).
 
 Layer names follow the usual convention: ``conv{b}_{i}`` is the i-th conv of block b (before its ReLU),
 ``relu{b}_{i}`` its activation, ``pool{b}`` the max pool that ends block b.
@@ -81,22 +82,34 @@ def build_vgg19_features() -> nn.Sequential:
 
 
 def resolve_vgg19_weights(path: str | os.PathLike | None = None) -> Path:
-    """Locate the VGG19 ImageNet weights: ``path`` if given, else ``$DECONGAN_VGG19``.
+    """Locate the VGG19 ImageNet weights: ``path`` if given, else ``$DECONGAN_VGG19``, else the copy
+    fetched into the user's cache (:func:`decongan.engine.learn.weights.find_cached_weights`).
+
+    Parameters
+    ----------
+    path : path, optional
+        The weights file the user gave.
 
     Raises
     ------
     VGGWeightsError
-        When neither is set or the file does not exist; the message names the expected file and
+        When none is found or the file does not exist; the message names the expected file and
         how to obtain it.
     """
     how = (
         f"download {VGG19_FILE_NAME} from the PyTorch model zoo ({VGG19_URL}) and give its path as the "
         f"VGG19 weights file, or set the {ENV_VAR} environment variable to it (a .safetensors copy of the "
-        "same state dict also works); or set the perceptual loss weight to 0"
+        "same state dict also works), or fetch it once into the cache with 'decongan weights fetch vgg19'; "
+        "or set the perceptual loss weight to 0"
     )
     if path is None:
         env = os.environ.get(ENV_VAR)
         if not env:
+            from decongan.engine.learn.weights import find_cached_weights
+
+            cached = find_cached_weights("vgg19")
+            if cached is not None:
+                return cached
             raise VGGWeightsError(f"the perceptual loss needs VGG19 ImageNet weights ({VGG19_FILE_NAME}): {how}")
         path, source = env, f"${ENV_VAR}"
     else:
