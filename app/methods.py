@@ -351,9 +351,14 @@ def gan_method(run_dir: str | Path, *, which: str = "best", tile: int = 512, ove
         raise CommandError(f"model {run_dir}: {err}") from err
 
     def run(image: Any) -> Any:
+        from decongan.engine.learn.domain import check_domain
         from decongan.engine.learn.inference import predict_image
 
-        return predict_image(model, image, tile=tile, overlap=overlap, device=device)
+        warnings = check_domain(model, image).warnings  # before predicting; the result carries them
+        restored, provenance = predict_image(model, image, tile=tile, overlap=overlap, device=device)
+        if warnings:
+            provenance.parameters["domain_warnings"] = list(warnings)
+        return restored, provenance
 
     label = name or model.label
     parameters = {"backend": "gan", "run_dir": str(run_dir), "which": which, "weights_sha256": sha256_file(weights),

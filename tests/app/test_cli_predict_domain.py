@@ -54,3 +54,16 @@ def test_predict_is_quiet_on_a_plane_of_the_nucleus_sample(tmp_path, capsys):
     assert "domain warning" not in err, err
     assert "domain note: the model's training domain is derived from config.json" in err
     assert "domain_warnings" not in read_provenance(tmp_path / "out" / "z20_s1.tif").parameters
+
+
+def test_batch_and_compare_gan_results_carry_the_domain_warnings(shared_data):
+    """app.methods.gan_method (the GAN of batch --model and compare --method NAME=RUN_DIR) checks each image."""
+    from decongan.app.methods import gan_method
+
+    spec = gan_method(BUNDLED, device="cpu", tile=0)
+    fmd = read_image(shared_data / FMD / "lq" / "fov01.png").select()
+    fmd = fmd.with_data(fmd.data[:128, :128])
+    _, provenance = spec.run(fmd)
+    assert any("100 % of the image's pixels" in w for w in provenance.parameters["domain_warnings"])
+    _, provenance = spec.run(read_image(SAMPLE).select(z=20))
+    assert "domain_warnings" not in provenance.parameters
