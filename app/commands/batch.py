@@ -292,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
             check_methods(specs)
             result = gather_batch(inputs, args.out, specs)
         else:
-            with cluster_runner(cluster) as runner:
+            with cluster_runner(cluster, specs, read) as runner:
                 result = run_with_callbacks(iter_batch(inputs, args.out, specs, read=read, shard=shard,
                                                        runner=runner), progress=progress, cancel=cancel)
     except BatchError as err:  # the engine says it in words; the command line names its option

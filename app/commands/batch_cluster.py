@@ -59,13 +59,20 @@ def cluster_from_args(args: argparse.Namespace) -> Any:
 
 
 @contextmanager
-def cluster_runner(spec: Any) -> Iterator[Any]:
+def cluster_runner(spec: Any, methods: list[Any], read: Any = None) -> Iterator[Any]:
     """The batch runner of ``spec`` while the cluster is up (None without a cluster: the batch runs here).
+
+    The methods (and the reader) are checked first: one that cannot be sent to a worker is refused
+    before the cluster starts (``engine.evaluate.cluster.check_portable``).
 
     Parameters
     ----------
     spec : engine.evaluate.cluster.ClusterSpec or None
         From :func:`cluster_from_args`.
+    methods : list of MethodSpec
+        The batch's methods.
+    read : callable, optional
+        The batch's image reader.
 
     Yields
     ------
@@ -74,8 +81,19 @@ def cluster_runner(spec: Any) -> Iterator[Any]:
     if spec is None:
         yield None
         return
-    from decongan.engine.evaluate.cluster import ClusterError, dask_runner, describe
+    from decongan.engine.evaluate.cluster import (
+        SYNCHRONOUS,
+        ClusterError,
+        check_portable,
+        dask_runner,
+        describe,
+    )
 
+    try:
+        if spec.kind != SYNCHRONOUS:  # the synchronous scheduler runs the tasks here, unpickled
+            check_portable(methods, read)
+    except ClusterError as err:
+        raise CommandError(f"--cluster: {err}") from err
     print(f"batch: restoring on a {describe(spec)}")
     try:
         with dask_runner(spec) as runner:

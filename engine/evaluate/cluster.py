@@ -24,7 +24,7 @@ dask and dask-jobqueue are optional: they are imported only here, when a cluster
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,6 +205,42 @@ def start_slurm_cluster(options: dict[str, Any], *, config: Path | None = None) 
     cluster = SLURMCluster(**kwargs)
     cluster.scale(jobs=options["jobs"])
     return cluster
+
+
+def check_portable(methods: Iterable[Any], read: Callable[..., Any] | None = None) -> None:
+    """Refuse, before any cluster starts, a method (or reader) that cannot be sent to a worker.
+
+    Each task carries its methods to a worker process (cloudpickle, as dask does); a method holding
+    something that cannot be pickled (an open connection, a handle to a local process) would
+    otherwise fail on every file.
+
+    Parameters
+    ----------
+    methods : iterable of MethodSpec
+        The batch's restoration methods.
+    read : callable, optional
+        The batch's image reader.
+
+    Raises
+    ------
+    ClusterError
+        Naming the first method that cannot be sent and why.
+    """
+    _import_distributed()  # says how to install it; cloudpickle comes with it
+    import cloudpickle
+
+    for method in methods:
+        try:
+            cloudpickle.dumps(method)
+        except Exception as err:  # whatever pickling raises, the method cannot go to a worker
+            raise ClusterError(f"the method {method.name!r} cannot be sent to cluster workers "
+                               f"({type(err).__name__}: {err}); restore it without a cluster", value=method.name) from None
+    if read is not None:
+        try:
+            cloudpickle.dumps(read)
+        except Exception as err:  # the reader goes with every task too
+            raise ClusterError(f"the image reader cannot be sent to cluster workers ({type(err).__name__}: "
+                               f"{err})") from None
 
 
 def describe(spec: ClusterSpec) -> str:

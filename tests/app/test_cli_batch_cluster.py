@@ -155,6 +155,22 @@ def test_cluster_options_that_cannot_work_are_refused_before_anything_runs(datas
         assert not out.exists()
 
 
+def test_a_method_that_cannot_be_sent_to_workers_is_refused_before_the_cluster_starts():
+    import threading
+
+    lock = threading.Lock()  # an object no pickler can send
+
+    def run(image):
+        with lock:
+            return image
+
+    with pytest.raises(cluster.ClusterError) as info:
+        cluster.check_portable([smoothing(1.0), MethodSpec("locked", run, {})])
+    assert str(info.value).startswith("the method 'locked' cannot be sent to cluster workers (TypeError: ")
+    assert str(info.value).endswith("; restore it without a cluster")
+    cluster.check_portable([smoothing(1.0)], read=read_image)  # a plain method and reader go
+
+
 def test_a_slurm_configuration_file_is_checked_and_passed_to_dask_jobqueue(tmp_path, monkeypatch):
     config = tmp_path / "slurm.toml"
     config.write_text('[slurm]\njobs = 4\ncores = 8\nmemory = "32GB"\nwalltime = "04:00:00"\n'
