@@ -83,7 +83,8 @@ def _export_bioimageio(args: argparse.Namespace, out: Path) -> int:
                                    torchscript_only=args.torchscript_only)
     except DeconganError as err:
         raise CommandError(str(err).replace("which='last'", "--which last")
-                           .replace("give a sample image", "give one with --sample-image")) from err
+                           .replace("give a sample image", "give one with --sample-image")
+                           .replace("give one with --sample-image for them", "give one with --sample-image")) from err
     for note in result.notes:
         print(f"decongan export-model: note: {note}", file=sys.stderr)
     geometry = result.geometry

@@ -103,6 +103,9 @@ def _validation_images(config: Any, sample_image: Path | None) -> tuple[Path, Pa
         return Path(sample_image), None, f"the image {Path(sample_image).name} given at export (no ground truth)"
     data = config.data
     names, kind = (data.val_names, "validation") if data.val_names else (data.train_names, "training")
+    if data.synthetic_lq is not None and not data.lq_dir:
+        raise BioimageioExportError("the run synthesised its LQ images from the HQ ones, so it records no LQ image to "
+                                    "cut the test tensors from; give a sample image (an LQ image like the inputs)")
     if not data.lq_dir or not names:
         raise BioimageioExportError("the run records no training or validation images to cut the test tensors from; "
                                     "give a sample image for them")
