@@ -201,8 +201,9 @@ def read_image(
     z_step_um: float | None = None,
     axes: str | None = None,
     allow_nonfinite: bool = False,
+    level: int = 0,
 ) -> MicroscopyImage:
-    """Read a TIFF (plain, ImageJ hyperstack, OME) or PNG/JPEG/BMP microscopy image.
+    """Read a TIFF (plain, ImageJ hyperstack, OME), PNG/JPEG/BMP or OME-Zarr microscopy image.
 
     Parameters
     ----------
@@ -215,6 +216,9 @@ def read_image(
         for an unlabelled stack of planes, or ``"CYX"`` when a 3-D stack is really channels).
     allow_nonfinite : bool
         Accept NaN/Inf values (rejected by default, because every restoration method breaks on them).
+    level : int
+        Scale level of an OME-Zarr image (``.zarr`` / ``.ome.zarr`` folder; 0 = full resolution), read by
+        :func:`decongan.engine.zarr_io.read_ome_zarr`; other formats have only level 0.
 
     Returns
     -------
@@ -228,6 +232,17 @@ def read_image(
         NaN/Inf values. The message names the file and the problem.
     """
     path = Path(path)
+    from decongan.engine.zarr_io import is_zarr_path, read_ome_zarr
+
+    if is_zarr_path(path):
+        if axes is not None:
+            raise ImageReadError(path, "an OME-Zarr image states its own axes; they cannot be overridden")
+        image = read_ome_zarr(path, level=level)
+        _validate_values(path, image.data, allow_nonfinite=allow_nonfinite)
+        return replace(image, pixel_size_um=pixel_size_um if pixel_size_um is not None else image.pixel_size_um,
+                       z_step_um=z_step_um if z_step_um is not None else image.z_step_um)
+    if level != 0:
+        raise ImageReadError(path, f"has a single resolution; scale level {level} exists only in OME-Zarr images")
     if not path.exists():
         raise ImageReadError(path, "file not found")
     if path.is_dir():
