@@ -33,7 +33,7 @@ PRESETS = ("s1", "s2", "s3", "s4", "s5")
 DEVICES = ("auto", "cpu", "cuda")
 #: record keys that are bookkeeping, not curves
 NON_CURVE_KEYS = {"step", "total", "eta_s", "iteration", "epoch", "lr", "lr_g", "lr_d", "elapsed_s", "seconds",
-                  "it_per_s", "best_iteration", "best_metric",
+                  "it_per_s", "best_iteration", "best_metric", "world_size", "global_batch_size",
                   # discriminator outputs (logits), not losses: they would swamp the loss axis
                   "d_real", "d_fake"}
 #: validation keys (``val_*``: the model on held-out images; ``lq_*``: the LQ input itself, the baseline)
@@ -80,7 +80,8 @@ class CurvePlot(pg.PlotWidget):
         for axis in ("left", "bottom"):
             self.getAxis(axis).enableAutoSIPrefix(False)  # SSIM 0.52 must not read "520 (x0.001)"
         # the legend in the plot's layout, under the bottom axis: outside the data area
-        self.legend = pg.LegendItem(colCount=2, labelTextColor="#DDDDDD", labelTextSize="8pt")
+        # one column for "model" / "LQ input" (narrow plots), two for the many loss terms
+        self.legend = pg.LegendItem(colCount=1 if baselines else 2, labelTextColor="#DDDDDD", labelTextSize="8pt")
         self.plotItem.layout.addItem(self.legend, 4, 1)
         self.plotItem.legend = self.legend
         self.series: dict[str, tuple[list[float], list[float]]] = {}
@@ -98,6 +99,14 @@ class CurvePlot(pg.PlotWidget):
         self.crossings.clear()
         self.markers.clear()
 
+    def legend_name(self, name: str) -> str:
+        """The legend's text: validation curves say whose they are ("model", "LQ input"), losses their key."""
+        if name.startswith("val_") and name in self.baselines:
+            return "model"
+        if name.startswith("lq_") and name in self.baselines.values():
+            return "LQ input"
+        return name
+
     def _check_crossing(self, name: str) -> None:
         """Mark the first iteration where ``name`` (or its model curve) is above its baseline at the same x."""
         model = name if name in self.baselines else next((m for m, b in self.baselines.items() if b == name), None)
@@ -110,8 +119,8 @@ class CurvePlot(pg.PlotWidget):
             if x in baseline_at and y > baseline_at[x]:
                 self.crossings[model] = x
                 line = pg.InfiniteLine(pos=x, angle=90, pen=pg.mkPen("#009E73", width=1, style=Qt.PenStyle.DotLine),
-                                       label=f"passes LQ at {x:g}", labelOpts={"position": 0.08, "color": "#009E73",
-                                                                               "anchors": [(0, 0), (0, 0)]})
+                                       label=f"passes LQ at {x:g}", labelOpts={"position": 0.92, "color": "#009E73",
+                                                                               "anchors": [(1, 0), (1, 0)]})
                 self.addItem(line)
                 self.markers.append(line)
                 return
@@ -127,7 +136,7 @@ class CurvePlot(pg.PlotWidget):
             colour = CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)]
             baseline = name.startswith("lq_")
             pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if baseline else Qt.PenStyle.SolidLine)
-            curve = self.plot(xs, ys, pen=pen, name=name, symbol=None if baseline else "o", symbolSize=5,
+            curve = self.plot(xs, ys, pen=pen, name=self.legend_name(name), symbol=None if baseline else "o", symbolSize=5,
                               symbolBrush=colour)
             self.curves[name] = curve
         else:
@@ -248,6 +257,9 @@ class TrainPanel(WorkflowPanel):
         column.addWidget(self.preview_label)
         grid.addWidget(previews, 2, 0, 1, 3)
         grid.addWidget(self.log, 3, 0, 1, 3)
+        grid.setColumnStretch(0, 4)  # the losses have the longest legend
+        grid.setColumnStretch(1, 3)
+        grid.setColumnStretch(2, 3)
         grid.setRowStretch(1, 3)  # the curves get the room; previews and log what is left (a 768 px screen)
         grid.setRowStretch(2, 2)
         for plot in (self.loss_plot, self.val_plot, self.psnr_plot):

@@ -52,6 +52,8 @@ def test_curves_mark_where_validation_passes_the_lq_baseline_and_legends_stay_of
         assert not plot.legend.sceneBoundingRect().intersects(data_area), plot  # never over the newest points
         title = plot.plotItem.titleLabel
         assert title.item.boundingRect().width() <= plot.plotItem.boundingRect().width()  # not cut
+        assert plot.plotItem.minimumWidth() <= plot.width(), plot  # the axes and legend are not clipped at 1366 px
+    assert sorted(item.text for _, item in panel.val_plot.legend.items) == ["LQ input", "model"]
 
 
 def test_preset_defaults_are_shown_as_their_values(qtbot, window):
