@@ -72,6 +72,8 @@ OUTSIDE_FACTOR = 5.0
 SPAN_RATIO = (0.25, 4.0)
 N_HISTOGRAM_BINS = 32
 _MAX_SAMPLES_PER_PLANE = 1 << 20
+#: At most this many pixels of all training planes together enter a run's record (strided per plane).
+_MAX_SAMPLES_PER_RUN = 1 << 23
 
 
 class DomainError(DeconganError, ValueError):
@@ -131,6 +133,12 @@ class TrainingDomain(BaseModel):
     channels: list[ChannelDomain] = Field(default_factory=list)
 
 
+def _strided(plane: np.ndarray, budget: int) -> np.ndarray:
+    """``plane`` flattened, every k-th pixel so that at most ``budget`` remain (the plane itself when it fits)."""
+    flat = np.asarray(plane).reshape(-1)
+    return flat if flat.size <= budget else flat[:: int(np.ceil(flat.size / budget))]
+
+
 def _samples(planes: Iterable[np.ndarray]) -> np.ndarray:
     parts = []
     for plane in planes:
@@ -163,8 +171,9 @@ def measure_domain(
     Parameters
     ----------
     planes : sequence of (channel, plane, norm)
-        Every training input plane: its channel index, its raw 2-D (Y, X) pixels (the images' own
-        intensity units) and the :class:`ChannelNorm` that normalised it for training.
+        Every training input plane: its channel index, its raw pixels (a 2-D (Y, X) plane or a
+        flattened, evenly strided subsample of it; the images' own intensity units) and the
+        :class:`ChannelNorm` that normalised it for training.
     normalization : NormalizationConfig
         The run's normalisation (its mode is recorded).
     pixel_size_um : float or None
@@ -253,8 +262,10 @@ def record_training_domain(run_dir: str | Path, data: Any) -> Path:
     Path
         The written ``domain.json``.
     """
-    planes = [(s.channel, s.lq_norm.denormalize(s.lq), s.lq_norm) for s in data.train
-              if s.lq is not None and s.lq_norm is not None]
+    samples = [s for s in data.train if s.lq is not None and s.lq_norm is not None]
+    # strided subsamples, so the record never holds a second copy of a large training set
+    stride_for = max(1, _MAX_SAMPLES_PER_RUN // max(1, len(samples)))
+    planes = [(s.channel, s.lq_norm.denormalize(_strided(s.lq, stride_for)), s.lq_norm) for s in samples]
     if planes:
         domain = measure_domain(planes, normalization=data.normalization, pixel_size_um=data.pixel_size_um)
     else:  # LQ made on the fly from the targets: no recorded input plane
