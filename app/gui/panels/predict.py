@@ -81,6 +81,7 @@ class PredictPanel(WorkflowPanel):
         self.add_command_row()
         self.outer.addStretch(1)
         self.run_edit.textChanged.connect(self._describe_model)
+        self.run_edit.textChanged.connect(self._sync_bundled)
         self.connect_refresh(self.run_edit, self.which_combo, self.tile_spin, self.overlap_spin, self.device_combo)
         ctx.session.layers_changed.connect(self.refresh_command)
         self.refresh_command()
@@ -92,6 +93,16 @@ class PredictPanel(WorkflowPanel):
 
     def set_run_dir(self, path: str | Path) -> None:
         self.run_edit.setText(str(path))
+        self._sync_bundled(str(path))
+
+    def _sync_bundled(self, text: str) -> None:
+        """The Bundled list says which bundled model the run folder is (or that another folder was chosen)."""
+        chosen = Path(text).resolve() if text.strip() else None
+        index = next((i for i in range(1, self.bundled_combo.count())
+                      if chosen is not None and Path(self.bundled_combo.itemData(i)).resolve() == chosen), 0)
+        self.bundled_combo.blockSignals(True)
+        self.bundled_combo.setCurrentIndex(index)
+        self.bundled_combo.blockSignals(False)
 
     def _describe_model(self, *args: Any) -> None:
         run = self.run_edit.path()

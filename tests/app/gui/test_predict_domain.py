@@ -38,11 +38,15 @@ def test_the_bundled_model_on_fmd_data_is_asked_about_and_labelled_when_predicte
     assert window.session.restored[0].provenance.parameters["domain_warnings"] == asked[1]
 
 
-def test_the_bundled_sample_is_inside_the_domain(qtbot, window):
+def test_the_bundled_sample_is_inside_the_domain(qtbot, window, tmp_path):
     window.open_paths([Path(resource_path("samples", "neubias_nucleus", "lq", "nucleus_widefield.tif"))])
     qtbot.waitUntil(lambda: window.session.lq is not None, timeout=20_000)
     wait_idle(qtbot, window)
     panel = window.predict_panel
+    panel.set_run_dir(MODEL)
+    assert panel.bundled_combo.currentText() == "bundled: s1_neubias_nucleus"  # the list names the chosen model
+    panel.set_run_dir(tmp_path)
+    assert panel.bundled_combo.currentIndex() == 0  # another folder: not a bundled model
     check = panel.check_domain(MODEL, window.session.lq.image)
     assert check.warnings == [] and check.measurements["pixel_size_ratio"] == pytest.approx(1.0)
     assert panel.domain_info.text().startswith("Within the model's training domain")
