@@ -10,13 +10,13 @@ import zipfile
 import numpy as np
 import pytest
 import tifffile
-import yaml
 
 from decongan.app.cli import main
 from decongan.engine.io import read_image, write_tiff
 from tests.fmd_pairs import FMD, TINY_S1_CLI, write_fmd_pairs
 
 pytest.importorskip("bioimageio.core", reason="the optional extra 'bioimageio' is not installed")
+from ruyaml import YAML  # noqa: E402 (bioimageio.spec's YAML library, present with the extra)
 
 TINY_S2_CLI = ["--width", "4", "--model-arg", "unet_depth=2", "--model-arg", "num_groups=1",
                "--model-arg", "blocks_per_group=1", "--model-arg", "dfcan_features=8", "--disc-arg", "num_blocks=2",
@@ -47,10 +47,18 @@ def packages(runs):
     return zips
 
 
+def _yaml_load(text):
+    return YAML(typ="safe").load(text)
+
+
+def _yaml_dump(obj, path):
+    YAML(typ="safe").dump(obj, path)
+
+
 def _rdf(path):
     with zipfile.ZipFile(path) as z:
         name = next(n for n in z.namelist() if n in ("rdf.yaml", "bioimageio.yaml"))
-        return yaml.safe_load(z.read(name)), set(z.namelist())
+        return _yaml_load(z.read(name)), set(z.namelist())
 
 
 @pytest.mark.slow
@@ -131,13 +139,13 @@ def test_a_foreign_state_dict_architecture_is_refused_before_running(packages, t
     with zipfile.ZipFile(packages["s1"]) as z:
         z.extractall(folder)
     rdf_path = next(p for p in folder.iterdir() if p.name in ("rdf.yaml", "bioimageio.yaml"))
-    rdf = yaml.safe_load(rdf_path.read_text())
+    rdf = _yaml_load(rdf_path.read_text())
     del rdf["weights"]["torchscript"]
     (folder / "their_unet.py").write_text("def build_generator(model_name, **kwargs):\n    raise SystemExit(3)\n")
     architecture = rdf["weights"]["pytorch_state_dict"]["architecture"]
     architecture["source"] = "their_unet.py"
     architecture.pop("sha256")
-    rdf_path.write_text(yaml.safe_dump(rdf))
+    _yaml_dump(rdf, rdf_path)
     with pytest.raises(BioimageioModelError, match=r"architecture \(their_unet.py: build_generator\) is not one of DeconGAN"):
         load_bioimageio_model(rdf_path)
     assert main(["predict", str(rdf_path), str(folder / "sample_input.tif"), "--out", str(tmp_path / "o")]) == 1
@@ -232,7 +240,7 @@ def test_a_format_0_4_description_runs_like_the_0_5_package(packages, shared_dat
     gain_offset = {k: [p for p in inp["preprocessing"] if p["id"] == "scale_linear"][0]["kwargs"][k] for k in ("gain", "offset")}
     post = {k: [p for p in out["postprocessing"] if p["id"] == "scale_linear"][0]["kwargs"][k] for k in ("gain", "offset")}
     size, halo = inp["axes"][2]["size"], out["axes"][2]["halo"]
-    (folder / "rdf.yaml").write_text(yaml.safe_dump({
+    _yaml_dump({
         "format_version": "0.4.10", "type": "model", "name": "S1 in format 04", "description": "0.4 description",
         "authors": [{"name": "tests"}], "cite": [{"text": "TCAN", "doi": "10.1186/s43074-022-00077-x"}],
         "license": "CC-BY-4.0", "documentation": "README.md", "tags": ["test"], "timestamp": "2026-01-01T00:00:00",
@@ -245,7 +253,7 @@ def test_a_format_0_4_description_runs_like_the_0_5_package(packages, shared_dat
                      "shape": {"reference_tensor": "raw", "scale": [1, 1, 1, 1], "offset": [0, 0, 0, 0]},
                      "postprocessing": [{"name": "scale_linear", "kwargs": {**post, "axes": "cyx"}}]}],
         "weights": {"torchscript": {"source": "weights_torchscript.pt", "pytorch_version": "2.0"}},
-    }))
+    }, folder / "rdf.yaml")
     old = load_bioimageio_model(folder / "rdf.yaml")
     assert (old.min, old.step, old.halo, old.scale, old.pixel_size_um) == (size["min"], size["step"], halo, 1, None)
     image = read_image(shared_data / FMD / "lq" / "fov05.png")
