@@ -17,6 +17,9 @@ whichever door is used:
 :func:`plan_blocks`
     The one block planner: which planes or volumes of a (T, Z, C, Y, X) image go through
     deconvolution together, and with which PSF (per channel).
+:func:`plan_lateral_tiles`, :func:`rl_exact_halo`
+    The lateral tile planner for images read tile by tile (OME-Zarr), in
+    :mod:`decongan.engine.optics.tile_plan` and re-exported here.
 
 Numpy only at import time (scipy inside the PSF functions); torch is never imported here.
 
@@ -40,6 +43,7 @@ import numpy as np
 
 from decongan.engine.errors import DeconganError
 from decongan.engine.optics.psf import born_wolf_profile, born_wolf_psf, psf_focal_plane
+from decongan.engine.optics.tile_plan import LateralTile, plan_lateral_tiles, rl_exact_halo
 
 #: axes a MicroscopyImage may have, in their canonical order
 CANONICAL_AXES = "TZCYX"
@@ -54,6 +58,8 @@ EDGE_MODES: tuple[str, ...] = ("circular", "padded", "zero")
 METHODS: tuple[str, ...] = ("rl", "rltv")
 TV_VARIANTS: tuple[str, ...] = ("dey", "dl2")
 INITIALS: tuple[str, ...] = ("input", "flat")
+#: RL acceleration: "none" (plain RL, DL2/scikit-image parity) or "biggs" (engine.optics.rl_acceleration)
+ACCELERATIONS: tuple[str, ...] = ("none", "biggs")
 DEFAULT_TV_LAMBDA = 0.01
 #: THE default boundary model for real images (every door); "circular" only when asked (DL2 parity)
 DEFAULT_EDGES = "padded"
@@ -285,6 +291,9 @@ class DeconvolutionSettings:
         Ratio threshold.
     device : str
         "auto", "cpu", "cuda" or "cuda:N".
+    acceleration : {"none", "biggs"}
+        "biggs": Biggs-Andrews accelerated RL (engine.optics.rl_acceleration); "none" (default):
+        plain RL, the iterations DeconvolutionLab2 and scikit-image run.
     """
 
     iterations: int = 10
@@ -295,6 +304,7 @@ class DeconvolutionSettings:
     initial: str | float = "input"
     epsilon: float = 1e-6
     device: str = "auto"
+    acceleration: str = "none"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -319,17 +329,22 @@ class DeconvolutionSettings:
             raise ValueError(f"initial must be 'input', 'flat' or a positive number, got {self.initial!r}")
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.acceleration not in ACCELERATIONS:
+            raise ValueError(f"acceleration must be one of {', '.join(ACCELERATIONS)}, got {self.acceleration!r}")
+        if self.acceleration != "none" and self.method == "rltv" and self.tv_variant == "dl2":
+            raise ValueError("tv_variant='dl2' reproduces DeconvolutionLab2's own iterations; it cannot be accelerated")
 
     def as_options(self) -> dict[str, Any]:
         """Keyword arguments of ``engine.optics.deconvolution.deconvolve_image`` / ``iter_deconvolve_image``."""
         return {"iterations": int(self.iterations), "method": self.method, "tv_lambda": float(self.tv_lambda),
                 "tv_variant": self.tv_variant, "edges": self.edges, "initial": self.initial,
-                "epsilon": float(self.epsilon), "device": self.device}
+                "epsilon": float(self.epsilon), "device": self.device, "acceleration": self.acceleration}
 
     def label(self) -> str:
         """``"RL 10 it (padded edges)"``."""
         name = "RL-TV" if self.method == "rltv" else "RL"
-        return f"{name} {self.iterations} it ({self.edges} edges)"
+        accelerated = ", Biggs-Andrews accelerated" if self.acceleration == "biggs" else ""
+        return f"{name} {self.iterations} it ({self.edges} edges{accelerated})"
 
 
 #: the settings every door starts from
@@ -600,11 +615,14 @@ __all__ = [
     "METHODS",
     "Block",
     "DeconvolutionSettings",
+    "LateralTile",
     "Optics",
     "OpticsError",
     "Quantity",
     "block_psfs",
     "focal_plane",
     "plan_blocks",
+    "plan_lateral_tiles",
     "psf_for_grid",
+    "rl_exact_halo",
 ]

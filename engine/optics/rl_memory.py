@@ -136,7 +136,7 @@ def _canvas(block: Sequence[int], kernel: Sequence[int], edges: str) -> tuple[in
 
 
 def _block_working_bytes(block: Sequence[int], kernel: Sequence[int], *, edges: str, method: str,
-                         tv_variant: str, n_kernels: int) -> tuple[int, tuple[int, ...]]:
+                         tv_variant: str, n_kernels: int, acceleration: str = "none") -> tuple[int, tuple[int, ...]]:
     canvas = _canvas(block, kernel, edges)
     c = math.prod(canvas)
     b = math.prod(block)
@@ -149,6 +149,8 @@ def _block_working_bytes(block: Sequence[int], kernel: Sequence[int], *, edges: 
     tv = 0
     if method == "rltv":
         tv = (len(block) + 3) * o if tv_variant == "dey" else 9 * b
+    if acceleration != "none":  # Biggs-Andrews: the previous estimate and two update steps (object-sized)
+        tv += 3 * o
     # a convolution in progress: its spectrum and the inverse transform's copy of it (complex64, in
     # ``spectra``) and the inverse transform's float32 result before it lands in its buffer (one canvas)
     steps = FLOAT32 * (3 * c + c + 2 * b + (o if edges == "padded" else 0) + tv)  # + the data, the ratio's copy
@@ -162,7 +164,8 @@ def _block_working_bytes(block: Sequence[int], kernel: Sequence[int], *, edges: 
 
 def estimate_rl_memory(axes: str, shape: Sequence[int], psf_shapes: Sequence[Sequence[int]], *,
                        edges: str = DEFAULT_EDGES, method: str = "rl", tv_variant: str = "dey",
-                       input_itemsize: int = FLOAT32, offset: bool = False) -> RlMemoryEstimate:
+                       input_itemsize: int = FLOAT32, offset: bool = False,
+                       acceleration: str = "none") -> RlMemoryEstimate:
     """THE estimate of Richardson-Lucy's peak memory for an image, before anything is allocated.
 
     Parameters
@@ -181,6 +184,8 @@ def estimate_rl_memory(axes: str, shape: Sequence[int], psf_shapes: Sequence[Seq
         Bytes per pixel of the image as read (2 for uint16...).
     offset : bool
         An offset is subtracted first (a float32 copy of the whole image).
+    acceleration : {"none", "biggs"}
+        "biggs" keeps three more object-sized float32 buffers (engine.optics.rl_acceleration).
 
     Returns
     -------
@@ -207,7 +212,7 @@ def estimate_rl_memory(axes: str, shape: Sequence[int], psf_shapes: Sequence[Seq
         if edges == "circular":
             kernel = tuple(min(k, n) for k, n in zip(kernel, block, strict=True))
         need, canvas = _block_working_bytes(block, kernel, edges=edges, method=method, tv_variant=tv_variant,
-                                            n_kernels=n_kernels)
+                                            n_kernels=n_kernels, acceleration=acceleration)
         if need > worst:
             worst, worst_canvas, worst_block = need, canvas, block
     kind = "volume" if plan and plan[0].axes == "ZYX" else "plane"
