@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``decongan`` command; returns the exit status."""
     from decongan.app.commands import CommandError
+    from decongan.engine.errors import DeconganError
     from decongan.engine.io import ImageReadError, ImageWriteError
     from decongan.engine.outputs import MemoryEstimateError, OutputError
 
@@ -97,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (CommandError, ImageReadError, ImageWriteError, OutputError, MemoryEstimateError, FileNotFoundError) as err:
+    except (CommandError, ImageReadError, ImageWriteError, OutputError, MemoryEstimateError, FileNotFoundError,
+            DeconganError) as err:
         print(f"decongan {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -125,6 +125,38 @@ class OmeZarrImage:
         """(rows, columns) of the level."""
         return self.shape[-2], self.shape[-1]
 
+    @property
+    def canonical_axes(self) -> str:
+        """DeconGAN axes of :meth:`read_yx`'s blocks: ``TZCYX`` order, axes of length 1 dropped (y, x kept)."""
+        kept = [a for a, n in zip(self.axes, self.shape, strict=True) if n > 1 or a in "YX"]
+        return "".join(sorted(kept, key="TZCYX".index))
+
+    @property
+    def canonical_shape(self) -> tuple[int, ...]:
+        """Shape in :attr:`canonical_axes` order."""
+        size = dict(zip(self.axes, self.shape, strict=True))
+        return tuple(size[a] for a in self.canonical_axes)
+
+    def read_yx(self, ys: slice, xs: slice) -> np.ndarray:
+        """Read a lateral region (every t, c, z) into memory, in :attr:`canonical_axes` order.
+
+        Parameters
+        ----------
+        ys, xs : slice
+            Rows and columns of the level (pixels).
+
+        Returns
+        -------
+        ndarray
+            Original dtype, shape ``canonical_shape`` with y and x cut to the region.
+        """
+        block = np.asarray(self.array[(slice(None),) * (len(self.axes) - 2) + (ys, xs)])
+        keep = [i for i, (a, n) in enumerate(zip(self.axes, self.shape, strict=True)) if n > 1 or a in "YX"]
+        block = block.reshape([block.shape[i] for i in keep])
+        axes = "".join(self.axes[i] for i in keep)
+        order = sorted(range(len(axes)), key=lambda i: "TZCYX".index(axes[i]))
+        return np.ascontiguousarray(np.transpose(block, order))
+
 
 def _multiscales(attrs: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     if "ome" in attrs and isinstance(attrs["ome"], dict):  # NGFF 0.5 (zarr v3)
@@ -244,14 +276,7 @@ def read_ome_zarr(path: str | Path, *, level: int = 0) -> MicroscopyImage:
     """
     image = open_ome_zarr(path, level=level)
     check_image_memory(image.path, image.shape, image.dtype)
-    data = np.asarray(image.array[...])
-    axes = image.axes
-    keep = [i for i, (a, n) in enumerate(zip(axes, data.shape, strict=True)) if n > 1 or a in "YX"]
-    data = data.reshape([data.shape[i] for i in keep])
-    axes = "".join(axes[i] for i in keep)
-    if "C" in axes and "Z" in axes:  # NGFF orders c before z; DeconGAN's canonical order is TZCYX
-        order = sorted(range(len(axes)), key=lambda i: "TZCYX".index(axes[i]))
-        data, axes = np.ascontiguousarray(np.transpose(data, order)), "".join(axes[i] for i in order)
+    data, axes = image.read_yx(slice(None), slice(None)), image.canonical_axes
     return MicroscopyImage(data=data, axes=axes, pixel_size_um=image.pixel_size_um, z_step_um=image.z_step_um,
                            time_interval_s=image.time_interval_s, path=image.path, metadata=dict(image.metadata))
 
@@ -356,8 +381,13 @@ class OmeZarrWriter:
                         mean = np.rint(mean)
                     target[index + (slice(y0, y1), slice(x0, x1))] = mean.astype(self.dtype)
 
-    def finish(self) -> Path:
+    def finish(self, provenance: dict[str, Any] | None = None) -> Path:
         """Build the pyramid, write the multiscales metadata and move the store into place.
+
+        Parameters
+        ----------
+        provenance : dict, optional
+            JSON-able record stored in the group's attributes under ``"decongan"``.
 
         Returns
         -------
@@ -388,6 +418,8 @@ class OmeZarrWriter:
             extra = {"type": "mean", "metadata": {"method": "2x2 mean of the level above (rounded for integer "
                                                             "types)", "written_by": "DeconGAN"}}
         write_multiscales_metadata(self._group, datasets, fmt=fmt, axes=axes_meta, name=self.path.name, **extra)
+        if provenance is not None:
+            self._group.attrs["decongan"] = provenance
         old = None
         if self.path.exists():
             old = self.path.with_name(f".{self.path.name}.replaced")

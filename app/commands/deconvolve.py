@@ -13,6 +13,7 @@ from decongan.app.commands import (
     add_offset_argument,
     add_overwrite_argument,
     check_output_file,
+    same_file,
 )
 
 HELP = "Richardson-Lucy (RL) or RL-TV deconvolution of a 2-D/3-D image with a PSF file (engine on CPU/CUDA)"
@@ -33,6 +34,13 @@ field of view, nothing wraps). circular: DeconvolutionLab2's convention, for par
 even-sized image shifts the result by 1 px, as DL2 does). zero: scikit-image's convention.
 --method rltv: total-variation regularised RL (Dey et al. 2006); --tv-variant dl2 reproduces
 DeconvolutionLab2 2.1.2's RLTV including its 2-D buffer quirk (circular edges only).
+
+OME-Zarr: INPUT may be a NAME.ome.zarr folder (--zarr-level picks a scale level, 0 = full resolution)
+and --out may be one (float32, same axes and calibration; --pyramid N adds N-1 halved levels). From
+OME-Zarr to OME-Zarr the image is deconvolved tile by tile (--tile pixels per side, also the output's
+chunk edge) without loading it whole: each tile is read with a halo of (2 x iterations + 1) x (PSF
+side // 2) pixels, which makes the result equal whole-image RL (--halo smaller is faster, labelled
+as not exact); peak memory is set by the tile, not the image.
 """
 
 BACKENDS = ("engine", "fiji")
@@ -61,7 +69,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pixel-nm", type=float, metavar="NM", help="override the input's lateral pixel size, nanometres")
     parser.add_argument("--z-step-nm", type=float, metavar="NM", help="override the input's z step, nanometres")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON line per iteration on stdout")
-    parser.add_argument("--out", "-o", type=Path, required=True, help="output TIFF (float32)")
+    parser.add_argument("--out", "-o", type=Path, required=True, help="output TIFF (float32) or NAME.ome.zarr folder")
+    parser.add_argument("--zarr-level", type=int, default=0, metavar="K",
+                        help="scale level of an OME-Zarr input (0 = full resolution)")
+    parser.add_argument("--pyramid", type=int, default=1, metavar="N",
+                        help="levels of an OME-Zarr output (1 = full resolution only; each further level halves y, x)")
+    parser.add_argument("--tile", type=int, default=1024, metavar="PX",
+                        help="OME-Zarr to OME-Zarr: tile edge in pixels (also the output's chunk edge)")
+    parser.add_argument("--halo", type=int, metavar="PX",
+                        help="OME-Zarr to OME-Zarr: pixels read around each tile (default: the exact halo, "
+                             "(2 x iterations + 1) x (PSF side // 2))")
     add_offset_argument(parser)
     add_overwrite_argument(parser)
 
@@ -131,10 +148,21 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--pixel-nm", args.pixel_nm), ("--z-step-nm", args.z_step_nm)):
         if value is not None and not value > 0:
             raise CommandError(f"{flag} must be a positive number of nanometres, got {value}")
-    check_output_file(args.out, overwrite=args.overwrite, inputs={"the input": args.input, "the PSF": args.psf})
+    from decongan.engine.zarr_io import check_zarr_output, is_zarr_path
+
+    if is_zarr_path(args.out):
+        if same_file(args.out, args.input):
+            raise CommandError(f"--out {args.out} is the input; choose another output path (inputs are never overwritten)")
+        check_zarr_output(args.out, overwrite=args.overwrite, label="--out", allow="pass --overwrite")
+        if args.pyramid < 1 or args.tile < 16 or (args.halo is not None and args.halo < 0):
+            raise CommandError("--pyramid must be >= 1, --tile >= 16 pixels and --halo >= 0 pixels")
+        if is_zarr_path(args.input) and args.backend == "engine":
+            return _deconvolve_zarr_tiled(args)
+    else:
+        check_output_file(args.out, overwrite=args.overwrite, inputs={"the input": args.input, "the PSF": args.psf})
 
     image = read_image(args.input, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None,
-                       z_step_um=args.z_step_nm / 1000.0 if args.z_step_nm else None)
+                       z_step_um=args.z_step_nm / 1000.0 if args.z_step_nm else None, level=args.zarr_level)
     if image.metadata.get("rgb"):
         image.require_single_channel()
     check_writable(args.out.parent, need_bytes=image.data.size * 4, what=f"--out {args.out.name}")
@@ -166,8 +194,54 @@ def run(args: argparse.Namespace) -> int:
     # where the sampling came from (the file or --pixel-nm/--z-step-nm), for the report
     result.provenance.parameters["optics"] = Optics.for_image(image, pixel_nm=args.pixel_nm,
                                                              z_step_nm=args.z_step_nm).provenance()
-    write_tiff(args.out, result.image, dtype="float32", description=result.provenance.model_dump_json())
+    if is_zarr_path(args.out):
+        from decongan.engine.zarr_io import write_ome_zarr
+
+        write_ome_zarr(args.out, result.image, levels=args.pyramid, chunks=args.tile, dtype="float32",
+                       overwrite=args.overwrite)
+    else:
+        write_tiff(args.out, result.image, dtype="float32", description=result.provenance.model_dump_json())
     shape = " x ".join(str(n) for n in result.image.data.shape)
     print(f"wrote {args.out}: {result.provenance.method}, {shape} ({result.image.axes}), "
           f"{result.provenance.backend}, {seconds:.1f} s")
+    return 0
+
+
+def _deconvolve_zarr_tiled(args: argparse.Namespace) -> int:
+    """OME-Zarr in, OME-Zarr out: tile by tile (engine.optics.tiled_deconvolution), never the whole image."""
+    from dataclasses import replace
+
+    from decongan.app.console import ConsoleProgress
+    from decongan.engine.optics.deconvolution import NegativeImageError
+    from decongan.engine.optics.psf import read_psf
+    from decongan.engine.optics.tiled_deconvolution import iter_deconvolve_zarr
+    from decongan.engine.progress import run_with_callbacks
+    from decongan.engine.zarr_io import open_ome_zarr
+
+    source = open_ome_zarr(args.input, level=args.zarr_level)
+    if args.pixel_nm:
+        source = replace(source, pixel_size_um=args.pixel_nm / 1000.0)
+    if args.z_step_nm:
+        source = replace(source, z_step_um=args.z_step_nm / 1000.0)
+    psf = read_psf(args.psf)
+    for message in _calibration_warnings(source, psf):
+        print(f"decongan deconvolve: warning: {message}", file=sys.stderr)
+    options: dict[str, Any] = {"iterations": args.iterations, "method": args.method, "edges": args.edges,
+                               "device": args.device, "offset": args.offset}
+    if args.method == "rltv":
+        options.update(tv_lambda=args.tv_lambda, tv_variant=args.tv_variant)
+    start = time.monotonic()
+    events = iter_deconvolve_zarr(source, psf.data, args.out, tile=args.tile, halo=args.halo, levels=args.pyramid,
+                                  overwrite=args.overwrite, psf_source=str(args.psf), **options)
+    try:
+        result = run_with_callbacks(events, progress=ConsoleProgress("deconvolve", json_lines=args.json_progress))
+    except NegativeImageError as err:
+        raise CommandError(f"{err} (command line: --offset VALUE, or --offset auto)") from None
+    tiling = result.provenance.parameters["tiling"]
+    shape = " x ".join(str(n) for n in source.canonical_shape)
+    print(f"wrote {result.path}: {result.provenance.method}, {shape} ({source.canonical_axes}), "
+          f"{tiling['tiles']} tiles of {tiling['tile_px']} px + {tiling['halo_px']} px halo, "
+          f"{result.provenance.backend}, {time.monotonic() - start:.1f} s")
+    for note in result.provenance.notes:
+        print(f"decongan deconvolve: note: {note}", file=sys.stderr)
     return 0
