@@ -3,7 +3,7 @@
 A launcher starts N copies of the same training command; :func:`init_from_environment` (called by
 the door, e.g. ``decongan train``) reads who is who from the launcher's variables and joins them in
 one ``torch.distributed`` process group: gloo on the CPU, NCCL on CUDA (process ``LOCAL_RANK`` uses
-GPU ``cuda:LOCAL_RANK``). Nothing changes for a single process: without those variables (or with a
+GPU ``cuda:LOCAL_RANK``, or the one GPU it sees). Nothing changes for a single process: without those variables (or with a
 world of 1) no group is made and training runs as always.
 
 How the work is split, and why the result matches one process
@@ -144,7 +144,8 @@ def init_from_environment(device: str = "auto", env: Mapping[str, str] | None = 
     ----------
     device : str
         The training device asked for: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``; with
-        CUDA, process ``LOCAL_RANK`` takes GPU ``cuda:LOCAL_RANK``.
+        CUDA, process ``LOCAL_RANK`` takes GPU ``cuda:LOCAL_RANK``, or ``cuda:0`` when it sees one GPU
+        only (a launcher that gives each process its own).
     env : mapping, optional
         The environment (default ``os.environ``). Under ``srun``, ``MASTER_ADDR`` and ``MASTER_PORT``
         must name the rendezvous (rank 0's host and a free port); torchrun sets them itself.
@@ -176,15 +177,18 @@ def init_from_environment(device: str = "auto", env: Mapping[str, str] | None = 
     if cuda:
         if not torch.cuda.is_available():
             raise DistributedError(f"device {device!r} was asked for but torch sees no CUDA device")
-        if launch.local_rank >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        # each process sees all the machine's GPUs (torchrun) and takes its own, or sees only its own (srun --gpus-per-task 1)
+        index = launch.local_rank if launch.local_rank < count else 0 if count == 1 else None
+        if index is None:
             raise DistributedError(f"process {launch.rank} is number {launch.local_rank} on its machine, which has "
-                                   f"{torch.cuda.device_count()} GPU(s): start at most one process per GPU")
-        torch.cuda.set_device(launch.local_rank)
+                                   f"{count} GPUs: start at most one process per GPU")
+        torch.cuda.set_device(index)
     backend = "nccl" if cuda else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend, init_method="env://", rank=launch.rank, world_size=launch.world_size)
     return DistributedContext(launch.rank, launch.world_size, launch.local_rank, backend,
-                              f"cuda:{launch.local_rank}" if cuda else "cpu")
+                              f"cuda:{index}" if cuda else "cpu")
 
 
 def current() -> DistributedContext | None:
