@@ -61,6 +61,19 @@ def test_a_local_dask_cluster_writes_the_same_files_as_one_serial_batch(dataset,
     assert "0 restored, 3 already done (skipped)" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # 2 worker processes that each import torch (~15-30 s on 2 shared cores)
+def test_worker_processes_write_the_same_pixels_as_the_serial_batch(dataset, capsys):
+    common = ["--psf", str(dataset / "psf.tif"), "--no-compare", *FAST]
+    serial, on_dask = dataset / "serial", dataset / "dask"
+    assert main(["batch", str(dataset / "in"), "--out", str(serial), *common]) == 0
+    assert cluster.LOCAL_PROCESSES  # the default: worker processes (methods and reader pickled to them)
+    assert main(["batch", str(dataset / "in"), "--out", str(on_dask), *common, "--cluster", "dask", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "dask LocalCluster, 2 worker processes, 1 thread each" in out and "3 restored, 0 already done" in out
+    for name in NAMES:
+        assert _pixels(serial, name) == _pixels(on_dask, name)
+
+
 def smoothing(sigma: float, fail_on: str | None = None) -> MethodSpec:
     def run(image):
         if image.name == fail_on:
