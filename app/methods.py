@@ -139,7 +139,8 @@ def negative_input_error(err: Exception) -> CommandError:
 
 def engine_rl_method(psf: PsfSource, *, iterations: int | None = None, method: str | None = None,
                      tv_lambda: float | None = None, edges: str | None = None, device: str | None = None,
-                     name: str | None = None, offset: float | str | None = None) -> Any:
+                     name: str | None = None, offset: float | str | None = None,
+                     acceleration: str | None = None) -> Any:
     """Richardson-Lucy with the engine, as an ``engine.evaluate.batch.MethodSpec``.
 
     Unset options take ``engine.optics.request.DEFAULT_SETTINGS`` (the defaults of every door:
@@ -153,7 +154,8 @@ def engine_rl_method(psf: PsfSource, *, iterations: int | None = None, method: s
     from decongan.engine.evaluate.batch import MethodSpec
     from decongan.engine.optics.request import DEFAULT_SETTINGS
 
-    given = {"iterations": iterations, "method": method, "tv_lambda": tv_lambda, "edges": edges, "device": device}
+    given = {"iterations": iterations, "method": method, "tv_lambda": tv_lambda, "edges": edges, "device": device,
+             "acceleration": acceleration}
     try:
         settings = replace(DEFAULT_SETTINGS, **{k: v for k, v in given.items() if v is not None})
     except ValueError as err:
@@ -161,7 +163,8 @@ def engine_rl_method(psf: PsfSource, *, iterations: int | None = None, method: s
     if settings.iterations < 1:
         raise CommandError(f"--iterations must be at least 1, got {settings.iterations}")
     rltv = settings.method == "rltv"
-    label = name or (f"RL-TV {settings.iterations} it (engine)" if rltv else f"RL {settings.iterations} it (engine)")
+    engine = "engine, Biggs-Andrews" if settings.acceleration == "biggs" else "engine"
+    label = name or (f"RL-TV {settings.iterations} it ({engine})" if rltv else f"RL {settings.iterations} it ({engine})")
     described = psf.describe()  # hashes a PSF file once, not once per image
 
     def run(image: Any) -> Any:
@@ -179,7 +182,8 @@ def engine_rl_method(psf: PsfSource, *, iterations: int | None = None, method: s
 
     parameters = {"backend": "engine", "iterations": settings.iterations, "method": settings.method,
                   "edges": settings.edges, **({"tv_lambda": settings.tv_lambda} if rltv else {}),
-                  **({"offset": offset} if offset is not None else {}), **described}
+                  **({"offset": offset} if offset is not None else {}),
+                  **({"acceleration": settings.acceleration} if settings.acceleration != "none" else {}), **described}
     return MethodSpec(label, run, parameters)
 
 
