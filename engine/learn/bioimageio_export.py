@@ -7,7 +7,7 @@ What the zip holds (``bioimageio.yaml`` plus the files it names):
   :func:`engine.learn.checkpoint.script_generator`, whose ``parent`` is the state dict. deepImageJ runs
   the TorchScript weights (it does not run state dicts); bioimage.io tools run either.
 * **axes**: input ``batch, channel (1), y, x`` with ``unit: micrometer`` and the training pixel size
-  as ``scale``; y/x sizes ``min + n * step`` with ``step`` the generator's stride
+  as ``scale``, y and x ``concatenable`` (the model may be run block by block along them); y/x sizes ``min + n * step`` with ``step`` the generator's stride
   (:func:`engine.learn.inference.generator_multiple`) and ``min`` a multiple of it that leaves room for
   the halo. The output's y/x refer to the input's with ``scale / s`` (``s`` output px per input px) and
   carry a **halo**: the receptive-field radius the tiler uses (:func:`engine.learn.inference.receptive_field_radius`,
@@ -184,7 +184,7 @@ def _axes(geometry: PackageGeometry, pixel_size_um: float | None) -> tuple[list[
     outputs = [v0_5.BatchAxis(), v0_5.ChannelAxis(channel_names=[v0_5.Identifier("restored")])]
     for name in ("y", "x"):
         axis_id = v0_5.AxisId(name)
-        inputs.append(v0_5.SpaceInputAxis(id=axis_id, size=size, unit=unit, scale=scale_in))
+        inputs.append(v0_5.SpaceInputAxis(id=axis_id, size=size, unit=unit, scale=scale_in, concatenable=True))
         outputs.append(v0_5.SpaceOutputAxisWithHalo(
             id=axis_id, unit=unit, scale=scale_out, halo=geometry.halo * geometry.scale,
             size=v0_5.SizeReference(tensor_id=v0_5.TensorId("input"), axis_id=axis_id)))

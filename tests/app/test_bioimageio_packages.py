@@ -82,6 +82,7 @@ def test_exported_package_passes_bioimageio_test_and_describes_the_run(packages,
     assert [a.get("id", a["type"]) for a in inp["axes"]] == ["batch", "channel", "y", "x"]
     y_in, y_out = inp["axes"][2], out["axes"][2]
     assert y_in["unit"] == "micrometer" and abs(y_in["scale"] - 0.2) < 1e-9 and y_out["scale"] == y_in["scale"]
+    assert y_in["concatenable"] is True
     assert y_in["size"]["min"] % y_in["size"]["step"] == 0 and y_in["size"]["min"] > 2 * y_out["halo"]
     # DeconGAN's normalisation, exactly: LQ percentiles -> 0..1 in, HQ percentiles back out
     pre = [p for p in inp["preprocessing"] if p["id"] == "scale_linear"][0]["kwargs"]
