@@ -7,7 +7,8 @@
     OUT/metrics.csv          one row per image x method x channel: image, method, backend, every metric
     OUT/metrics.json         the same rows + per-method summaries + statistics + context
     OUT/summary.csv          per method and metric: n, median, q1, q3, IQR
-    OUT/figures/*.png|svg|pdf  comparison panels (+ merged channels), box plots, consistency, error maps
+    OUT/figures/*.png|svg|pdf  comparison panels (+ merged channels), box plots, consistency, error maps,
+                             split-half and models/seeds disagreement maps (when computed)
     OUT/restored/<field>__<method>.tif   restored images as calibrated float32 ImageJ TIFFs (provenance in Info)
     OUT/report.html          the verdict, then the figures (small embedded previews linking the files in
                              figures/), tables and methods (engine.evaluate.report_html renders it)
@@ -253,11 +254,11 @@ def write_comparison_outputs(
     if box_metrics:
         made.append(figs.boxplot_figure(table, box_metrics, p_adjust=p_adjust, statistics=stats))
     for ch in range(first.n_channels):
-        for builder in (figs.consistency_figure, figs.error_map_figure):
+        for builder in (figs.consistency_figure, figs.error_map_figure, figs.split_half_figure, figs.ensemble_figure):
             try:
                 cf = builder(drawn, channel=ch)
             except ValueError:
-                continue  # no consistency maps / no ground truth
+                continue  # no consistency / split-half / models-seeds maps, or no ground truth
             if first.n_channels > 1:
                 cf.name = f"{cf.name}_c{ch}"
             made.append(cf)
@@ -333,4 +334,9 @@ def _set_dict(ev: Any) -> dict[str, Any]:
                     for c in cset.columns],
         "consistency": {f"{name} (c{ch})": {"scores": r.scores, "parameters": r.parameters}
                         for (name, ch), r in ev.consistency.items()},
+        "split_half": {f"{name} (c{ch})": {"flagged_fraction": r.flagged_fraction, "parameters": r.parameters}
+                       for (name, ch), r in ev.split_half.items()},
+        "disagreement": {f"{name} (c{ch})": {"flagged_fraction": r.flagged_fraction, "parameters": r.parameters,
+                                             "member_fractions": r.member_fractions}
+                         for (name, ch), r in ev.disagreement.items()},
     }

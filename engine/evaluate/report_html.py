@@ -334,6 +334,7 @@ def render_html(evaluations: Sequence[Any], table: Any, summary: dict[str, dict[
     from decongan.engine.evaluate import verdict as verdict_module
     from decongan.engine.evaluate.compare import GT_NAME, HIGHER_IS_BETTER, LQ_NAME, METRIC_LABELS
     from decongan.engine.evaluate.report import NO_REFERENCE_CAVEAT, STATISTICS_CAVEAT, _context_dict
+    from decongan.engine.evaluate.report_trust import trust_section_html
     from decongan.engine.evaluate.stats import format_p
     from decongan.engine.metrics import reference, segmentation
 
@@ -370,6 +371,10 @@ def render_html(evaluations: Sequence[Any], table: Any, summary: dict[str, dict[
         parts.append("<p class='note'>The fonts on this machine cannot draw some characters of these names, so the "
                      "figures show them as code points: " + "; ".join(
                          f"{_e(label)} = {_e(name)}" for name, label in relabelled.items()) + ".</p>")
+
+    parts.append(trust_section_html(evaluations, {
+        name: png.relative_to(out_dir).as_posix() for name, files in figure_paths.items()
+        for png in files if png.suffix == ".png"}))
 
     # summary table with units and definitions right below it
     metrics = table.metrics

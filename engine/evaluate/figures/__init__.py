@@ -25,7 +25,8 @@ Conventions (every figure's caption states the ones it uses)
 
 Modules: ``canvas`` (palettes, display limits, scale bars, merges, files), ``regions`` (default line,
 inset, profiles, matched planes), ``comparison`` (the side-by-side figure and caption), ``boxplots``
-(statistics plots) and ``maps`` (consistency, error maps, orthogonal sections). Public names resolve
+(statistics plots), ``maps`` (consistency, error maps, orthogonal sections) and ``trust`` (split-half
+and models/seeds disagreement maps). Public names resolve
 lazily from here, so ``from decongan.engine.evaluate.figures import comparison_figure`` keeps working.
 """
 
@@ -41,6 +42,8 @@ _API = {
     **dict.fromkeys(("comparison_figure", "comparison_caption"), "comparison"),
     "boxplot_figure": "boxplots",
     **dict.fromkeys(("consistency_figure", "error_map_figure", "orthogonal_view_figure"), "maps"),
+    **dict.fromkeys(("split_half_figure", "ensemble_figure", "flagged_label", "SPLIT_HALF_LABEL", "ENSEMBLE_LABEL"),
+                    "trust"),
 }
 __all__ = sorted(_API)
 __getattr__, __dir__ = lazy_api(__name__, _API, globals())
