@@ -163,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     result.psf = psf_source.describe() if psf_source is not None else None
     result.write(out, overwrite=args.overwrite)
     width = max(len(b.label) for b in result.baselines) + 2
-    print("baseline".ljust(width) + f"{'median ' + result.metric:>14}  chosen by")
+    header = f"median {result.metric}" if result.pairs else "score"
+    print("baseline".ljust(width) + f"{header:>14}  chosen by")
     for baseline in result.baselines:
         score = f"{baseline.score:14.4f}" if baseline.score is not None else f"{'-':>14}"
         print(baseline.label.ljust(width) + score + f"  {baseline.as_dict()['how']}")
