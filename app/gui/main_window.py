@@ -22,6 +22,7 @@ from decongan.app.gui.metrics_table import MetricsTable
 from decongan.app.gui.panels.base import Context
 from decongan.app.gui.session import LQ_ROLE, Session
 from decongan.app.gui.settings import Settings
+from decongan.app.gui.verdict_view import VerdictView
 from decongan.app.gui.viewer import MultiPanelViewer
 from decongan.app.gui.window_analysis import WindowAnalysisMixin
 from decongan.app.gui.window_files import IMAGE_FILTER, WindowFilesMixin
@@ -65,6 +66,9 @@ class MainWindow(WindowMenusMixin, WindowFilesMixin, WindowAnalysisMixin, QMainW
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(self.profile, "Line profile")
         self.bottom_tabs.addTab(self.metrics, "Metrics")
+        self.verdict_view = VerdictView()
+        self.bottom_tabs.addTab(self.verdict_view, "Dataset verdict")
+        self.verdict_view.compare_button.clicked.connect(self.show_window_verdict)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.viewer)
         splitter.addWidget(self.bottom_tabs)

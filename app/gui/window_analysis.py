@@ -118,6 +118,32 @@ class WindowAnalysisMixin:
         methods = list(dict.fromkeys(str(r.get("method")) for r in rows))
         self.metrics.set_rows(rows, "Dataset", note=f"batch {out}: {len(images)} field{'s' if len(images) != 1 else ''}"
                               f" x {len(methods)} methods ({len(rows)} rows, {out / 'metrics.csv'})")
+        self.show_batch_verdict(out)
+
+    def show_batch_verdict(self, out) -> None:
+        """The Dataset verdict tab shows the verdict the batch's report states (read from its metrics.json)."""
+        from decongan.app.gui.verdict_view import verdict_from_metrics_json
+
+        try:
+            verdict = verdict_from_metrics_json(out / "metrics.json")
+        except ValueError as err:
+            self.verdict_view.show_problem(str(err))
+            return
+        self.verdict_view.show_verdict(verdict, f"Verdict of batch {out} (as its report.html states it)")
+
+    def show_window_verdict(self) -> None:
+        """The Dataset verdict tab shows the engine's paired verdict of the fields compared in this window."""
+        from decongan.app.gui.verdict_view import verdict_of_evaluations
+
+        fields = self.evaluations_by_field
+        if not fields:
+            self.verdict_view.show_problem("No field has been compared in this window yet: open a dataset and "
+                                           "compare its fields (or run a batch)")
+            return
+        verdict = verdict_of_evaluations(fe.evaluation for fe in fields.values())
+        self.verdict_view.show_verdict(verdict, f"Verdict of the {len(fields)} field{'s' if len(fields) != 1 else ''}"
+                                       f" compared in this window: {', '.join(fields)}")
+        self.bottom_tabs.setCurrentWidget(self.verdict_view)
 
     def _run_analysis(self, key: str, name: str, work, on_success) -> Job:
         old = self._analysis_jobs.get(key)
