@@ -4,7 +4,8 @@
 
 Each process (``RANK`` from torchrun) appends one line per write event under ``WATCHED_DIR`` -- a file
 opened for writing, a rename or replace, a removal, a new folder -- to ``LOG_DIR/writes-rank<RANK>.txt``,
-using Python's audit hooks (``sys.addaudithook``), then runs the command line with the remaining arguments.
+using Python's audit hooks (``sys.addaudithook``), writes its pid to ``LOG_DIR/pid-rank<RANK>``, then runs the
+command line with the remaining arguments.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ def main() -> int:
     log_dir, watched = sys.argv[1], os.path.abspath(sys.argv[2])
     rank = os.environ.get("RANK", "0")
     log = open(os.path.join(log_dir, f"writes-rank{rank}.txt"), "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+    with open(os.path.join(log_dir, f"pid-rank{rank}"), "w", encoding="utf-8") as handle:  # for signals to one rank
+        handle.write(str(os.getpid()))
 
     def inside(path: object) -> bool:
         return isinstance(path, (str, bytes, os.PathLike)) and os.path.abspath(os.fsdecode(path)).startswith(watched)

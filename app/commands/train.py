@@ -251,6 +251,8 @@ def _train(args: argparse.Namespace, config: Any, *, main: bool) -> int:
     except Cancelled:
         from decongan.engine.learn.checkpoint import has_checkpoint
 
+        if not main:
+            return 130
         if has_checkpoint(config.out):
             print(f"decongan train: stopped; checkpoint saved in {config.out} (continue with --resume)", file=sys.stderr)
         else:

@@ -78,6 +78,41 @@ def test_torchrun_two_processes_match_one_write_once_and_resume_with_one(shared_
     assert state["iteration"] == 5
 
 
+@pytest.mark.slow  # two torchrun processes importing torch (~20-40 s on 2 cores)
+def test_ctrl_c_in_one_process_stops_both_at_the_same_iteration_with_one_checkpoint(shared_data, tmp_path,
+                                                                                     repo_root):
+    import os
+    import signal
+    import time
+
+    write_fmd_pairs(shared_data, tmp_path, start=160, size=128)
+    run, logs = tmp_path / "run", tmp_path / "writes"
+    logs.mkdir()
+    command = [sys.executable, "-P", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               str(repo_root / "tests" / "ddp_train_audit.py"), str(logs), str(run), "train", "--preset", "s1",
+               "--lq", str(tmp_path / "lq"), "--hq", str(tmp_path / "hq"), "--out", str(run), "--iterations", "100000",
+               "--val-every", "100000", "--log-every", "1", "--val-names", "fov03", *TINY_S1_CLI]
+    launched = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "progress.jsonl").exists() or len(_events(run, "train")) < 2:
+            assert launched.poll() is None and time.monotonic() < deadline, launched.communicate()[1][-3000:]
+            time.sleep(0.5)
+        os.kill(int((logs / "pid-rank1").read_text()), signal.SIGINT)  # only process 1 is asked to stop
+        _, err = launched.communicate(timeout=300)  # process 0 stops too instead of waiting for it forever
+    finally:
+        if launched.poll() is None:
+            launched.kill()
+    assert "stopping after the current iteration" in err
+    last = _events(run, "train")[-1]["iteration"]
+    assert _events(run, "cancelled") == [{"event": "cancelled", "iteration": last}]
+    assert json.loads((run / "checkpoints" / "last" / "state.json").read_text())["iteration"] == last
+    assert (logs / "writes-rank1.txt").read_text() == ""
+    assert main(["train", "--out", str(run), "--resume", "--iterations", str(int(last) + 1), "--device", "cpu",
+                 "--threads", "1"]) == 0
+    assert [e["iteration"] for e in _events(run, "train")][-2:] == [last, last + 1]
+
+
 def test_the_launcher_variables_and_what_is_refused_before_any_group_is_made():
     assert distributed.launch_from_environment({}) is None
     assert distributed.launch_from_environment({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}) is None

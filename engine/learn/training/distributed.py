@@ -348,6 +348,33 @@ def average_losses(losses: Mapping[str, float], context: DistributedContext | No
     return dict(zip(losses, (values / context.world_size).cpu().tolist(), strict=True))
 
 
+def any_process(flag: bool, context: DistributedContext | None) -> bool:
+    """True on every process when ``flag`` is true on any of them (e.g. a stop asked of one process).
+
+    Deciding together keeps the processes in step: one that stopped alone would leave the others
+    waiting for it in the next gradient average.
+
+    Parameters
+    ----------
+    flag : bool
+        This process's answer.
+    context : DistributedContext or None
+        Without a process group ``flag`` is returned.
+
+    Returns
+    -------
+    bool
+    """
+    if context is None:
+        return bool(flag)
+    import torch
+    import torch.distributed as dist
+
+    value = torch.tensor([1.0 if flag else 0.0], device=context.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
 def broadcast_object(value: Any, context: DistributedContext | None) -> Any:
     """Rank 0's ``value`` on every process (picklable objects).
 
@@ -392,6 +419,6 @@ def describe(context: DistributedContext | None, batch_size: int) -> dict[str, A
             "backend": None if context is None else context.backend}
 
 
-__all__ = ["DistributedContext", "DistributedError", "Launch", "average_gradients", "average_losses",
+__all__ = ["DistributedContext", "DistributedError", "Launch", "any_process", "average_gradients", "average_losses",
            "broadcast_networks", "broadcast_object", "check_batch_split", "current", "describe",
            "init_from_environment", "launch_from_environment", "shard_batch", "shutdown"]

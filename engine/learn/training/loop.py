@@ -547,7 +547,7 @@ def _iter_train(config: TrainConfig, *, cancel: CancelToken | None, notes: list[
     saved_at = start
     try:
         while iteration < total:
-            if cancel is not None and cancel.cancelled:
+            if distributed.any_process(cancel is not None and cancel.cancelled, context):  # all stop together
                 raise Cancelled("cancelled by the user")
             batch = distributed.shard_batch(sampler.sample(), context)  # this process's rows of the global batch
             tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
