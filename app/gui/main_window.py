@@ -190,6 +190,8 @@ class MainWindow(WindowMenusMixin, WindowFilesMixin, WindowAnalysisMixin, QMainW
         self.settings.sync()
         self.train_panel.shutdown()
         self.batch_panel.shutdown()
+        if getattr(self, "tune_dialog", None) is not None:
+            self.tune_dialog.shutdown()
         self.jobs.shutdown()
         if "decongan.app.fiji.client" in sys.modules:  # the Fiji worker processes this window started
             sys.modules["decongan.app.fiji.client"].close_clients()

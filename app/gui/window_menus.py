@@ -46,6 +46,7 @@ class WindowMenusMixin:
         for panel in self.workflow_panels:
             self._action(work, panel.title, lambda p=panel: self.show_workflow(p))
         work.addSeparator()
+        self._action(work, "&Tune baselines on pairs...", self.open_tune_dialog)
         self._action(work, "&Cancel all jobs", self.jobs.cancel_all)
 
         help_menu = bar.addMenu("&Help")
@@ -67,6 +68,17 @@ class WindowMenusMixin:
         action.toggled.connect(button.setChecked)
         button.toggled.connect(action.setChecked)
         return action
+
+    def open_tune_dialog(self):
+        """Show the "Tune baselines on pairs" dialog (app.gui.tune_dialog). Its folders are not filled from the
+        open dataset: the pairs to tune on should be other fields than the ones evaluated."""
+        from decongan.app.gui.tune_dialog import TuneDialog
+
+        if getattr(self, "tune_dialog", None) is None:
+            self.tune_dialog = TuneDialog(self.errors, self)
+        self.tune_dialog.show()
+        self.tune_dialog.raise_()
+        return self.tune_dialog
 
     def _about(self) -> None:
         from decongan.engine import __version__
