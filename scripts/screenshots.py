@@ -1,22 +1,32 @@
-"""Capture screenshots of the main views of the DeconGAN window (for review, not for tests).
+"""Regenerate the window's screenshots: every panel at 1366x768 and 1920x1080, and the README's two images.
 
-Run under a virtual X server, e.g.::
+Run under a virtual X server (about 3-5 minutes on 2 CPU cores)::
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb \\
+    xvfb-run -a -s "-screen 0 1920x1080x24" env QT_QPA_PLATFORM=xcb \\
         .venv/bin/python scripts/screenshots.py --out /tmp/screens
 
-It opens a real confocal/STED pair from ../shared/data, trains a small S1 model with the real
-``decongan train`` from the Train panel (the training monitor), deconvolves the pair with the
-engine, predicts it with that model (or ``--model RUN_DIR``), and saves: the viewer with four
-panels and the line profile, the metrics table, the data-consistency maps, the training monitor, a
-batch running and finished, and the export preview. Each view is driven through the window's own
-widgets, as a user would.
+(``QT_QPA_PLATFORM=offscreen`` works too: every image is the window's own rendering, ``QWidget.grab``.)
+
+What it does, through the window's own widgets as a user would: File > Open sample (the bundled
+widefield/confocal nucleus, registered and cropped as ``decongan demo`` does), Deconvolve (Richardson-Lucy
+with the sample's assumed optics, NA 1.4 oil, 461 nm), Predict with the bundled S1 model, then the
+comparison LQ | RL | GAN | GT; a short real ``decongan train`` run fills the training monitor (skip it
+with ``--train-iterations 0``). For each size it saves into ``--out``:
+
+    <size>/panel_<Register|Deconvolve|Train|Predict|Batch|Export>.png   each workflow panel
+    <size>/compare.png, consistency.png, error_map.png, metrics.png      the comparison views
+    <size>/training_monitor.png, export_preview.png
+
+and, with ``--readme DIR`` (default ``docs/screenshots``), the README's images, each under 300 KB:
+``window_lq_rl_gan_gt.png`` (the window at 1366x768 comparing LQ | RL | GAN | GT) and
+``demo_comparison.png`` (the comparison figure ``decongan demo`` writes).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -27,7 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 DEFAULT_DATA = REPO.parent / "shared" / "data"
-FIELD = "synprot_bassoon-homer_train_ch640"
+SIZES = ((1366, 768), (1920, 1080))
+README_LIMIT_BYTES = 300_000
+#: the sample's assumed optics (app.commands.demo states them in its report)
+SAMPLE_OPTICS = {"na": 1.4, "ni": 1.515, "wavelength_nm": 461.0}
 
 
 def pump(app, seconds: float) -> None:
@@ -50,27 +63,44 @@ def idle(window) -> bool:
     return not window.jobs.jobs
 
 
-def save(window, out: Path, name: str, *, screen: bool = False) -> Path:
-    """The window (or the whole screen, to include dialogs) as ``out/name.png``."""
-    path = out / f"{name}.png"
-    if screen:
-        from PySide6.QtGui import QGuiApplication
-
-        QGuiApplication.primaryScreen().grabWindow(0).save(str(path))
-    else:
-        window.grab().save(str(path))
-    print(f"wrote {path}")
+def save(window, path: Path) -> Path:
+    """The window as rendered (``QWidget.grab``) into ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(path))
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
     return path
+
+
+def small_png(source: Path, dest: Path, *, limit: int = README_LIMIT_BYTES, max_width: int = 1400) -> Path:
+    """Copy ``source`` to ``dest`` as a PNG under ``limit`` bytes: downscaled to ``max_width`` and, when still
+    too large, reduced to an adaptive 256-colour palette (what a README image needs)."""
+    from PIL import Image
+
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+        if image.width > max_width:
+            image = image.resize((max_width, round(image.height * max_width / image.width)), Image.Resampling.LANCZOS)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        image.save(dest, optimize=True)
+        colours = 256
+        while dest.stat().st_size > limit and colours >= 32:
+            image.quantize(colors=colours, method=Image.Quantize.MEDIANCUT).save(dest, optimize=True)
+            colours //= 2
+    size = dest.stat().st_size
+    if size > limit:
+        raise RuntimeError(f"{dest} is {size} bytes, over the {limit} byte limit")
+    print(f"wrote {dest} ({size // 1024} KB)")
+    return dest
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
-    parser.add_argument("--model", type=Path, default=None, help="a trained run folder for the GAN panel")
-    parser.add_argument("--train-iterations", type=int, default=300,
-                        help="iterations of the training run shown in the monitor (its model fills the GAN panel)")
-    parser.add_argument("--size", default="1600x1000", help="window size WxH")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the screenshots (one sub-folder per size)")
+    parser.add_argument("--readme", type=Path, default=REPO / "docs" / "screenshots",
+                        help="folder for the README's two images ('none' to skip)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (training monitor)")
+    parser.add_argument("--train-iterations", type=int, default=40,
+                        help="iterations of the short real training run shown in the monitor (0: no run)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="decongan-screens-"))
@@ -81,124 +111,110 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_application()
     window = MainWindow()
-    width, height = (int(v) for v in args.size.split("x"))
-    window.resize(width, height)
+    window.resize(*SIZES[0])
     window.show()
     pump(app, 0.5)
 
-    tagan = args.data / "tagan_confocal_vs_sted"
-    window.open_dataset(tagan / "lq", tagan / "hq", True)
-    wait_for(app, lambda: window.session.lq is not None, 30, "the dataset")
-    fov = next(f for f in window.session.dataset.fields if f.name == FIELD)
-    window.load_field(fov)
-    wait_for(app, lambda: window.session.field is fov and idle(window), 60, "the field")
-    window.data_panel.pixel_spin.setValue(0.015)
-
-    # -- training monitor: a real (short) `decongan train` run started from the Train panel ------------
-    run_dir = _train(window, app, tagan, work, args.train_iterations, args.out)
-    if args.model is not None:
-        run_dir = args.model
-
-    # -- viewer with four panels: LQ | RL | GAN | GT ---------------------------------------------------
+    # -- launch -> Open sample -> Deconvolve -> Predict: LQ | RL | GAN | GT ------------------------------
+    window.open_sample()
+    wait_for(app, lambda: window.session.gt is not None and idle(window), 120, "the sample")
     decon = window.deconvolve_panel
     window.show_workflow(decon)
-    decon.wavelength_spin.setValue(640.0)
-    decon.size_spin.setValue(33)
-    decon.iterations_spin.setValue(20)
-    decon.edges_combo.setCurrentText("padded")
+    decon.na_spin.setValue(SAMPLE_OPTICS["na"])
+    decon.ni_spin.setValue(SAMPLE_OPTICS["ni"])
+    decon.wavelength_spin.setValue(SAMPLE_OPTICS["wavelength_nm"])
     decon.run()
-    wait_for(app, lambda: any(lay.name.startswith("RL") for lay in window.session.layers), 300, "deconvolution")
-    if run_dir is not None:
-        predict = window.predict_panel
-        window.show_workflow(predict)
-        predict.set_run_dir(run_dir)
-        predict.tile_spin.setValue(256)
-        predict.run()
-        wait_for(app, lambda: len(window.session.restored) >= 2, 300, "prediction")
+    wait_for(app, lambda: any(lay.name.startswith("RL") for lay in window.session.layers), 600, "deconvolution")
+    predict = window.predict_panel
+    window.show_workflow(predict)
+    if not predict.run_edit.text():
+        predict.bundled_combo.setCurrentIndex(1)
+    predict.device_combo.setCurrentText("cpu")
+    predict.run()
+    wait_for(app, lambda: len(window.session.restored) >= 2, 900, "prediction with the bundled model")
     wait_for(app, lambda: idle(window) and window.evaluation is not None and not window._evaluation_stale(),
              600, "the comparison")
-    viewer = window.viewer
-    viewer.panels[0].view.setRange(xRange=(150, 406), yRange=(150, 406), padding=0)
-    viewer.line_button.click()
-    pump(app, 1.0)
-    save(window, args.out, "1_viewer_four_panels")
-    window.bottom_tabs.setCurrentWidget(window.metrics)
-    pump(app, 0.5)
-    save(window, args.out, "2_metrics_table")
-    viewer.consistency_button.click()
-    wait_for(app, lambda: bool(viewer.maps["consistency"]) and idle(window), 300, "consistency maps")
-    pump(app, 0.5)
-    save(window, args.out, "3_consistency_map")
-    viewer.consistency_button.click()
-    window.bottom_tabs.setCurrentWidget(window.profile)
 
-    # -- batch -------------------------------------------------------------------------------------------
-    batch = window.batch_panel
-    window.show_workflow(batch)
-    batch.fill_from_dataset()
-    batch.out_edit.setText(str(work / "batch"))
-    batch.model_edit.setText(str(run_dir) if run_dir is not None else "")  # the Batch panel's own model choice
-    batch.dpi_spin.setValue(120)
-    process = batch.start_batch()
-    if process is not None:
-        wait_for(app, lambda: len(process.records) >= 4 or not batch.is_running, 900, "batch progress")
-        save(window, args.out, "5_batch_running")
-        wait_for(app, lambda: not batch.is_running, 1800, "the batch")
-        window.bottom_tabs.setCurrentWidget(window.metrics)
-        window.metrics.set_scope("Dataset")
-        pump(app, 0.5)
-        save(window, args.out, "6_batch_done")
-
-    # -- export preview ------------------------------------------------------------------------------
+    monitor = _train(window, app, args.data, work, args.train_iterations)
     export = window.export_panel
-    window.show_workflow(export)
     export.out_edit.setText(str(work / "export"))
-    export.preview()
-    wait_for(app, lambda: export.preview_ready and idle(window), 300, "the export preview")
-    pump(app, 0.5)
-    save(window, args.out, "7_export_preview")
+
+    for width, height in SIZES:
+        folder = args.out / f"{width}x{height}"
+        window.resize(width, height)
+        window.show_compare()
+        window.show_workflow(window.deconvolve_panel)  # the first step of a comparison beside its result
+        window.viewer.reset_view()
+        pump(app, 0.8)
+        window.bottom_tabs.setCurrentWidget(window.metrics)
+        pump(app, 0.3)
+        compare = save(window, folder / "compare.png")
+        if (width, height) == SIZES[0] and str(args.readme) != "none":
+            small_png(compare, args.readme / "window_lq_rl_gan_gt.png")
+        save(window, folder / "metrics.png")
+        for mode, button in (("consistency", window.viewer.consistency_button), ("error_map", window.viewer.error_button)):
+            button.click()
+            wait_for(app, lambda: idle(window), 300, f"the {mode}")
+            pump(app, 0.5)
+            save(window, folder / f"{mode}.png")
+            button.click()
+        for panel in window.workflow_panels:
+            window.show_workflow(panel)
+            pump(app, 0.4)
+            save(window, folder / f"panel_{panel.title}.png")
+        if monitor:
+            window.show_training_monitor()
+            pump(app, 0.5)
+            save(window, folder / "training_monitor.png")
+        window.show_workflow(export)
+        export.preview()
+        wait_for(app, lambda: export.preview_ready and idle(window), 300, "the export preview")
+        pump(app, 0.5)
+        save(window, folder / "export_preview.png")
 
     window.close()
     pump(app, 0.5)
+    if str(args.readme) != "none":
+        _demo_figure(work, args.readme)
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
-def _train(window, app, tagan: Path, work: Path, iterations: int, out: Path) -> Path | None:
-    """A real `decongan train` run from the Train panel; screenshots of its monitor; the run folder."""
-    from decongan.engine.learn.checkpoint import is_run_dir
+def _demo_figure(work: Path, readme: Path) -> Path:
+    """The comparison figure of ``decongan demo`` (bundled sample and model), as the README shows it."""
+    from decongan.app.commands.demo import run_demo
 
+    outputs = run_demo(work / "demo", formats=("png",), dpi=150, log=lambda message: print(f"demo: {message}"))
+    return small_png(outputs.out_dir / "figures" / "comparison.png", readme / "demo_comparison.png")
+
+
+def _train(window, app, data: Path, work: Path, iterations: int) -> bool:
+    """A short real `decongan train` run from the Train panel on TA-GAN pairs, for the monitor's curves."""
+    if iterations <= 0:
+        return False
+    tagan = data / "tagan_confocal_vs_sted"
+    if not tagan.is_dir():
+        print(f"no training monitor: {tagan} not found")
+        return False
     train = window.train_panel
     window.show_workflow(train)
     train.preset_combo.setCurrentText("s1")
     train.lq_edit.setText(str(tagan / "lq"))
     train.hq_edit.setText(str(tagan / "hq"))
-    run = work / "run_s1"
-    train.out_edit.setText(str(run))
+    train.out_edit.setText(str(work / "run_s1"))
     train.iterations_spin.setValue(iterations)
-    train.val_every_spin.setValue(max(1, iterations // 6))
-    train.patch_spin.setValue(96)
-    train.batch_spin.setValue(4)
-    train.width_spin.setValue(16)  # a small model: a CPU-friendly run
-    train.device_combo.setCurrentText("auto")
+    train.val_every_spin.setValue(max(1, iterations // 4))
+    train.patch_spin.setValue(48)
+    train.batch_spin.setValue(2)
+    train.width_spin.setValue(4)  # a tiny model: a CPU-friendly run
+    train.device_combo.setCurrentText("cpu")
     process = train.start()
     if process is None:
-        return None
-    try:
-        wait_for(app, lambda: any("val_ssim" in r for r in process.records) or not train.is_running, 1800,
-                 "the first validation")
-        wait_for(app, lambda: len([r for r in process.records if "val_ssim" in r]) >= 3 or not train.is_running,
-                 3600, "three validations")
-        pump(app, 2.5)  # let the preview timer pick up the newest validation images
-        train.refresh_previews()
-        save(window, out, "4_training_monitor")
-        wait_for(app, lambda: not train.is_running, 3600, "the training run")
-    except TimeoutError:
-        train.stop()
-        wait_for(app, lambda: not train.is_running, 120, "the training run to stop")
+        return False
+    wait_for(app, lambda: not train.is_running, 1200, "the training run")
     pump(app, 0.5)
     train.refresh_previews()
-    save(window, out, "4b_training_finished")
-    return run if is_run_dir(run) else None
+    return True
 
 
 if __name__ == "__main__":
