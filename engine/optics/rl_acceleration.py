@@ -87,7 +87,8 @@ class BiggsAndrews:
 
 
 def poisson_log_likelihood(image: np.ndarray, estimate: np.ndarray, psf: np.ndarray, *,
-                           edges: Literal["circular", "zero"] = "zero", normalize_psf: bool = True) -> float:
+                           edges: Literal["circular", "zero"] = "zero", normalize_psf: bool = True,
+                           border: int = 0) -> float:
     """Poisson log-likelihood of ``image`` given ``estimate`` blurred as the engine's RL blurs it.
 
     ``sum(y log(Hx) - Hx)`` over the image (the ``log y!`` term, which does not depend on the
@@ -106,6 +107,10 @@ def poisson_log_likelihood(image: np.ndarray, estimate: np.ndarray, psf: np.ndar
         returned estimate does not hold, so it cannot be scored here).
     normalize_psf : bool
         As in :func:`~decongan.engine.optics.deconvolution.iter_richardson_lucy`.
+    border : int
+        Pixels left out along every edge of the image (>= 0): with a border of at least the PSF
+        size, only pixels whose blur comes from the estimate's interior count, where estimates made
+        with different boundary models can be compared.
 
     Returns
     -------
@@ -137,6 +142,11 @@ def poisson_log_likelihood(image: np.ndarray, estimate: np.ndarray, psf: np.ndar
     canvas = np.zeros(geo.canvas)
     canvas[geo.obj] = x
     blurred = fft.irfftn(fft.rfftn(canvas) * otf, s=geo.canvas)[geo.data]
+    if border:
+        if border < 0 or 2 * border >= min(y.shape):
+            raise ValueError(f"border {border} leaves nothing of an image of shape {y.shape}")
+        inner = tuple(slice(border, n - border) for n in y.shape)
+        y, blurred = y[inner], blurred[inner]
     counted = y > 0
     if np.any(blurred[counted] <= 0):
         return float("-inf")

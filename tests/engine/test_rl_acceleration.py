@@ -38,6 +38,13 @@ def test_the_likelihood_is_poissons_with_scipys_linear_convolution():
     blurred = signal.convolve(x.astype(np.float64), PSF_2D / PSF_2D.sum(dtype=np.float64), mode="same")
     expected = float(np.sum(stats.poisson.logpmf(y, blurred)) + np.sum(special.gammaln(y.astype(np.float64) + 1)))
     assert poisson_log_likelihood(y, x, PSF_2D, edges="zero") == pytest.approx(expected, rel=1e-12)
+    # border=: only the interior counts (the same terms, cropped)
+    inner = (slice(21, 43), slice(21, 43))
+    interior = float(np.sum(stats.poisson.logpmf(y[inner], blurred[inner]))
+                     + np.sum(special.gammaln(y[inner].astype(np.float64) + 1)))
+    assert poisson_log_likelihood(y, x, PSF_2D, edges="zero", border=21) == pytest.approx(interior, rel=1e-12)
+    with pytest.raises(ValueError, match="border 32 leaves nothing of an image of shape"):
+        poisson_log_likelihood(y, x, PSF_2D, border=32)
     # RL climbs it: 5 more iterations never lower it
     steps = [poisson_log_likelihood(y, richardson_lucy(y, PSF_2D, iterations=k, edges="zero", initial=0.5,
                                                        device="cpu"), PSF_2D) for k in (5, 10, 15)]
