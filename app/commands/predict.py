@@ -31,6 +31,13 @@ Before restoring, each input is checked against the run's training domain (pixel
 statistics; domain.json, or what config.json records for older runs): 'domain warning' lines on
 stderr say where it lies outside, and the output's provenance lists them (domain_warnings).
 
+OME-Zarr: an INPUT may be a NAME.ome.zarr folder (--zarr-level picks a scale level). With --out
+NAME.ome.zarr (one INPUT, an OME-Zarr too, a run folder) the image is restored region by region
+without loading it: --tile is the region edge, each region is read with a halo of the generator's
+receptive field and run whole, so the result equals whole-image prediction; the output is float32
+OME-Zarr with the input's axes and calibration (pixel size / scale), --pyramid N levels. No
+pixel-size resampling there: choose the scale level that matches the training pixel size.
+
 Files that cannot be read or restored are reported by name and skipped; the exit status is 1
 when any failed. Inputs are never overwritten.
 """
@@ -40,7 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
                         help="run folder of 'decongan train', a model folder, or a bioimage.io package (.zip, rdf.yaml)")
     parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="images to restore (files or folders)")
-    parser.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--out", "-o", type=Path, required=True, metavar="DIR",
+                        help="output folder, or NAME.ome.zarr for one OME-Zarr input (region by region)")
+    parser.add_argument("--zarr-level", type=int, default=0, metavar="K",
+                        help="scale level of OME-Zarr inputs (0 = full resolution)")
+    parser.add_argument("--pyramid", type=int, default=1, metavar="N",
+                        help="levels of an OME-Zarr output (1 = full resolution only)")
     parser.add_argument("--tile", type=int, default=512, metavar="PX", help="tile side in pixels; 0 = whole image")
     parser.add_argument("--overlap", type=_overlap, default=64, metavar="PX",
                         help="overlap between tiles in pixels, or 'auto': the generator's receptive field (tiled = whole output)")
@@ -73,8 +85,10 @@ def _expand(inputs: list[Path]) -> list[Path]:
     from decongan.engine.io import list_images
 
     files: list[Path] = []
+    from decongan.engine.zarr_io import is_zarr_path
+
     for path in inputs:
-        if path.is_dir():
+        if path.is_dir() and not is_zarr_path(path):
             files.extend(list_images(path))
         else:
             files.append(path)
@@ -83,9 +97,10 @@ def _expand(inputs: list[Path]) -> list[Path]:
 
 def _stem(path: Path) -> str:
     from decongan.engine.io import IMAGE_SUFFIXES
+    from decongan.engine.zarr_io import ZARR_SUFFIXES
 
     name = path.name
-    for ending in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+    for ending in sorted(IMAGE_SUFFIXES + ZARR_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(ending):
             return name[: -len(ending)]
     return path.stem
@@ -124,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
     except ValueError as err:
         raise CommandError(str(err)) from err
+    from decongan.engine.zarr_io import is_zarr_path
+
+    if is_zarr_path(args.out):
+        return _predict_zarr(args, device)
     from decongan.engine.learn.bioimageio_run import (
         BioimageioModelError,
         is_bioimageio_source,
@@ -165,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
     written: list[Path] = []
     for path, dest in planned:
         try:
-            image = read_image(path, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None)
+            image = read_image(path, pixel_size_um=args.pixel_nm / 1000.0 if args.pixel_nm else None,
+                               level=args.zarr_level)
             domain_warnings, domain_notes = ([], []) if package else _domain_check(model, image)
             for kind, lines in (("warning", domain_warnings), ("note", domain_notes)):  # before predicting
                 for line in lines:
@@ -201,3 +221,47 @@ def run(args: argparse.Namespace) -> int:
         return 1
     return 0
 
+
+
+def _predict_zarr(args: argparse.Namespace, device: object) -> int:
+    """One OME-Zarr input to an OME-Zarr output, region by region (engine.learn.zarr_prediction)."""
+    import time
+    from dataclasses import replace
+
+    from decongan.app.console import ConsoleProgress
+    from decongan.engine.learn.bioimageio_run import is_bioimageio_source
+    from decongan.engine.learn.checkpoint import RunError
+    from decongan.engine.learn.inference import load_model
+    from decongan.engine.learn.zarr_prediction import iter_predict_zarr
+    from decongan.engine.progress import run_with_callbacks
+    from decongan.engine.zarr_io import check_zarr_output, is_zarr_path, open_ome_zarr
+
+    if len(args.inputs) != 1 or not is_zarr_path(args.inputs[0]):
+        raise CommandError("--out NAME.ome.zarr takes exactly one OME-Zarr INPUT (NAME.ome.zarr); give a folder "
+                           "as --out for other inputs")
+    if same_file(args.out, args.inputs[0]):
+        raise CommandError(f"--out {args.out} is the input; choose another output path (inputs are never overwritten)")
+    if is_bioimageio_source(args.run_dir):
+        raise CommandError("region-by-region OME-Zarr output runs DeconGAN run folders only; a bioimage.io package "
+                           "can restore an OME-Zarr level read whole (--out DIR)")
+    if args.tile < 16 or args.pyramid < 1:
+        raise CommandError("with an OME-Zarr --out, --tile (the region edge) must be >= 16 pixels and --pyramid >= 1")
+    check_zarr_output(args.out, overwrite=args.overwrite, label="--out", allow="pass --overwrite")
+    source = open_ome_zarr(args.inputs[0], level=args.zarr_level)
+    if args.pixel_nm:
+        source = replace(source, pixel_size_um=args.pixel_nm / 1000.0)
+    try:
+        model = load_model(args.run_dir, which=args.which, device=device)
+    except RunError as err:
+        raise CommandError(str(err).replace("which='last'", "--which last")) from err
+    start = time.monotonic()
+    events = iter_predict_zarr(model, source, args.out, region=args.tile, tile=0, device=str(device),
+                               levels=args.pyramid, overwrite=args.overwrite)
+    result = run_with_callbacks(events, progress=ConsoleProgress(args.inputs[0].name, json_lines=args.json_progress))
+    p = result.provenance.parameters
+    for note in result.provenance.notes:
+        print(f"decongan predict: {args.inputs[0].name}: note: {note}", file=sys.stderr)
+    print(f"wrote {result.path}: {result.provenance.method}, {p['regions']} regions of {p['region_px']} px + "
+          f"{p['halo_px']} px halo (receptive field {p['receptive_field_radius_px']} px), "
+          f"{time.monotonic() - start:.1f} s")
+    return 0
