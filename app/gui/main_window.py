@@ -54,6 +54,10 @@ class MainWindow(WindowMenusMixin, WindowFilesMixin, WindowAnalysisMixin, QMainW
         #: the evaluation on screen; the cache of evaluations is the session's (per dataset)
         self.evaluation: analysis.FieldEvaluation | None = None
         self._evaluation_key = None
+        #: split-half maps of the layers on screen (app.gui.split_half_analysis), their key and the one computing
+        self.split_half = None
+        self._split_half_key = None
+        self._split_half_pending = None
         #: the batch folder whose metrics.csv fills the Dataset table (None: the fields compared in the window)
         self.dataset_rows_from: object = None
 

@@ -73,6 +73,9 @@ class Layer:
         Stamped by the session each time the layer is set (never reused within a session): the
         evaluation cache keys on it, never on ``id()`` of an array (ids are reused after garbage
         collection).
+    rerun : callable or None
+        The exact call that made a restored layer, ``rerun(image) -> restoration`` (set by the
+        Deconvolve panel), so split-half maps can run it on photon halves (app.gui.split_half_analysis).
     """
 
     name: str
@@ -80,6 +83,7 @@ class Layer:
     role: str = RESTORED_ROLE
     provenance: Any = None
     version: int = 0
+    rerun: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass

@@ -157,14 +157,74 @@ class WindowAnalysisMixin:
         if mode == "image":
             return
         self.show_compare()
+        if mode == "split_half":
+            self.compute_split_half()
+            return
         if self.evaluation is None or self._evaluation_stale():
             self.statusBar().showMessage("Comparing the field (metrics and maps)...", 3000)
             self.compute_evaluation()
         else:
             self._show_maps()
 
+    # -- split-half maps: the layers' methods rerun on two photon halves of the input (a worker) ------------
+    def _split_half_inputs_key(self):
+        return self._evaluation_inputs_key(), self.viewer.position["t"]
+
+    def compute_split_half(self) -> Job | None:
+        """Split-half maps of the restored layers the window can rerun (Deconvolve's RL, Predict's GAN), in a worker.
+
+        Nothing is recomputed while the field, its layers and the time point are unchanged.
+        """
+        from decongan.app.gui.split_half_analysis import split_half_maps
+
+        session = self.session
+        if session.lq is None:
+            return None
+        key = self._split_half_inputs_key()
+        if key == self._split_half_key and self.split_half is not None:
+            self._show_split_half()
+            return None
+        running = self._analysis_jobs.get("split_half")
+        if key == self._split_half_pending and running is not None and running.is_running:
+            return running
+        lq, t = session.lq.image, self.viewer.position["t"]
+        layers = {lay.name: lay for lay in session.restored}
+        self._split_half_pending = key
+        self.statusBar().showMessage("Split-half maps: restoring two photon halves with each layer's method...", 10000)
+
+        def done(result) -> None:
+            self._split_half_pending = None
+            if key != self._split_half_inputs_key():
+                if self.viewer.map_mode == "split_half":
+                    self.compute_split_half()  # the field or its layers changed meanwhile
+                return
+            self.split_half, self._split_half_key = result, key
+            self._show_split_half()
+
+        return self._run_analysis("split_half", f"Split-half maps of {session.field.name if session.field else 'field'}",
+                                  lambda ctx: split_half_maps(lq, layers, t=t, cancel=ctx.cancel), done)
+
+    def _show_split_half(self) -> None:
+        """Give the viewer the split-half maps of the current channel / z and say what they show."""
+        result = self.split_half
+        if result is None or self._split_half_key != self._split_half_inputs_key():
+            if self.viewer.map_mode == "split_half":
+                self.compute_split_half()
+            return
+        c, z = self.viewer.position["c"], self.viewer.position["z"]
+        maps, flagged = result.planes(c=c, z=z)
+        self.viewer.set_maps("split_half", maps, flagged=flagged, missing=result.missing)
+        if self.viewer.map_mode == "split_half":
+            parts = [f"{name}: {100 * f[2]:.2f}% flagged" for name, f in flagged.items()]
+            parts += [f"{name}: no map ({why})" for name, why in result.missing.items()]
+            self.statusBar().showMessage(
+                f"Split-half maps (seed {result.seed}; instability at half the photons, not correctness) - "
+                + ("; ".join(parts) if parts else "no restored layer: deconvolve or predict first"), 20000)
+
     def _show_maps(self) -> None:
         """Give the viewer the maps of the current channel / z from the evaluation."""
+        if self.viewer.map_mode == "split_half" or self.split_half is not None:
+            self._show_split_half()
         ev = self.evaluation
         if ev is None:
             return

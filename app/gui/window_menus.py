@@ -38,6 +38,7 @@ class WindowMenusMixin:
         view.addAction(self._toggle_action("&Line profile", self.viewer.line_button, "L"))
         view.addAction(self._toggle_action("&Error map", self.viewer.error_button, "E"))
         view.addAction(self._toggle_action("&Consistency map", self.viewer.consistency_button, "C"))
+        view.addAction(self._toggle_action("&Split-half map", self.viewer.split_half_button, "H"))
         view.addSeparator()
         view.addAction(self.data_dock.toggleViewAction())
         view.addAction(self.workflow_dock.toggleViewAction())

@@ -544,16 +544,23 @@ class DeconvolvePanel(WorkflowPanel):
                                               psf_source=psf_source, fiji_dir=fiji_dir, progress=ctx.progress),
                 lambda: deconvolve_image(image, psf, psf_source=psf_source, **fallback))
 
-        label = "engine" if backend == "engine" else "Fiji"
-        self.job = self.ctx.jobs.start("Deconvolution", work, on_success=lambda r: self._done(r, label, optics))
+        def rerun(half: Any) -> Any:  # the same engine call on another image (split-half maps)
+            from decongan.engine.optics.deconvolution import deconvolve_image
 
-    def _done(self, result: Any, label: str, optics: dict[str, Any] | None = None) -> None:
+            return deconvolve_image(half, psf if psf is not None else psf_from_parameters(p), psf_source=psf_source,
+                                    **options)
+
+        label = "engine" if backend == "engine" else "Fiji"
+        self.job = self.ctx.jobs.start("Deconvolution", work, on_success=lambda r: self._done(
+            r, label, optics, rerun if backend == "engine" else None))
+
+    def _done(self, result: Any, label: str, optics: dict[str, Any] | None = None, rerun: Any = None) -> None:
         provenance = result.provenance
         if optics:
             provenance.parameters["optics"] = optics
         if label == "Fiji" and "unavailable" in (provenance.backend or "").lower():
             label = "engine, Fiji unavailable"
-        layer = Layer(self.layer_name(label), result.image, "restored", provenance)
+        layer = Layer(self.layer_name(label), result.image, "restored", provenance, rerun=rerun)
         self.ctx.session.set_layer(layer)
 
     # -- Fiji ----------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Map modes of the viewer: "error" (|method - GT|, one common scale) and "consistency" (signed z-map).
+"""Map modes of the viewer: "error" (|method - GT|, one common scale), "consistency" and "split_half" (signed z-maps).
 
 The maps are computed by the engine off the GUI thread (``app.gui.analysis``); the viewer only shows
 them in place of the images, with one LUT, one scale and a colour bar for all panels -- the LUTs, scales
 and labels of the exported figures (``engine.evaluate.figures.maps``), so screen and file look alike:
 consistency = the normalised residual z over a fixed -5..+5 (purple: the restoration is brighter than the
 input supports, orange: input signal it lacks) with the flagged regions outlined; errors = magma from 0
-to the 99.5th percentile of the maps shown.
+to the 99.5th percentile of the maps shown; split-half = the disagreement z of the restorations of two
+photon halves, on the consistency map's LUT and scale (engine.evaluate.figures.trust).
 """
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ from decongan.engine.evaluate.figures.maps import (
     ERROR_PERCENTILE,
     FLAGGED_COLOUR,
 )
+from decongan.engine.evaluate.figures.trust import SPLIT_HALF_LABEL
 
 #: map kind -> (matplotlib LUT, levels policy, colour-bar title)
 MAP_STYLES: dict[str, tuple[str, str, str]] = {
     "error": (ERROR_CMAP, "positive", ERROR_LABEL),
     "consistency": (CONSISTENCY_CMAP, "symmetric", CONSISTENCY_LABEL + "; outlines: flagged"),
+    "split_half": (CONSISTENCY_CMAP, "symmetric", SPLIT_HALF_LABEL + "; outlines: flagged"),
 }
 CONSISTENCY_THRESHOLD = CONSISTENCY_ZLIM
-MAP_KINDS = ("image", "error", "consistency")
+MAP_KINDS = ("image", "error", "consistency", "split_half")
+#: map kinds whose flagged regions are outlined and quoted in the panel titles
+FLAGGED_KINDS = ("consistency", "split_half")
 
 
 def map_levels(arrays: list[np.ndarray], policy: str) -> tuple[float, float]:
@@ -73,7 +78,8 @@ class MapsMixin:
         if mode not in MAP_KINDS:
             raise ValueError(f"unknown map mode {mode!r}; choose one of {', '.join(MAP_KINDS)}")
         self.map_mode = mode
-        for button, kind in ((self.error_button, "error"), (self.consistency_button, "consistency")):
+        for button, kind in ((self.error_button, "error"), (self.consistency_button, "consistency"),
+                             (self.split_half_button, "split_half")):
             if button.isChecked() != (mode == kind):
                 button.blockSignals(True)
                 button.setChecked(mode == kind)
@@ -82,15 +88,20 @@ class MapsMixin:
         self.map_mode_changed.emit(mode)
 
     def set_maps(self, kind: str, maps: dict[str, np.ndarray], note: str = "",
-                 flagged: dict[str, tuple[np.ndarray, float, float]] | None = None) -> None:
+                 flagged: dict[str, tuple[np.ndarray, float, float]] | None = None,
+                 missing: dict[str, str] | None = None) -> None:
         """Provide the maps of ``kind`` for the current plane (layer name -> 2-D array); for consistency
-        maps ``flagged`` gives layer name -> (flagged mask of the plane, its flagged fraction, the whole
-        image's), outlined on the map and quoted in the panel title."""
+        and split-half maps ``flagged`` gives layer name -> (flagged mask of the plane, its flagged
+        fraction, the whole image's), outlined on the map and quoted in the panel title; ``missing``
+        gives layer name -> why that layer has no map (shown in its title instead of the map)."""
         if kind not in self.maps:
             raise ValueError(f"unknown map kind {kind!r}")
         self.maps[kind] = dict(maps)
         self.map_notes[kind] = note
+        self.map_missing[kind] = dict(missing or {})
         if kind == "consistency":
             self.flagged = dict(flagged or {})
+        elif kind == "split_half":
+            self.split_half_flagged = dict(flagged or {})
         if self.map_mode == kind:
             self._redraw(full=True)

@@ -75,10 +75,14 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         self.contrast_shared = Contrast(low_pct=low_pct, high_pct=high_pct)
         self.contrast_per_panel: dict[str, Contrast] = {}
         self.map_mode = "image"
-        self.maps: dict[str, dict[str, np.ndarray]] = {"error": {}, "consistency": {}}
+        self.maps: dict[str, dict[str, np.ndarray]] = {"error": {}, "consistency": {}, "split_half": {}}
         self.map_notes: dict[str, str] = {}
+        #: map kind -> layer name -> why that layer has no map of the kind (said in its title)
+        self.map_missing: dict[str, dict[str, str]] = {}
         #: consistency maps: layer name -> (flagged mask of the plane, plane fraction, whole-image fraction)
         self.flagged: dict[str, tuple[np.ndarray, float, float]] = {}
+        #: split-half maps, the same
+        self.split_half_flagged: dict[str, tuple[np.ndarray, float, float]] = {}
         self.position = {"c": 0, "z": 0, "t": 0}
         self.pixel_size_um: float | None = None
         self._line_points: tuple[tuple[float, float], tuple[float, float]] | None = None
@@ -122,15 +126,20 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         self.consistency_button.setToolTip("Restored image re-blurred with the LQ PSF vs the LQ input: normalised residual\n"
                                            "(purple: structure the input does not support; orange: signal it lacks;\n"
                                            "outlines: flagged regions, as in the exported figure)")
+        self.split_half_button = QToolButton(text="Split-half map", checkable=True)
+        self.split_half_button.setToolTip("The input's photons split in two halves, each restored again by the layer's "
+                                          "method: where the two\nrestorations disagree beyond noise (instability at "
+                                          "half the photons, not correctness; outlines: flagged)")
         self.error_button.toggled.connect(lambda on: self.set_map_mode("error" if on else "image"))
         self.consistency_button.toggled.connect(lambda on: self.set_map_mode("consistency" if on else "image"))
+        self.split_half_button.toggled.connect(lambda on: self.set_map_mode("split_half" if on else "image"))
         reset = QToolButton(text="Fit")
         reset.setToolTip("Show the whole image")
         reset.clicked.connect(self.reset_view)
         self.lut_combo = QComboBox()
         self.lut_combo.addItems(list(LUTS))
         self.lut_combo.setCurrentText(self.lut_name if self.lut_name in LUTS else "grey")
-        for w in (self.line_button, self.error_button, self.consistency_button, reset):
+        for w in (self.line_button, self.error_button, self.consistency_button, self.split_half_button, reset):
             row1.addWidget(w)
         row1.addStretch(1)
         row1.addWidget(QLabel("LUT:"))
@@ -218,6 +227,7 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         for kind in self.maps:
             self.maps[kind] = {k: v for k, v in self.maps[kind].items() if k in names}
         self.flagged = {k: v for k, v in self.flagged.items() if k in names}
+        self.split_half_flagged = {k: v for k, v in self.split_half_flagged.items() if k in names}
         lq = next((lay for lay in layers if lay.role == LQ_ROLE), layers[0] if layers else None)
         self.pixel_size_um = lq.image.pixel_size_um if lq is not None else None
         new_shape = self.layers[0].image.yx_shape if self.layers else None
@@ -398,14 +408,16 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
                 panel.set_levels(levels)
                 panel.item.setLookupTable(lut_of_maps if is_map else lut)
             title = panel.layer.name
-            flagged = self.flagged.get(panel.layer.name) if is_map and self.map_mode == "consistency" else None
+            flags = {"consistency": self.flagged, "split_half": self.split_half_flagged}.get(self.map_mode, {})
+            flagged = flags.get(panel.layer.name) if is_map else None
             if is_map:
-                title += f"  [{self.map_mode} map]"
+                title += f"  [{self.map_mode.replace('_', '-')} map]"
                 if flagged is not None:  # the plane's share (outlined here) and the whole image's (the table's)
                     plane, whole = 100 * flagged[1], 100 * flagged[2]
                     title += f"\nflagged {plane:.2f} %" + (f" here, {whole:.2f} % overall" if plane != whole else "")
             elif self.map_mode != "image":
-                title += "  [no map]"
+                why = self.map_missing.get(self.map_mode, {}).get(panel.layer.name)
+                title += f"  [no map: {why}]" if why else "  [no map]"
             panel.set_title(title)
             panel.set_overlay(outline_rgba(flagged[0]) if flagged is not None and flagged[0].any() else None)
             panel.scale_bar.set_pixel_size(self.pixel_size_um if panel is self.panels[0] else None)
