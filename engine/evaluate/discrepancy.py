@@ -7,7 +7,11 @@ itself by :func:`decongan.engine.evaluate.consistency.estimate_noise_model` (sec
 by local mean, a weighted line fit). RL then runs the smallest iteration count of
 :data:`DISCREPANCY_GRID` at which the re-blurred estimate's chi^2 per pixel,
 ``mean((y - H x)^2 / (a * H x + b))``, has fallen to 1 or below (it starts above 1 and falls as RL fits
-more of the data, noise included). ``H x`` is the engine's reflect-padded convolution
+more of the data, noise included). The mean runs over the pixels whose modelled variance is at least
+``a ** 2``, the variance of one detected photon in image units: below that Poisson counts are far from
+Gaussian and the fitted intercept ``b`` (negative when the image has an intensity offset) decides the
+variance, which would let a few dark pixels dominate the sum. ``H x`` is the engine's
+reflect-padded convolution
 (:func:`decongan.engine.evaluate.consistency.blur`), the forward model of the consistency map.
 
 The rule is conservative: on a synthetic field of blobs (Gaussian PSF sigma 2 px, Poisson counts) it
@@ -76,19 +80,29 @@ def chi2_per_pixel(data: np.ndarray, estimate: np.ndarray, psf: np.ndarray, gain
     psf : ndarray
         PSF of the system, same grid (normalised to sum 1 here).
     gain, read_variance : float
-        Poisson-Gaussian noise model (image units, units squared).
+        Poisson-Gaussian noise model (image units, units squared). Only pixels whose modelled variance
+        is at least ``gain ** 2`` (one detected photon) enter the mean (all pixels when ``gain`` is 0).
 
     Returns
     -------
     float
         About 1 when the residual is as large as the noise; below 1 when the estimate fits the noise.
+
+    Raises
+    ------
+    TuningError
+        No pixel is bright enough (an image of less than one photon per pixel).
     """
     from decongan.engine.evaluate.consistency import blur
 
     y = np.asarray(data, dtype=np.float64)
     reblurred = blur(estimate, psf).astype(np.float64)
-    variance = np.maximum(gain * np.maximum(reblurred, 0.0) + read_variance, 1e-12)
-    return float(np.mean((y - reblurred) ** 2 / variance))
+    variance = gain * np.maximum(reblurred, 0.0) + read_variance
+    usable = variance >= max(gain * gain, 1e-12)
+    if not np.any(usable):
+        raise TuningError("no pixel is bright enough for the discrepancy rule (modelled noise below one photon "
+                          "everywhere)", value=(gain, read_variance))
+    return float(np.mean((y[usable] - reblurred[usable]) ** 2 / variance[usable]))
 
 
 def discrepancy_iterations(data: np.ndarray, psf: np.ndarray, spec: BaselineSpec | None = None, *,

@@ -184,6 +184,11 @@ def test_discrepancy_rule_stops_at_the_first_count_with_chi2_at_most_one():
     # the rule does not depend on the intensity scale (camera gain 4: variance 4x, 16x)
     scaled = discrepancy_iterations(counts * 4.0, psf)
     assert scaled.iterations == found.iterations and scaled.gain == pytest.approx(4 * found.gain, rel=1e-4)
+    # an intensity offset (negative fitted intercept) must not let dark pixels dominate chi^2: the misfit
+    # stays that of the data (RL itself runs differently on offset data, so the count may differ)
+    shifted = discrepancy_iterations(counts + 20.0, psf)
+    assert shifted.read_variance < 0 and shifted.reached and shifted.iterations <= 20
+    assert shifted.chi2_per_pixel[1] == pytest.approx(found.chi2_per_pixel[1], rel=0.05)
 
 
 def test_default_tuning_labels_what_was_not_tuned():
