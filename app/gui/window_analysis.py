@@ -101,6 +101,7 @@ class WindowAnalysisMixin:
         """Put ``result`` (the evaluation of ``key``) in the metrics table and the maps."""
         self.evaluation = result
         self._evaluation_key = key
+        self._attach_split_half_numbers()
         rows = [dict(r) for r in result.rows]
         t = key.t
         resampled = "; LQ resampled onto the GT grid (asked for)" if any(
@@ -199,10 +200,28 @@ class WindowAnalysisMixin:
                     self.compute_split_half()  # the field or its layers changed meanwhile
                 return
             self.split_half, self._split_half_key = result, key
-            self._show_split_half()
+            if self._attach_split_half_numbers():  # the table gets the column, the export the maps
+                self._show_evaluation(self.evaluation, self._evaluation_key)
+            else:
+                self._show_split_half()
 
         return self._run_analysis("split_half", f"Split-half maps of {session.field.name if session.field else 'field'}",
                                   lambda ctx: split_half_maps(lq, layers, t=t, cancel=ctx.cancel), done)
+
+    def _attach_split_half_numbers(self) -> bool:
+        """Add the split-half maps to the evaluation on screen when both are of the same layers (the engine's
+        ``attach_split_half``: column ``sh_flagged_fraction``, maps for the exported figure); True if added."""
+        from decongan.engine.evaluate.trust_maps import attach_split_half
+
+        ev, result = self.evaluation, self.split_half
+        if ev is None or result is None or self._split_half_key is None or self._split_half_key[0] != self._evaluation_key:
+            return False
+        added = False
+        for name, per_channel in result.results.items():
+            if name in ev.layer_of and not any(k[0] == name for k in ev.evaluation.split_half):
+                attach_split_half(ev.evaluation, name, per_channel)
+                added = True
+        return added
 
     def _show_split_half(self) -> None:
         """Give the viewer the split-half maps of the current channel / z and say what they show."""

@@ -62,6 +62,10 @@ def test_split_half_toggle_shows_the_engines_map_and_names_what_it_cannot_rerun(
     assert "Other tool" not in window.viewer.maps["split_half"]
     assert titles["Other tool"].endswith("[no map: loaded from a file, its method cannot be rerun on photon halves]")
     assert "Other tool: no map (loaded from a file" in window.statusBar().currentMessage()
+    # the number also goes into the metrics table (the comparison's column), for the GAN only
+    rows = {r["method"]: r for r in window.metrics.rows["Current field"]}
+    assert rows[gan]["sh_flagged_fraction"] == expected.flagged_fraction
+    assert rows["Other tool"].get("sh_flagged_fraction") is None
 
     window.viewer.consistency_button.setChecked(True)  # the toggles exclude each other, as error/consistency do
     assert window.viewer.map_mode == "consistency" and not window.viewer.split_half_button.isChecked()
