@@ -11,7 +11,8 @@ Update (Richardson 1972, Lucy 1974)::
     x_{k+1} = x_k * H^T( y / (H x_k) )          (ratio set to 0 where H x_k < epsilon)
 
 computed in float32 with real FFTs; the OTF is computed once, each iteration costs two forward and
-two inverse FFTs.
+two inverse FFTs. ``acceleration="biggs"`` extrapolates each update (Biggs & Andrews 1997,
+:mod:`decongan.engine.optics.rl_acceleration`): the same likelihood in about a third of the iterations.
 
 Edge modes (``edges=``)
 -----------------------
