@@ -153,6 +153,12 @@ def run(args: argparse.Namespace) -> int:
     if args.rl_acceleration != "none" and args.method == "rltv" and args.tv_variant == "dl2":
         raise CommandError("--tv-variant dl2 reproduces DeconvolutionLab2's own iterations; it cannot be combined "
                            "with --rl-acceleration")
+    from decongan.engine.zarr_io import is_zarr_path
+
+    if args.rl_acceleration != "none" and is_zarr_path(args.input) and is_zarr_path(args.out):
+        raise CommandError("--rl-acceleration is not available for OME-Zarr to OME-Zarr (tile by tile) deconvolution: "
+                           "each tile would extrapolate with its own factor, so the tiles would not join into the "
+                           "whole-image result; write a TIFF, or leave out --rl-acceleration")
     for flag, value in (("--pixel-nm", args.pixel_nm), ("--z-step-nm", args.z_step_nm)):
         if value is not None and not value > 0:
             raise CommandError(f"{flag} must be a positive number of nanometres, got {value}")

@@ -49,6 +49,12 @@ def test_rl_acceleration_is_refused_for_deconvolutionlab2_before_anything_runs(t
                  "--tv-variant", "dl2", "--edges", "circular", "--rl-acceleration", "biggs", "--out", str(out)]) == 1
     assert "--tv-variant dl2 reproduces DeconvolutionLab2's own iterations" in capsys.readouterr().err
     assert not out.exists()
+    # tile by tile, each tile would get its own extrapolation factor: refused, not silently plain RL
+    zarr_out = tmp_path / "never.ome.zarr"
+    assert main(["deconvolve", str(tmp_path / "in.ome.zarr"), "--psf", str(golden_dir / PSF_NAME),
+                 "--rl-acceleration", "biggs", "--out", str(zarr_out)]) == 1
+    assert "--rl-acceleration is not available for OME-Zarr to OME-Zarr" in capsys.readouterr().err
+    assert not zarr_out.exists()
 
 
 def test_batch_rl_acceleration_names_the_column_and_records_it(shared_data, tmp_path, capsys):
