@@ -39,6 +39,8 @@ CANONICAL_AXES = "TZCYX"
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff")
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 IMAGE_SUFFIXES = TIFF_SUFFIXES + RASTER_SUFFIXES
+#: OME-Zarr images are folders with these names (read by engine.zarr_io)
+ZARR_SUFFIXES = (".ome.zarr", ".zarr")
 
 _UNIT_TO_UM = {
     "um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometre": 1.0,
@@ -70,10 +72,11 @@ def image_stem(path: str | Path) -> str:
     Returns
     -------
     str
-        ``a.ome.tif`` -> ``a``, ``b.TIFF`` -> ``b``, ``c.png`` -> ``c``; other names lose their last suffix.
+        ``a.ome.tif`` -> ``a``, ``b.TIFF`` -> ``b``, ``c.png`` -> ``c``, ``d.ome.zarr`` -> ``d``; other names
+        lose their last suffix.
     """
     name = Path(path).name
-    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+    for suffix in sorted(IMAGE_SUFFIXES + ZARR_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(path).stem
@@ -465,13 +468,15 @@ def _validate_values(path: Path, data: np.ndarray, *, allow_nonfinite: bool) -> 
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files (TIFF/PNG/JPEG/BMP) directly inside ``folder``, sorted by name; hidden files skipped."""
+    """Image files (TIFF/PNG/JPEG/BMP) and OME-Zarr folders (``*.zarr``) directly inside ``folder``, sorted by
+    name; hidden entries skipped."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageReadError(folder, "is not a folder")
     return sorted(
         p for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(IMAGE_SUFFIXES)
+        if not p.name.startswith(".") and ((p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+                                           or (p.is_dir() and p.name.lower().endswith(ZARR_SUFFIXES)))
     )
 
 

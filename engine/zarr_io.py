@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from decongan.engine.errors import DeconganError
-from decongan.engine.io import ImageReadError, MicroscopyImage, check_image_memory
+from decongan.engine.io import ZARR_SUFFIXES, ImageReadError, MicroscopyImage, check_image_memory
 
 __all__ = [
     "ZARR_SUFFIXES",
@@ -45,7 +45,6 @@ __all__ = [
     "write_ome_zarr",
 ]
 
-ZARR_SUFFIXES = (".ome.zarr", ".zarr")
 NGFF_AXES = "TCZYX"
 
 #: NGFF (UDUNITS-2) space units -> micrometres; anything else is refused.

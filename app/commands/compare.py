@@ -314,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
     from decongan.engine.evaluate.report import ReportContext
     from decongan.engine.io import image_stem
     from decongan.engine.progress import run_with_callbacks
+    from decongan.engine.zarr_io import is_zarr_path
 
     _positive("--pixel-nm", args.pixel_nm)
     _positive("--z-step-nm", args.z_step_nm)
@@ -327,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
         if args.gt_dir is not None:
             raise CommandError("--gt-dir goes with --lq-dir; use --gt with --lq")
         for label, path in [("--lq", args.lq), ("--gt", args.gt), *[(f"--method {n}", p) for n, p in methods.items()]]:
-            if path is not None and not Path(path).is_file():
+            if path is not None and not (Path(path).is_file() or (is_zarr_path(path) and Path(path).is_dir())):
                 raise CommandError(f"{label} {path}: file not found")
         fields = [FieldFiles(image_stem(args.lq), args.lq, args.gt, methods)]
     else:

@@ -96,8 +96,7 @@ def _expand(inputs: list[Path]) -> list[Path]:
 
 
 def _stem(path: Path) -> str:
-    from decongan.engine.io import IMAGE_SUFFIXES
-    from decongan.engine.zarr_io import ZARR_SUFFIXES
+    from decongan.engine.io import IMAGE_SUFFIXES, ZARR_SUFFIXES
 
     name = path.name
     for ending in sorted(IMAGE_SUFFIXES + ZARR_SUFFIXES, key=len, reverse=True):

@@ -69,12 +69,13 @@ class BatchItem:
 
 
 def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """The hex SHA-256 digest of a file's bytes, read in chunks.
+    """The hex SHA-256 digest of a file's bytes, read in chunks; of a folder (an OME-Zarr image), the
+    digest of its files' relative paths and digests in sorted order.
 
     Parameters
     ----------
     path : str or Path
-        The file.
+        The file (or folder).
     chunk : int
         Bytes read at a time (1 MiB by default).
 
@@ -89,6 +90,10 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
         When the file cannot be read.
     """
     digest = hashlib.sha256()
+    if Path(path).is_dir():
+        for item in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+            digest.update(f"{item.relative_to(path).as_posix()}\0{sha256_file(item, chunk=chunk)}\n".encode())
+        return digest.hexdigest()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
