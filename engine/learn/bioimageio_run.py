@@ -42,40 +42,19 @@ from typing import Any
 
 import numpy as np
 
-from decongan.engine.errors import DeconganError
 from decongan.engine.io import MicroscopyImage
-from decongan.engine.learn.bioimageio_export import ARCHITECTURE_SHA256, summary_text
-from decongan.engine.learn.bioimageio_geometry import GeometryError, read_geometry
+from decongan.engine.learn.bioimageio_describe import (
+    PIXEL_SIZE_TOLERANCE,
+    BioimageioDescription,
+    BioimageioModelError,
+    check_bioimageio_pixel_size,
+    describe_bioimageio_model,
+    is_bioimageio_source,
+)
+from decongan.engine.learn.bioimageio_export import summary_text
 from decongan.engine.learn.tiling import iter_tiled, overlap_for_radius, pad_plane
 from decongan.engine.progress import CancelToken, Progress, ProgressCallback, run_with_callbacks
 from decongan.engine.provenance import Provenance, software_versions
-
-#: file names that make a path a bioimage.io package
-PACKAGE_SUFFIXES = (".zip",)
-PACKAGE_YAML_NAMES = ("rdf.yaml", "bioimageio.yaml")
-PIXEL_SIZE_TOLERANCE = 0.01
-
-
-class BioimageioModelError(DeconganError, ValueError):
-    """A bioimage.io package that DeconGAN cannot run (the message names the package and what is unsupported)."""
-
-
-def is_bioimageio_source(path: str | Path) -> bool:
-    """True for a ``.zip`` file or a file named ``rdf.yaml`` / ``bioimageio.yaml`` (``*.bioimageio.yaml``).
-
-    Parameters
-    ----------
-    path : str or Path
-        What a user gave as the model.
-
-    Returns
-    -------
-    bool
-    """
-    p = Path(path)
-    name = p.name.lower()
-    return p.is_file() and (name.endswith(PACKAGE_SUFFIXES) or name in PACKAGE_YAML_NAMES
-                            or name.endswith(".bioimageio.yaml"))
 
 
 @dataclass
@@ -141,29 +120,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pick_weights(descr: Any, source: Path) -> str:
-    from bioimageio.spec.model import v0_5
-
-    weights = descr.weights
-    present = [name for name, entry in weights if entry is not None]
-    if weights.torchscript is not None:
-        return "torchscript"
-    state = weights.pytorch_state_dict
-    if state is not None:
-        arch = state.architecture
-        ours = (isinstance(arch, v0_5.ArchitectureFromFileDescr) and arch.sha256 == ARCHITECTURE_SHA256) or (
-            isinstance(arch, v0_5.ArchitectureFromLibraryDescr) and str(arch.import_from).split(".")[0] == "decongan")
-        if ours:
-            return "pytorch_state_dict"
-        where = getattr(arch, "source", None) or getattr(arch, "import_from", "?")
-        raise BioimageioModelError(
-            f"{source}: has PyTorch state-dict weights whose architecture ({where}: {arch.callable}) is not one of "
-            "DeconGAN's; state dicts run only with DeconGAN's own architectures (their code would have to be "
-            "imported from the package). Ask for TorchScript weights of this model", path=source)
-    raise BioimageioModelError(f"{source}: has weights {', '.join(present)}; DeconGAN runs TorchScript weights (and "
-                               "PyTorch state dicts of its own architectures), not these", path=source)
-
-
 def load_bioimageio_model(source: str | Path, *, device: Any = "cpu") -> BioimageioModel:
     """Read a bioimage.io package and prepare it to run (module doc).
 
@@ -184,24 +140,11 @@ def load_bioimageio_model(source: str | Path, *, device: Any = "cpu") -> Bioimag
         An invalid description, or a model DeconGAN does not run (the message says what).
     """
     from bioimageio.core import create_prediction_pipeline
-    from bioimageio.spec import load_description
-    from bioimageio.spec.model import v0_5
 
     path = Path(source)
-    if not path.is_file():
-        raise BioimageioModelError(f"{path}: no such bioimage.io package", path=path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        descr = load_description(str(path), format_version="latest")
-    if not isinstance(descr, v0_5.ModelDescr):
-        kind = getattr(descr, "type", "?")
-        raise BioimageioModelError(f"{path}: is not a valid bioimage.io model (type {kind}):\n{summary_text(descr)}",
-                                   path=path)
-    weight_format = _pick_weights(descr, path)
-    try:
-        minimum, step, halo, scale, pixel = read_geometry(descr, path)
-    except GeometryError as err:
-        raise BioimageioModelError(str(err), path=path) from err
+    info = describe_bioimageio_model(path)
+    descr, weight_format = info.descr, info.weight_format
+    minimum, step, halo, scale, pixel = info.min, info.step, info.halo, info.scale, info.pixel_size_um
     notes = []
     if (descr.config.model_extra or {}).get("decongan", {}).get("normalization", {}).get("mode") == "per_image":
         notes.append("this DeconGAN package was trained with per-image normalisation: its output is in normalised "
@@ -473,8 +416,11 @@ def predict_bioimageio(
 
 
 __all__ = [
+    "BioimageioDescription",
     "BioimageioModel",
     "BioimageioModelError",
+    "check_bioimageio_pixel_size",
+    "describe_bioimageio_model",
     "is_bioimageio_source",
     "iter_predict_bioimageio",
     "load_bioimageio_model",
