@@ -10,7 +10,9 @@ and keeps the manifest); Resume runs the same command again, which skips finishe
 The panel states everything the batch uses: its own pixel size (asked for when the files have none
 and a PSF needs it, never taken silently from another panel), its own GAN model (a run folder chosen
 here; "Same as Predict" copies the Predict panel's explicitly), and at the end what was restored and
-why anything failed, in the dialog (not only in a tooltip).
+why anything failed, in the dialog (not only in a tooltip). The model may be a bioimage.io package
+(``.zip`` / ``rdf.yaml``): the form names it, and one DeconGAN cannot run is refused with the engine's
+message before the batch starts.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from decongan.app.gui.panels.base import (
     int_spin,
     open_local_file,
 )
+from decongan.app.gui.panels.predict import ModelPathEdit, describe_package, is_package, refusal_text
 from decongan.app.gui.process_job import ProcessJob, decongan_command
 
 DECON = ("engine", "fiji", "none")
@@ -106,8 +109,8 @@ class BatchPanel(WorkflowPanel):
         form2 = self.add_group("Methods")
         self.decon_combo = combo(DECON, "engine", tooltip="Richardson-Lucy with the engine, with Fiji's "
                                  "DeconvolutionLab2, or none; PSF and iterations from the Deconvolve panel")
-        self.model_edit = PathEdit(folder=True, caption="Training run folder of the GAN",
-                                   placeholder="none: no GAN column")
+        self.model_edit = ModelPathEdit(caption="Training run folder of the GAN",
+                                        placeholder="none: no GAN column (run folder or bioimage.io .zip)")
         self.which_combo = combo(("best", "last"), "best", tooltip="best: the checkpoint with the best validation "
                                  "score; last: the latest")
         same = QPushButton("Same as Predict")
@@ -195,10 +198,23 @@ class BatchPanel(WorkflowPanel):
 
     def _describe_model(self, *args: Any) -> None:
         run = self.model_edit.path()
+        self.which_combo.setEnabled(not is_package(run))  # a package has one set of weights
         if run is None:
-            self.model_info.setText("No GAN column: choose a training run folder (or Same as Predict).")
+            self.model_info.setText("No GAN column: choose a training run folder or a bioimage.io package (or "
+                                    "Same as Predict).")
             return
         _, predict = self._window_panels()
+        if is_package(run):
+            try:
+                info = describe_package(run)
+            except Exception as err:  # noqa: BLE001 - the engine's refusal, shown before anything runs
+                self.model_info.setText(refusal_text(err))
+                return
+            tile = f"; tile {predict.tile_spin.value()} px from the Predict panel" if predict is not None else ""
+            px = f"{info.pixel_size_um:.4g} µm/px" if info.pixel_size_um else "no pixel size declared"
+            self.model_info.setText(f"GAN column: bioimage.io package {info.name} ({run.name}; {px}; overlap from "
+                                    f"its {info.halo} px halo{tile})")
+            return
         tiling = (f"; tile {predict.tile_spin.value()} px, overlap {predict.overlap_spin.value()} px from the "
                   "Predict panel") if predict is not None else ""
         self.model_info.setText(f"GAN column: {run.name} ({self.which_combo.currentText()} checkpoint{tiling})")
@@ -263,7 +279,11 @@ class BatchPanel(WorkflowPanel):
             if decon == "fiji" and decon_panel.fiji_location.text():
                 args += ["--fiji-dir", decon_panel.fiji_location.text()]
         model = self.model_dir()
-        if model:
+        if model and is_package(model):  # one set of weights; its halo sets the overlap
+            args += ["--model", model]
+            if predict is not None:
+                args += ["--tile", str(predict.tile_spin.value())]
+        elif model:
             args += ["--model", model, "--which", self.which_combo.currentText()]
             if predict is not None:
                 args += ["--tile", str(predict.tile_spin.value()), "--overlap", str(predict.overlap_spin.value())]
@@ -294,6 +314,14 @@ class BatchPanel(WorkflowPanel):
         except ImageReadError as err:
             self.ctx.errors.present(err, context="Batch")
             return None
+        model = self.model_dir()
+        if model and is_package(model):
+            try:
+                describe_package(Path(model))
+            except Exception as err:  # noqa: BLE001 - refused with the engine's reason before starting
+                self.model_info.setText(refusal_text(err))
+                self.ctx.errors.present(err, context="Batch")
+                return None
         problem = self.pixel_size_problem()
         if problem:
             self.ctx.errors.present(ValueError(problem), context="Batch")
