@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -14,12 +14,46 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from decongan.app.gui.panels.base import PathEdit
 from decongan.app.gui.session import Dataset, FieldOfView, Session
+
+
+class InfoArea(QScrollArea):
+    """Word-wrapped labels that scroll when the dock is too short for them (never cut at the bottom).
+
+    Its size hint is the labels' height at the area's width, so with room to spare nothing scrolls."""
+
+    def __init__(self, *labels: QLabel) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the labels wrap instead
+        self.setSizePolicy(self.sizePolicy().horizontalPolicy(), QSizePolicy.Policy.Preferred)
+        content = QWidget()
+        column = QVBoxLayout(content)
+        column.setContentsMargins(0, 0, 0, 0)
+        for label in labels:
+            column.addWidget(label)
+        column.addStretch(1)
+        self.setWidget(content)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        width = max(self.viewport().width(), 1)
+        return QSize(super().sizeHint().width(), self.widget().heightForWidth(width) + 2)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(super().minimumSizeHint().width(), self.fontMetrics().lineSpacing() * 3)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()  # the wrapped height depends on the width
 
 
 class DataPanel(QWidget):
@@ -89,9 +123,10 @@ class DataPanel(QWidget):
                                        "(as decongan compare --resample), and the results say so.")
         self.resample_check.toggled.connect(session.set_resample_lq)
         cal.addRow(self.resample_check)
-        cal.addRow(self.image_info)
-        cal.addRow(self.notice)
         layout.addLayout(cal)
+        #: the layers' descriptions and the notices: they scroll when the dock is short (a 1080 px screen)
+        self.info_area = InfoArea(self.image_info, self.notice)
+        layout.addWidget(self.info_area)
 
         session.dataset_changed.connect(self._show_dataset)
         session.pixel_size_changed.connect(self._show_pixel_size)
@@ -159,6 +194,7 @@ class DataPanel(QWidget):
     def _add_notice(self, text: str) -> None:
         lines = [ln for ln in self.notice.text().split("\n") if ln and ln != text]
         self.notice.setText("\n".join([*lines, text]))
+        self.info_area.updateGeometry()
 
     def _pixel_edited(self, um: float) -> None:
         self.session.set_pixel_size(um if um > 0 else None)
@@ -173,3 +209,4 @@ class DataPanel(QWidget):
             src = f" - {Path(im.path).name}" if im.path else ""
             lines.append(f"<b>{lay.name}</b>: {im.axes} {shape} {im.data.dtype}{px}{z}{src}")
         self.image_info.setText("<br>".join(lines))
+        self.info_area.updateGeometry()
