@@ -15,6 +15,13 @@ pyramid (each level the 2 x 2 mean of the one above, computed chunk by chunk, ro
 types; recorded as ``"type": "mean"``) and writes the multiscales metadata with ``ome-zarr``. The
 store is written into a hidden folder beside the destination and moved into place only on success;
 an existing destination is replaced only when asked, and never when it is not an OME-Zarr image.
+
+Why this module is long
+-----------------------
+Reading and writing share the NGFF axis order, the unit table and the calibration rules, and each
+direction is tested as a round trip through the other (and through ome-zarr's own reader); about
+half of the lines are the numpydoc docstrings of the public functions. The writer
+(:class:`OmeZarrWriter`, :func:`check_zarr_output`) is the piece to move out should the module grow.
 """
 
 from __future__ import annotations
