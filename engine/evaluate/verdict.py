@@ -242,7 +242,8 @@ def sentence(c: PairedComparison, *, unit: str = "fields") -> str:
     -------
     str
         "too few ..." below the minimum n; "no significant difference ..." when the corrected
-        p-value is 0.05 or more; otherwise the direction, the median paired difference with its
+        p-value is 0.05 or more (still giving the median paired difference and its 95 % interval,
+        so a large but untestable difference is not hidden); otherwise the direction, the median paired difference with its
         95 % interval and the corrected p-value (and a caveat when the interval includes 0).
     """
     label = METRIC_UNITS.get(c.metric, c.metric)
@@ -257,8 +258,12 @@ def sentence(c: PairedComparison, *, unit: str = "fields") -> str:
         return (f"{c.method} vs {c.reference} in {name}: {c.test.replace('fields', unit)} for a test; the median "
                 f"paired difference {_signed(c.median_difference)} is descriptive only.")
     if not c.significant:
+        # the size stays visible (median and its interval): "no significant difference" alone hides a large one
+        size = _decimals(c.median_difference if c.median_difference else c.ci_high)
         return (f"No significant difference in {name} between {c.method} and {c.reference} on these {c.n} {unit} "
-                f"(Wilcoxon {_p(c.pvalue)}, Holm; {c.method} higher on {c.n_higher}{_lower(c)} of {c.n}).")
+                f"(Wilcoxon {_p(c.pvalue)}, Holm; {c.method} higher on {c.n_higher}{_lower(c)} of {c.n}; "
+                f"median paired difference {_signed(c.median_difference)} {label}, 95 % CI "
+                f"{_num(c.ci_low, size)} to {_num(c.ci_high, size)}).")
     direction_sign = np.sign(c.median_difference) or np.sign(c.rank_biserial)
     word = "higher" if direction_sign > 0 else "lower"
     better = ""

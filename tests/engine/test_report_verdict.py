@@ -72,8 +72,14 @@ def test_the_page_opens_with_the_verdict_then_the_figures(report):
     assert first["sentence"].replace("<", "&lt;") in head
     # on these crops the stand-in's SSIM deficit is not significant after Holm: the sentence claims no difference
     assert first["pvalue"] >= 0.05
-    assert first["sentence"] == (f"No significant difference in SSIM between S1 and Gaussian 1.5 px on these 14 fields "
-                                 f"(Wilcoxon p = {first['pvalue']:.3f}, Holm; S1 higher on {first['n_higher']} of 14).")
+    assert first["sentence"].startswith(f"No significant difference in SSIM between S1 and Gaussian 1.5 px on these 14 "
+                                        f"fields (Wilcoxon p = {first['pvalue']:.3f}, Holm; S1 higher on "
+                                        f"{first['n_higher']} of 14; median paired difference ")
+    # ... and it still states the size: the median paired difference and its 95 % interval, as stored
+    size = re.search(r"median paired difference ([-+]?[\d.]+) SSIM, 95 % CI ([-\d.]+) to ([-\d.]+)\)\.$", first["sentence"])
+    assert size is not None
+    for shown, stored in zip(size.groups(), ("median_difference", "ci_low", "ci_high"), strict=True):
+        assert float(shown) == pytest.approx(first[stored], abs=0.5 * 10 ** -len(shown.split(".")[1]))
 
 
 @pytest.mark.slow

@@ -103,7 +103,8 @@ def test_holm_corrected_verdict_on_a_table_of_13_fields():
     rl_lq = got[("RL 20 it (engine)", "LQ (input)")]
     assert rl_lq.pvalue > 0.05
     assert rl_lq.sentence == (f"No significant difference in SSIM between RL 20 it (engine) and LQ (input) on these 13 "
-                              f"fields (Wilcoxon p = {rl_lq.pvalue:.2f}, Holm; RL 20 it (engine) higher on 7 of 13).")
+                              f"fields (Wilcoxon p = {rl_lq.pvalue:.2f}, Holm; RL 20 it (engine) higher on 7 of 13; "
+                              "median paired difference +0.0010 SSIM, 95 % CI -0.0400 to 0.0300).")
     assert verdict.notes == []  # 13 fields are enough for 5 comparisons
     rl = got[("RL 20 it (engine)", "Gaussian 1.5 px")]
     assert rl.sentence.startswith("RL 20 it (engine) is lower (worse) than Gaussian 1.5 px by ")
@@ -177,7 +178,11 @@ def test_too_few_fields_for_the_number_of_comparisons_is_said():
     tv = next(c for c in verdict.comparisons if (c.method, c.reference) == ("TV", "LQ (input)"))
     assert tv.pvalue_raw == pytest.approx(2 / 128) and tv.pvalue == pytest.approx(5 * 2 / 128)
     assert tv.sentence == ("No significant difference in SSIM between TV and LQ (input) on these 7 fields "
-                           "(Wilcoxon p = 0.078, Holm; TV higher on 7 of 7).")
+                           "(Wilcoxon p = 0.078, Holm; TV higher on 7 of 7; median paired difference +0.24 SSIM, "
+                           f"95 % CI {tv.ci_low:.2f} to {tv.ci_high:.2f}).")
+    # differences 0.230 + 0.003 i (i = 0..6): median 0.239; the bootstrap interval of the median lies within them
+    assert tv.median_difference == pytest.approx(0.239)
+    assert 0.230 - 1e-9 <= tv.ci_low < 0.239 < tv.ci_high <= 0.248 + 1e-9
     assert verdict.notes == ["With 7 fields and 5 comparisons per metric, no difference can reach p < 0.05 after Holm's "
                              "correction (smallest possible p = 0.078); at least 8 fields are needed."]
 
@@ -189,4 +194,6 @@ def test_equal_pairs_are_not_counted_as_lower():
                        method="TV", reference="LQ (input)", higher_is_better=True)
     assert (c.n_higher, c.n_lower, c.n) == (1, 2, 7)
     # non-zero d: +0.1, -0.1, -0.2 -> mid-ranks 1.5, 1.5, 3; T+ = 1.5; 6 of the 8 sign patterns are as extreme
-    assert sentence(c).endswith("(Wilcoxon p = 0.75, Holm; TV higher on 1, lower on 2 of 7).")
+    # differences 0, 0, +0.1, -0.1, 0, 0, -0.2: median 0; resampled medians lie between -0.1 and 0
+    assert sentence(c).endswith("(Wilcoxon p = 0.75, Holm; TV higher on 1, lower on 2 of 7; median paired difference "
+                                "0.000 segmentation object F1, 95 % CI -0.100 to 0.000).")
