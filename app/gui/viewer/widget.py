@@ -115,19 +115,20 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
             row0.addWidget(spin)
         layout.addLayout(row0)
 
-        # row 1: tools (line profile, maps), LUT
+        # row 1: tools (line profile, maps), LUT; short labels (the tooltips and the View menu say more) so the
+        # window fits 1366 px with four panels
         row1 = QHBoxLayout()
-        self.line_button = QToolButton(text="Line profile", checkable=True)
-        self.line_button.setToolTip("Draw the same line in every panel and plot its profiles")
+        self.line_button = QToolButton(text="Profile", checkable=True)
+        self.line_button.setToolTip("Line profile: draw the same line in every panel and plot its profiles")
         self.line_button.toggled.connect(self.set_line_enabled)
-        self.error_button = QToolButton(text="Error map", checkable=True)
-        self.error_button.setToolTip("|method - GT| after the metrics' normalisation, one common scale")
-        self.consistency_button = QToolButton(text="Consistency map", checkable=True)
-        self.consistency_button.setToolTip("Restored image re-blurred with the LQ PSF vs the LQ input: normalised residual\n"
+        self.error_button = QToolButton(text="Errors", checkable=True)
+        self.error_button.setToolTip("Error map: |method - GT| after the metrics' normalisation, one common scale")
+        self.consistency_button = QToolButton(text="Consistency", checkable=True)
+        self.consistency_button.setToolTip("Consistency map: the restored image re-blurred with the LQ PSF vs the LQ input: normalised residual\n"
                                            "(purple: structure the input does not support; orange: signal it lacks;\n"
                                            "outlines: flagged regions, as in the exported figure)")
-        self.split_half_button = QToolButton(text="Split-half map", checkable=True)
-        self.split_half_button.setToolTip("The input's photons split in two halves, each restored again by the layer's "
+        self.split_half_button = QToolButton(text="Split-half", checkable=True)
+        self.split_half_button.setToolTip("Split-half map: the input's photons split in two halves, each restored again by the layer's "
                                           "method: where the two\nrestorations disagree beyond noise (instability at "
                                           "half the photons, not correctness; outlines: flagged)")
         self.error_button.toggled.connect(lambda on: self.set_map_mode("error" if on else "image"))
