@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -96,7 +99,8 @@ def write_json_atomic(destination: str | os.PathLike[str], obj: Any, *, indent: 
     destination : str or path-like
         The file to write (replaced when it exists; its folder is created when missing).
     obj : object
-        JSON-serialisable; other values (paths, numpy scalars...) are written as ``str(value)``.
+        JSON-serialisable; other values (paths, numpy scalars...) are written as ``str(value)``, and
+        non-finite floats (NaN, infinities; JSON has none) as ``null``.
     indent : int
         Spaces per indentation level; the file ends with a newline.
 
@@ -105,4 +109,16 @@ def write_json_atomic(destination: str | os.PathLike[str], obj: Any, *, indent: 
     Path
         ``destination``.
     """
-    return write_text_atomic(destination, json.dumps(obj, indent=indent, sort_keys=False, default=str) + "\n")
+    text = json.dumps(_finite_json(obj), indent=indent, sort_keys=False, default=str, allow_nan=False)
+    return write_text_atomic(destination, text + "\n")
+
+
+def _finite_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, +-inf) as None: JSON has no NaN, and strict readers refuse it."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: _finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_json(v) for v in obj]
+    return obj

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import QLabel, QPushButton, QTextBrowser, QVBoxLayout, QW
 
 from decongan.engine.evaluate.verdict import PairedComparison, Verdict
 
+_FLOAT_FIELDS = {"median_difference", "ci_low", "ci_high", "rank_biserial"}
+
 
 def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
     """The :class:`Verdict` of a ``metrics.json`` ``"verdict"`` record (``Verdict.as_dict``'s inverse).
@@ -29,7 +31,9 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
     """
     try:
         fields = set(PairedComparison.__dataclass_fields__)
-        comparisons = [PairedComparison(**{k: v for k, v in c.items() if k in fields}) for c in data["comparisons"]]
+        # metrics.json writes NaN (no interval, no effect size) as null: back to NaN
+        comparisons = [PairedComparison(**{k: (float("nan") if v is None and k in _FLOAT_FIELDS else v)
+                                           for k, v in c.items() if k in fields}) for c in data["comparisons"]]
         return Verdict(primary_metric=data["primary_metric"], best_classical=data["best_classical"],
                        comparisons=comparisons, notes=list(data.get("notes") or []),
                        families=dict(data.get("families") or {}), best_median=data.get("best_median"))

@@ -10,7 +10,14 @@ For each comparison:
   when the absolute differences have no ties (:func:`scipy.stats.wilcoxon`, ``method="exact"``),
   otherwise the exact sign-flip permutation distribution of the same statistic for up to
   16 differences, else the normal approximation (:func:`engine.evaluate.stats.signed_rank_pvalue`);
-* Holm's step-down correction over the comparisons of one metric (one family per metric);
+* Holm's step-down correction over the comparisons of one metric (one family per metric). The
+  family is the product's question, fixed before looking at the data: when learned methods are
+  compared, it holds each learned method against the best classical baseline and against the LQ
+  input, and the best classical baseline against the LQ input. The other pairs (one classical
+  baseline against another) are described with their median difference and interval but not
+  tested, so that adding baselines does not dilute the tests that answer the question (with 7
+  fields and 15 comparisons nothing could reach p < 0.05). Without learned methods every
+  comparison is in the family;
 * the median paired difference and its 95 % percentile bootstrap interval
   (:func:`scipy.stats.bootstrap`, 9999 resamples, seeded; :func:`engine.evaluate.stats.median_ci`);
 * the matched-pairs rank-biserial correlation ``r = (T+ - T-) / (T+ + T-)`` (Kerby 2014), where
@@ -57,6 +64,9 @@ METRIC_UNITS = {"ssim": "SSIM", "psnr": "dB PSNR", "nrmse": "NRMSE", "mse": "MSE
 #: Name of a metric in "no significant difference in ..." and "highest median ...".
 METRIC_NAMES = {"ssim": "SSIM", "psnr": "PSNR", "nrmse": "NRMSE", "mse": "MSE", "seg_dice": "segmentation Dice",
                 "seg_jaccard": "segmentation Jaccard", "seg_f1": "segmentation object F1"}
+
+#: the ``test`` of a comparison outside the tested family (described, not tested)
+DESCRIBED = "described, not tested"
 
 Family = Literal["learned", "classical", "input", "reference", "other"]
 _CLASSICAL_NAME = re.compile(
@@ -149,7 +159,8 @@ class Verdict:
             label = METRIC_NAMES.get(self.primary_metric, self.primary_metric)
             parts.append(f"Best classical baseline: {self.best_classical} (best median {label}, "
                          f"{self.best_median:.3g}).")
-        parts.extend(c.sentence for c in self.comparisons if c.metric == self.primary_metric)
+        parts.extend(c.sentence for c in self.comparisons
+                     if c.metric == self.primary_metric and c.test != DESCRIBED)
         parts.extend(self.notes)
         return " ".join(parts)
 
@@ -158,12 +169,12 @@ class Verdict:
                 "best_median": self.best_median, "families": dict(self.families),
                 "comparisons": [c.as_dict() for c in self.comparisons], "notes": list(self.notes),
                 "min_fields": MIN_FIELDS, "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "bootstrap_seed": BOOTSTRAP_SEED,
-                "correction": "holm (one family per metric)"}
+                "correction": "holm (one family per metric: learned methods vs the best classical baseline and vs the input, and that baseline vs the input; other pairs described, not tested)"}
 
 
 def compare_paired(method_values: Sequence[float | None], reference_values: Sequence[float | None], *,
                    metric: str, method: str, reference: str, higher_is_better: bool | None = None,
-                   min_fields: int = MIN_FIELDS, independent: bool = True) -> PairedComparison:
+                   min_fields: int = MIN_FIELDS, independent: bool = True, tested: bool = True) -> PairedComparison:
     """Paired statistics of one method against one reference (p-value not yet corrected).
 
     Parameters
@@ -179,6 +190,8 @@ def compare_paired(method_values: Sequence[float | None], reference_values: Sequ
         Fewest pairs for which a test is run.
     independent : bool
         False for planes of one stack: no test and no interval (module docstring).
+    tested : bool
+        False for a pair outside the tested family: median difference and interval, no test.
 
     Returns
     -------
@@ -197,6 +210,10 @@ def compare_paired(method_values: Sequence[float | None], reference_values: Sequ
         low = high = float("nan")
         p: float | None = None
         test = "not independent (planes of one stack)"
+    elif not tested:
+        low, high = median_ci(d) if n >= min_fields else (float("nan"), float("nan"))
+        p = None
+        test = DESCRIBED
     elif n < min_fields:
         low = high = float("nan")
         p = None
@@ -251,6 +268,14 @@ def sentence(c: PairedComparison, *, unit: str = "fields") -> str:
     if c.pvalue is None:
         if c.n == 0:
             return f"{c.method} vs {c.reference}: no field has a {name} value for both."
+        if c.test == DESCRIBED:
+            interval = ("" if not math.isfinite(c.ci_low) else
+                        f", 95 % CI {_num(c.ci_low, _decimals(c.median_difference or c.ci_high))} to "
+                        f"{_num(c.ci_high, _decimals(c.median_difference or c.ci_high))}")
+            return (f"{c.method} vs {c.reference} in {name}: {c.method} is higher on {c.n_higher}{_lower(c)} of "
+                    f"{c.n} {unit} (median paired difference {_signed(c.median_difference)} {label}{interval}); "
+                    "described, not tested (the tests answer whether the learned methods beat the best classical "
+                    "baseline and the input).")
         if c.test.startswith("not independent"):
             return (f"{c.method} vs {c.reference} in {name}: {c.method} is higher on {c.n_higher}{_lower(c)} of {c.n} {unit} "
                     f"(median paired difference {_signed(c.median_difference)}); the {unit} come from one stack and "
@@ -421,6 +446,12 @@ def paired_verdict(rows: Sequence[Mapping[str, Any]], families: Mapping[str, str
         verdict.notes.append("No classical method in this comparison: the restorations are compared with the "
                              "input only.")
     restored = [m for m in methods if families.get(m) not in ("input", "reference")]
+    learned = {m for m in restored if families.get(m) == "learned"}
+
+    def in_family(method: str, reference: str) -> bool:
+        # the product's question (module docstring); without learned methods, every pair
+        return not learned or method in learned or (method == verdict.best_classical and reference == LQ_NAME)
+
     pairs: list[tuple[str, str]] = []
     if verdict.best_classical is not None:
         pairs += [(m, verdict.best_classical) for m in restored if m != verdict.best_classical]
@@ -429,7 +460,7 @@ def paired_verdict(rows: Sequence[Mapping[str, Any]], families: Mapping[str, str
     for metric in measured:
         family = [compare_paired(values(m, metric), values(ref, metric), metric=metric, method=m, reference=ref,
                                  higher_is_better=direction.get(metric), min_fields=min_fields,
-                                 independent=independent)
+                                 independent=independent, tested=in_family(m, ref))
                   for m, ref in pairs]
         tested = [i for i, c in enumerate(family) if c.pvalue_raw is not None]
         adjusted = adjust_pvalues([family[i].pvalue_raw for i in tested], "holm") if tested else []
