@@ -81,14 +81,19 @@ class ModelPathEdit(PathEdit):
         self.setToolTip("A training run folder (decongan train), or a bioimage.io model package: a .zip, "
                         "or the rdf.yaml / bioimageio.yaml of an unpacked one")
 
-    def browse(self) -> None:
+    def ask_kind(self) -> str | None:
+        """A menu at the pointer: "folder", "package" or None (dismissed)."""
         menu = QMenu(self)
         folder = menu.addAction("Training run folder...")
         package = menu.addAction("bioimage.io package (.zip, rdf.yaml)...")
         chosen = menu.exec(QCursor.pos())
-        if chosen is folder:
+        return "folder" if chosen is folder else "package" if chosen is package else None
+
+    def browse(self) -> None:
+        kind = self.ask_kind()
+        if kind == "folder":
             self.browse_folder()
-        elif chosen is package:
+        elif kind == "package":
             self.browse_package()
 
     def browse_folder(self) -> None:

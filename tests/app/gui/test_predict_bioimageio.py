@@ -16,8 +16,6 @@ from tests.app.gui.conftest import PAIR, wait_idle
 pytest.importorskip("bioimageio.core", reason="the optional extra 'bioimageio' is not installed")
 from ruyaml import YAML  # noqa: E402 (bioimageio.spec's YAML library, present with the extra)
 
-pytestmark = pytest.mark.slow  # the module exports a tiny run once (bioimageio.core's test included): ~30 s
-
 
 @pytest.fixture(scope="module")
 def tiny_package(tiny_run, tmp_path_factory):
@@ -47,6 +45,7 @@ def _open_pair(qtbot, window, tagan):
     wait_idle(qtbot, window)
 
 
+@pytest.mark.slow  # the tiny package is exported once (bioimageio.core's test included): ~30 s
 def test_predict_panel_runs_a_package_like_the_cli(qtbot, window, tagan, tiny_package, tmp_path, capsys):
     from decongan.app.cli import main
     from decongan.engine.io import read_image
@@ -78,6 +77,7 @@ def test_predict_panel_runs_a_package_like_the_cli(qtbot, window, tagan, tiny_pa
     capsys.readouterr()
 
 
+@pytest.mark.slow  # the tiny package is exported once (bioimageio.core's test included): ~30 s
 def test_the_image_is_checked_against_the_packages_declared_pixel_size(qtbot, window, tagan, tiny_package, tmp_path,
                                                                        monkeypatch):
     def declare_half_a_micrometre(rdf):
@@ -105,6 +105,7 @@ def test_the_image_is_checked_against_the_packages_declared_pixel_size(qtbot, wi
     assert "differs from the package's 0.5 um by 4 %" in panel.domain_info.text()
 
 
+@pytest.mark.slow  # the tiny package is exported once (bioimageio.core's test included): ~30 s
 def test_an_unsupported_package_is_refused_in_the_panel_before_running(qtbot, window, tagan, tiny_package, tmp_path):
     def onnx_only(rdf):
         weights = rdf["weights"].pop("torchscript")
@@ -131,6 +132,7 @@ def test_an_unsupported_package_is_refused_in_the_panel_before_running(qtbot, wi
     assert batch.start_batch() is None and batch.process is None and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # the tiny package is exported once (bioimageio.core's test included): ~30 s
 def test_batch_panel_restores_a_folder_with_a_package(qtbot, window, tagan, tiny_package, tmp_path):
     from decongan.engine.io import read_image
     from decongan.engine.learn.bioimageio_run import predict_bioimageio
@@ -162,3 +164,24 @@ def test_batch_panel_restores_a_folder_with_a_package(qtbot, window, tagan, tiny
         got = read_image(out / entry["output"]).data  # the manifest names outputs relative to OUT
         span = float(expected.data.max() - expected.data.min())
         assert float(np.abs(got - expected.data).max()) <= 1e-4 * span
+
+
+@pytest.mark.parametrize(("choice", "dialog"), [("folder", "getExistingDirectory"), ("package", "getOpenFileName")])
+def test_browse_offers_a_run_folder_or_a_package_file(qtbot, window, monkeypatch, tmp_path, choice, dialog):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = []
+    chosen = str(tmp_path / ("run" if choice == "folder" else "model.zip"))
+
+    def fake_dialog(*args):
+        asked.append(args)
+        return chosen if dialog == "getExistingDirectory" else (chosen, "")
+
+    monkeypatch.setattr(QFileDialog, dialog, fake_dialog)
+    for edit in (window.predict_panel.run_edit, window.batch_panel.model_edit):
+        monkeypatch.setattr(edit, "ask_kind", lambda: choice)  # the menu's answer
+        edit.browse()
+        assert edit.text() == chosen
+    assert len(asked) == 2
+    if dialog == "getOpenFileName":  # the file dialog lists packages: zips and unpacked descriptions
+        assert all("*.zip" in a[3] and "rdf.yaml" in a[3] and "bioimageio.yaml" in a[3] for a in asked)
