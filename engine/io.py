@@ -31,9 +31,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from decongan.engine.atomic import atomic_path
 from decongan.engine.errors import DeconganError
-from decongan.engine.outputs import MemoryEstimateError, check_memory
+from decongan.engine.outputs import MemoryEstimateError, atomic_path, check_memory
 
 CANONICAL_AXES = "TZCYX"
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff")

@@ -123,13 +123,13 @@ def _register_fiji(moving: Any, fixed: Any, *, options: dict[str, Any], progress
 
 def run(args: argparse.Namespace) -> int:
     from decongan.app.console import ConsoleProgress
-    from decongan.engine.atomic import write_json_atomic
     from decongan.engine.io import read_image, write_tiff
     from decongan.engine.optics.registration import (
         RegistrationError,
         apply_transform,
         crop_to_common_valid_area,
     )
+    from decongan.engine.outputs import write_json_atomic
     from decongan.engine.provenance import Provenance
 
     for flag, value in (("--moving-pixel-um", args.moving_pixel_um), ("--fixed-pixel-um", args.fixed_pixel_um)):

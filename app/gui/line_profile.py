@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from decongan.engine.atomic import atomic_open
+from decongan.engine.outputs import atomic_open
 
 Line = tuple[tuple[float, float], tuple[float, float]]
 

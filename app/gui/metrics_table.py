@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from decongan.engine.atomic import atomic_open, write_json_atomic
 from decongan.engine.evaluate import glossary
+from decongan.engine.outputs import atomic_open, write_json_atomic
 
 SCOPES = ("Current field", "Dataset")
 KEY_COLUMNS = ("image", "method")

@@ -59,7 +59,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from decongan.engine.atomic import write_json_atomic
 from decongan.engine.errors import DeconganError
 from decongan.engine.evaluate.batch_steps import (  # noqa: F401 (public names of batches, defined with the per-file work)
     BatchItem,
@@ -74,6 +73,7 @@ from decongan.engine.evaluate.batch_steps import (  # noqa: F401 (public names o
     sha256_file,
 )
 from decongan.engine.io import MicroscopyImage
+from decongan.engine.outputs import write_json_atomic
 from decongan.engine.progress import Cancelled, CancelToken, Progress
 
 MANIFEST_NAME = "manifest.json"

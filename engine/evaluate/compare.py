@@ -640,12 +640,12 @@ class MetricTable:
         return buffer.getvalue()
 
     def write_csv(self, path: str | Path) -> Path:
-        from decongan.engine.atomic import write_text_atomic
+        from decongan.engine.outputs import write_text_atomic
 
         return write_text_atomic(path, self.to_csv_text())
 
     def write_json(self, path: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
-        from decongan.engine.atomic import write_json_atomic
+        from decongan.engine.outputs import write_json_atomic
 
         payload = {"columns": self.columns, "rows": [{k: r.get(k) for k in self.columns} for r in self.rows]}
         if extra:

@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from decongan.engine.atomic import write_text_atomic
-from decongan.engine.outputs import check_distinct, safe_filename
+from decongan.engine.outputs import check_distinct, safe_filename, write_text_atomic
 from decongan.engine.progress import CancelToken, Progress
 
 NO_REFERENCE_CAVEAT = (

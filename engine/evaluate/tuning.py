@@ -213,8 +213,7 @@ class TuningResult:
         -------
         Path
         """
-        from decongan.engine.atomic import write_json_atomic
-        from decongan.engine.outputs import check_new_file
+        from decongan.engine.outputs import check_new_file, write_json_atomic
 
         dest = check_new_file(path, overwrite=overwrite, label="the tuned-baselines file")
         return write_json_atomic(dest, self.as_dict())

@@ -282,7 +282,6 @@ def export_bioimageio(
     from bioimageio.spec import ValidationContext, save_bioimageio_package
     from bioimageio.spec.model import v0_5
 
-    from decongan.engine.atomic import atomic_path
     from decongan.engine.learn import bioimageio_card as card
     from decongan.engine.learn.checkpoint import (
         generator_kwargs,
@@ -290,6 +289,7 @@ def export_bioimageio(
         read_best_metrics,
         script_generator,
     )
+    from decongan.engine.outputs import atomic_path
 
     run_dir = Path(run_dir)
     generator, config = load_generator(run_dir, which=which, device="cpu")

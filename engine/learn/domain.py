@@ -53,11 +53,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from decongan.engine.atomic import write_text_atomic
 from decongan.engine.errors import DeconganError
 from decongan.engine.io import MicroscopyImage
 from decongan.engine.learn.checkpoint.layout import DOMAIN_NAME, RunConfig, load_run_config
 from decongan.engine.learn.normalization import ChannelNorm, NormalizationConfig
+from decongan.engine.outputs import write_text_atomic
 
 DOMAIN_FORMAT = "decongan-domain/1"
 #: Accepted image / training pixel-size ratio.

@@ -30,8 +30,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-from decongan.engine.atomic import atomic_path
 from decongan.engine.errors import DeconganError
+from decongan.engine.outputs import atomic_path
 from decongan.engine.progress import Progress, drain
 
 __all__ = [

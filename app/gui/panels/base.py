@@ -34,7 +34,7 @@ from decongan.app.gui.error_dialog import ErrorPresenter
 from decongan.app.gui.jobs import JobManager
 from decongan.app.gui.session import Session
 from decongan.app.gui.settings import Settings
-from decongan.engine.atomic import write_json_atomic
+from decongan.engine.outputs import write_json_atomic
 
 
 @dataclass

@@ -71,7 +71,7 @@ def recording_owned_files(work: Any, out: Path) -> Any:
     """Wrap an export job's ``work`` (a plain function of the job context) so that the files it creates or
     changes in ``out`` are listed in the manifest, also when it is cancelled or fails half-way (a later
     Replace removes them)."""
-    from decongan.engine.atomic import write_json_atomic
+    from decongan.engine.outputs import write_json_atomic
 
     def files_in(folder: Path) -> dict[str, int]:
         root = Path(folder)

@@ -222,6 +222,6 @@ class RegisterPanel(WorkflowPanel):
 
     def save_transform(self, path: str | Path) -> Path:
         """Write the transform JSON (what ``decongan register --transform-out`` writes)."""
-        from decongan.engine.atomic import write_text_atomic
+        from decongan.engine.outputs import write_text_atomic
 
         return write_text_atomic(path, self.result.to_json() + "\n")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from decongan.engine.atomic import atomic_path
+from decongan.engine.outputs import atomic_path
 
 #: Okabe & Ito (2008) colour-blind-safe palette (black first, then orange, sky blue, green, ...).
 OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")

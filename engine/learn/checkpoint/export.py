@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from decongan.engine.atomic import atomic_path, write_json_atomic
 from decongan.engine.errors import DeconganError
 from decongan.engine.learn.checkpoint.generator import load_generator
 from decongan.engine.learn.inference import generator_multiple
+from decongan.engine.outputs import atomic_path, write_json_atomic
 
 EXPORT_FORMAT = "decongan-torchscript/1"
 

@@ -40,10 +40,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from decongan.engine.atomic import write_text_atomic
 from decongan.engine.errors import DeconganError
 from decongan.engine.learn.degrade import DegradationSpec
 from decongan.engine.learn.normalization import NormalizationConfig
+from decongan.engine.outputs import write_text_atomic
 
 RUN_FORMAT = "decongan-run/1"
 CONFIG_NAME = "config.json"

@@ -137,7 +137,7 @@ def acquire_run_lock(run_dir: str | Path) -> RunLock:
 
 
 def _is_temporary(name: str) -> bool:
-    """Names of the temporaries written here and by :func:`engine.atomic.atomic_path` (``.<name>.partial-*``,
+    """Names of the temporaries written here and by :func:`engine.outputs.atomic_path` (``.<name>.partial-*``,
     ``.<name>.<random>.partial<suffix>``, and ``.<name>.old-*`` of a replaced folder)."""
     return name.startswith(".") and (".partial" in name or ".old-" in name)
 

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from decongan.engine.atomic import write_json_atomic, write_text_atomic
 from decongan.engine.learn.checkpoint.layout import (
     GENERATOR_NAME,
     LAST,
@@ -25,6 +24,7 @@ from decongan.engine.learn.checkpoint.layout import (
     checkpoint_dir,
 )
 from decongan.engine.learn.checkpoint.weights import load_weights, save_weights
+from decongan.engine.outputs import write_json_atomic, write_text_atomic
 
 
 def save_checkpoint(

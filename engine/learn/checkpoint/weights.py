@@ -32,7 +32,7 @@ def save_weights(module: Any, path: str | Path, *, metadata: Mapping[str, str] |
     """
     from safetensors.torch import save_file
 
-    from decongan.engine.atomic import atomic_path
+    from decongan.engine.outputs import atomic_path
 
     with atomic_path(path) as tmp:
         save_file(_state_dict_for_safetensors(module), str(tmp), metadata=dict(metadata or {}))
