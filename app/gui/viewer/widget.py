@@ -21,9 +21,11 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QRadioButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QToolButton,
@@ -98,10 +100,22 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
         # row 0: which panels, and channel / z / t navigation
         row0 = QHBoxLayout()
         row0.addWidget(QLabel("Panels:"))
-        self.panel_buttons_box = QHBoxLayout()
+        # the panel toggles scroll sideways instead of widening the window (8 layers made it 1928 px wide)
+        strip = QWidget()
+        self.panel_buttons_box = QHBoxLayout(strip)
+        self.panel_buttons_box.setContentsMargins(0, 0, 0, 0)
+        self.panel_buttons_box.addStretch(1)
         self.panel_buttons: dict[str, QToolButton] = {}
-        row0.addLayout(self.panel_buttons_box)
-        row0.addStretch(1)
+        self.panel_strip = QScrollArea()
+        self.panel_strip.setWidget(strip)
+        self.panel_strip.setWidgetResizable(True)
+        self.panel_strip.setFrameShape(QFrame.Shape.NoFrame)
+        self.panel_strip.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.panel_strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.panel_strip.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.panel_strip.setMinimumWidth(120)
+        self.panel_strip.setFixedHeight(QToolButton(text="X").sizeHint().height() + 16)
+        row0.addWidget(self.panel_strip, 1)
         self.nav_spins: dict[str, QSpinBox] = {}
         self.nav_labels: dict[str, QLabel] = {}
         for axis in ("c", "z", "t"):
@@ -288,7 +302,7 @@ class MultiPanelViewer(ContrastMixin, MapsMixin, NavigationMixin, CursorReadoutM
             button.setChecked(lay.name not in self.hidden)
             button.setToolTip(f"Show or hide the {lay.name} panel")
             button.toggled.connect(lambda on, n=lay.name: self.set_visible(n, on))
-            self.panel_buttons_box.addWidget(button)
+            self.panel_buttons_box.insertWidget(self.panel_buttons_box.count() - 1, button)  # before the stretch
             self.panel_buttons[lay.name] = button
         current = self.target_combo.currentText()
         self.target_combo.blockSignals(True)

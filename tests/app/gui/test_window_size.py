@@ -22,6 +22,20 @@ def _four_panels(qtbot, window):
     qtbot.waitUntil(lambda: len(window.viewer.panels) == 4, timeout=10_000)
 
 
+def test_many_panels_never_widen_the_window(qtbot, window):
+    from decongan.app.gui.session import Layer
+
+    _four_panels(qtbot, window)
+    lq = window.session.lq.image
+    for i in range(6):  # ten layers in all: the panel toggles scroll sideways instead of widening the window
+        window.session.set_layer(Layer(f"S1 GAN seed {i} (a long run folder name)",
+                                       lq.with_data(np.asarray(lq.data, dtype=np.float32)), "restored"))
+    qtbot.waitUntil(lambda: len(window.viewer.panel_buttons) == 10, timeout=10_000)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1366, hint  # was 1928 px with eight layers
+    assert window.viewer.panel_strip.horizontalScrollBar().maximum() > 0 or window.width() > 1366
+
+
 def test_the_window_fits_1366_by_768_and_every_action_button_is_visible(qtbot, window):
     _four_panels(qtbot, window)
     hint = window.minimumSizeHint()
