@@ -62,8 +62,13 @@ def test_split_half_toggle_shows_the_engines_map_and_names_what_it_cannot_rerun(
     assert "Other tool" not in window.viewer.maps["split_half"]
     assert titles["Other tool"].endswith("[no map: loaded from a file, its method cannot be rerun on photon halves]")
     assert "Other tool: no map (loaded from a file" in window.statusBar().currentMessage()
-    # the number also goes into the metrics table (the comparison's column), for the GAN only
-    rows = {r["method"]: r for r in window.metrics.rows["Current field"]}
+    # the number also goes into the metrics table (the comparison's column), for the GAN only; the table is
+    # refreshed by the window's evaluation after the map, so wait for its row (CI saw it a moment late)
+    def table_rows():
+        return {r["method"]: r for r in window.metrics.rows.get("Current field", [])}
+
+    qtbot.waitUntil(lambda: table_rows().get(gan, {}).get("sh_flagged_fraction") is not None, timeout=60_000)
+    rows = table_rows()
     assert rows[gan]["sh_flagged_fraction"] == expected.flagged_fraction
     assert rows["Other tool"].get("sh_flagged_fraction") is None
 
