@@ -96,10 +96,16 @@ def test_cancel_stops_the_batch_and_keeps_finished_images(qtbot, window, small_d
     out = small_dataset / "out"
     panel.out_edit.setText(str(out))
     panel.pixel_spin.setValue(30.0)  # the panel's own pixel size feeds --pixel-nm
-    window.deconvolve_panel.iterations_spin.setValue(500)  # about a second per image: the cancel lands mid-batch
+    # cancel once the first image is in the manifest; 3000 iterations keep the others busy for seconds (with 500,
+    # a fast machine finished the whole batch and its report before the cancel landed)
+    window.deconvolve_panel.iterations_spin.setValue(3000)
     window.deconvolve_panel.device_combo.setCurrentText("cpu")
-    process = panel.start_batch()
-    qtbot.waitUntil(lambda: bool(process.records) or not panel.is_running, timeout=120_000)
+    panel.start_batch()
+
+    def one_done() -> bool:
+        return any(set(per.values()) == {"done"} for per in panel.refresh_statuses().values())
+
+    qtbot.waitUntil(lambda: one_done() or not panel.is_running, timeout=180_000)
     assert panel.is_running
     with qtbot.waitSignal(panel.finished, timeout=60_000) as blocker:
         panel.cancel_button.click()
