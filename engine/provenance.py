@@ -7,13 +7,47 @@ software versions, so a figure or table can always be traced back to its inputs.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import platform
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    """The hex SHA-256 digest of a file's bytes, read in chunks; of a folder (an OME-Zarr image), the
+    digest of its files' relative paths and digests in sorted order.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (or folder).
+    chunk : int
+        Bytes read at a time (1 MiB by default).
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    if Path(path).is_dir():
+        for item in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+            digest.update(f"{item.relative_to(path).as_posix()}\0{sha256_file(item, chunk=chunk)}\n".encode())
+        return digest.hexdigest()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def software_versions(*extra: str) -> dict[str, str]:

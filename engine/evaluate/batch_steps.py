@@ -21,6 +21,7 @@ from typing import Any
 
 from decongan.engine.io import MicroscopyImage, read_image, safe_stem
 from decongan.engine.progress import Cancelled
+from decongan.engine.provenance import sha256_file
 
 
 @dataclass
@@ -66,38 +67,6 @@ class BatchItem:
     error: str | None = None
     seconds: float = 0.0
 
-
-
-def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """The hex SHA-256 digest of a file's bytes, read in chunks; of a folder (an OME-Zarr image), the
-    digest of its files' relative paths and digests in sorted order.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file (or folder).
-    chunk : int
-        Bytes read at a time (1 MiB by default).
-
-    Returns
-    -------
-    str
-        64 hexadecimal characters.
-
-    Raises
-    ------
-    OSError
-        When the file cannot be read.
-    """
-    digest = hashlib.sha256()
-    if Path(path).is_dir():
-        for item in sorted(p for p in Path(path).rglob("*") if p.is_file()):
-            digest.update(f"{item.relative_to(path).as_posix()}\0{sha256_file(item, chunk=chunk)}\n".encode())
-        return digest.hexdigest()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def output_path(out_dir: Path, method: MethodSpec, input_path: Path) -> Path:

@@ -32,7 +32,6 @@ size differs from the image's by more than 1 % is run as it is, with a note in t
 
 from __future__ import annotations
 
-import hashlib
 import time
 import warnings
 from collections.abc import Generator
@@ -54,7 +53,7 @@ from decongan.engine.learn.bioimageio_describe import (
 from decongan.engine.learn.bioimageio_export import summary_text
 from decongan.engine.learn.tiling import iter_tiled, overlap_for_radius, pad_plane
 from decongan.engine.progress import CancelToken, Progress, ProgressCallback, run_with_callbacks
-from decongan.engine.provenance import Provenance, software_versions
+from decongan.engine.provenance import Provenance, sha256_file, software_versions
 
 
 @dataclass
@@ -112,14 +111,6 @@ class BioimageioModel:
         return dict(value) if isinstance(value, dict) else {}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_bioimageio_model(source: str | Path, *, device: Any = "cpu") -> BioimageioModel:
     """Read a bioimage.io package and prepare it to run (module doc).
 
@@ -156,7 +147,7 @@ def load_bioimageio_model(source: str | Path, *, device: Any = "cpu") -> Bioimag
         source=path, descr=descr, pipeline=pipeline, weight_format=weight_format,
         input_dims=tuple(str(a.id) for a in descr.inputs[0].axes),
         output_dims=tuple(str(a.id) for a in descr.outputs[0].axes),
-        min=minimum, step=step, halo=halo, scale=scale, pixel_size_um=pixel, sha256=_sha256(path), notes=notes)
+        min=minimum, step=step, halo=halo, scale=scale, pixel_size_um=pixel, sha256=sha256_file(path), notes=notes)
 
 
 def package_summary(source: str | Path) -> dict[str, Any]:
@@ -179,7 +170,7 @@ def package_summary(source: str | Path) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         descr = load_description(str(path), format_version="latest", perform_io_checks=False)
-    out: dict[str, Any] = {"package": str(path), "sha256": _sha256(path)}
+    out: dict[str, Any] = {"package": str(path), "sha256": sha256_file(path)}
     if not hasattr(descr, "weights"):
         return {**out, "error": summary_text(descr)}
     extra = getattr(descr.config, "model_extra", None) or {}
